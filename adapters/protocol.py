@@ -1,0 +1,159 @@
+"""The adapter protocol: how the suite asks a framework to compute a loss.
+
+An adapter translates a :class:`Call` (NumPy inputs named like the reference function's parameters, the
+reference's keyword arguments, an API form, a dtype and a device) into the framework's own public call,
+runs it, and hands back NumPy values and the framework's autodiff gradient as an :class:`Outcome`.
+It never computes a loss itself: layout (class axis), argument order, label encoding, dtype and device
+are its whole job.  What the framework does differently from the mathematics is declared, not fixed:
+
+* a **convention** (``Binding.convention``, a key of ``reference.CONVENTIONS``): departures the reference
+  can reproduce (clipping epsilon, renormalisation, ...);
+* a :class:`Deviation`: a departure the reference does not reproduce (a NaN where the mathematics has a
+  number, an error type, a half-precision overflow).  A declared deviation that stops showing fails
+  the suite, so the declaration gets updated.
+
+A fourth framework is added without editing the suite: write a class with the attributes of
+:class:`Adapter` and pass ``pytest --adapter mymodule:MY_ADAPTER``.
+"""
+from __future__ import annotations
+
+import fnmatch
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+FORMS_DOC = """An API form is "<api>:<reduction>": the api is "function" (a functional loss), "class"
+(a Keras Loss object) or "module" (a torch nn loss module); the reduction is one of
+reference.reduce's names ("none", "sum", "mean", "sum_over_batch_size", "batchmean")."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to a framework: compute ``loss`` on ``inputs`` in ``form``, ``dtype``, ``device``."""
+
+    loss: str
+    inputs: Mapping[str, np.ndarray]
+    args: Mapping[str, Any] = field(default_factory=dict)
+    form: str = "function:none"
+    dtype: str = "float32"
+    device: str = "cpu"
+    grad: bool = True
+
+    @property
+    def api(self) -> str:
+        return self.form.split(":", 1)[0]
+
+    @property
+    def reduction(self) -> str:
+        return self.form.split(":", 1)[1]
+
+
+@dataclass
+class Outcome:
+    """What the framework returned, as NumPy, or the error it raised (``"ValueError: ..."``)."""
+
+    value: np.ndarray | None = None
+    grad: np.ndarray | None = None
+    dtype: str | None = None
+    grad_dtype: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def behaviour(self) -> str:
+        """``value``, ``nan``, ``inf`` or ``error:<Type>``: the edge battery compares these."""
+        return classify(self.value, self.error)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How one reference loss maps onto one framework.
+
+    ``granularity`` says what the framework's unreduced output is: one loss per sample (reduced over the
+    class axis, like Keras) or one per element (like ``torch.nn.functional.mse_loss``).  ``args`` lists
+    the reference keyword arguments the framework call understands; a case using another is skipped.
+    """
+
+    loss: str
+    api: str
+    forms: tuple[str, ...]
+    convention: str
+    granularity: str = "sample"
+    args: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
+    grad_wrt: str | None = "y_pred"
+
+    def accepts(self, call: Call) -> bool:
+        return (call.form in self.forms and call.dtype in self.dtypes
+                and all(name in self.args for name in call.args if name != "axis"))
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A declared departure from the reference under the framework's convention.
+
+    ``when`` selects the checks it covers, by glob patterns on check fields: ``loss``, ``case``
+    (case id), ``form``, ``dtype``, ``device``, ``kind`` (value, grad, dtype, edge).  ``shows`` says
+    what the framework does instead: ``"differs"`` (a different number), ``"nan"``, ``"inf"``,
+    ``"value"`` or ``"error:<Type>"``.
+    """
+
+    name: str
+    summary: str
+    when: Mapping[str, str]
+    shows: str
+    versions: str
+    source: str
+
+    def covers(self, **fields: str) -> bool:
+        return all(fnmatch.fnmatchcase(str(fields.get(key, "")), pattern) for key, pattern in self.when.items())
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """The attributes and methods every adapter provides (see ``adapters/torch.py`` for one)."""
+
+    name: str
+    bindings: Mapping[str, Binding]
+    deviations: tuple[Deviation, ...]
+
+    def version(self) -> str: ...
+
+    def available(self) -> str | None:
+        """None when the framework can run here, else the reason to skip its checks."""
+
+    def devices(self) -> list[str]: ...
+
+    def output_dtype(self, call: Call) -> str:
+        """The dtype the framework documents for this call's output (usually ``call.dtype``)."""
+
+    def run(self, call: Call) -> Outcome: ...
+
+
+def classify(value, error: str | None = None) -> str:
+    if error is not None:
+        return "error:" + error.split(":", 1)[0]
+    arr = np.asarray(value, dtype=np.float64) if value is not None else np.asarray(np.nan)
+    if np.isnan(arr).any():
+        return "nan"
+    if np.isinf(arr).any():
+        return "inf"
+    return "value"
+
+
+def describe(exc: BaseException) -> str:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first_line[:200]}"
+
+
+def timed(fn: Callable[[], Outcome]) -> Outcome:
+    """Run ``fn``; turn any exception into an Outcome so one framework's crash loses nothing else."""
+    start = time.perf_counter()
+    try:
+        outcome = fn()
+    except Exception as exc:  # noqa: BLE001 - the error is the observation
+        outcome = Outcome(error=describe(exc))
+    outcome.seconds = time.perf_counter() - start
+    return outcome

@@ -1,0 +1,58 @@
+"""pytest configuration of the suite: command-line options, adapter selection, matrix parametrisation.
+
+Options (see ``pytest --help``, group "lossparity"):
+  --framework NAME   run only these frameworks (repeatable; default: every installed one)
+  --adapter MOD:ATTR add an adapter that is not built in (repeatable)
+  --device cpu|gpu|all, --dtype NAME (repeatable), --sweep (the full cross product)
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any TensorFlow import: keep the output readable
+
+pytest_plugins = ["reports.pytest_plugin"]
+
+KIND_MARKERS = {
+    "value": "framework value against the reference under the framework's convention",
+    "grad": "framework autodiff gradient against reference.grads",
+    "dtype": "output dtype and shape as documented",
+    "edge": "edge-behaviour battery (value / NaN / inf / error)",
+    "golden": "worked numbers of the documents, reproduced by a framework",
+    "convention": "each declared convention flag still shows in the framework",
+    "invariant": "invariants and identities the documents state, checked on a framework",
+    "gpu": "needs a GPU",
+}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("lossparity")
+    group.addoption("--framework", action="append", default=[], metavar="NAME",
+                    help="check only this framework (repeatable; default: every installed one)")
+    group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR",
+                    help="add an adapter object that implements adapters.protocol.Adapter (repeatable)")
+    group.addoption("--device", choices=("cpu", "gpu", "all"), default="all",
+                    help="devices to check (default: all present; an absent GPU is reported as a skip)")
+    group.addoption("--dtype", action="append", default=[], metavar="NAME",
+                    choices=("float16", "bfloat16", "float32", "float64"),
+                    help="floating dtypes to check (repeatable; default: all four)")
+    group.addoption("--sweep", action="store_true", default=False,
+                    help="cross every input set with every dtype and form (slower; default: a covering subset)")
+
+
+def pytest_configure(config):
+    for name, text in KIND_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    from tests.support import session
+
+    session.configure(config)
+    for adapter in session.ADAPTERS:
+        config.addinivalue_line("markers", f"{adapter.name}: checks of the {adapter.name} adapter")
+
+
+def pytest_generate_tests(metafunc):
+    from tests.support import session
+
+    session.parametrize(metafunc)

@@ -1,0 +1,1 @@
+"""The suite's tests; helpers live in tests/support, grouped by concern."""

@@ -1,0 +1,33 @@
+"""Strict in both directions: every declared convention flag and deviation must still show."""
+import pytest
+
+from tests.support import checks, session
+from tests.support.inputs import generated
+
+
+def _pool():
+    sets = [inputs for loss in {b.loss for a in session.available() for b in a.bindings.values()}
+            for inputs in generated(loss)]
+    return sets + [session.case_inputs(c) for c in session.document_cases() if c.inputs]
+
+
+def test_convention_flag_shows(declared_flag, record_check):
+    adapter_name, flag = declared_flag
+    record = checks.flag_witness(session.adapter(adapter_name), flag, _pool())
+    record_check(record)
+    assert record["verdict"] == "pass", record["reason"]
+
+
+def test_deviation_is_exercised(declared_deviation):
+    adapter_name, name = declared_deviation
+    adapter = session.adapter(adapter_name)
+    deviation = next(d for d in adapter.deviations if d.name == name)
+    items, edges = session._matrix()
+    kinds = {"value": items, "grad": items, "dtype": items, "edge": edges}
+    covered = [i.id for kind, cells in kinds.items() for i in cells
+               if i.adapter == adapter_name and checks.covering_deviation(adapter, i, kind) is deviation]
+    if not covered:
+        if session.SELECTION.dtypes != ("float16", "bfloat16", "float32", "float64") or session.SELECTION.devices != ("cpu", "gpu"):
+            pytest.skip("this selection of dtypes/devices leaves the deviation's checks out")
+        pytest.fail(f"deviation '{name}' of {adapter_name} covers no check of the matrix: its selector "
+                    f"{dict(deviation.when)} matches nothing; fix or remove the declaration")

@@ -1,0 +1,51 @@
+"""The conformance matrix: every framework against the reference, cell by cell.
+
+Each test is one check; its record (verdict, measured error in ulps and absolute, distance to the plain
+mathematics) goes to reports/results.json.  Verdicts: pass, or a declared deviation; anything else
+fails with the reason.
+"""
+import pytest
+
+from tests.support import checks, session
+
+ACCEPTED = ("pass", "deviation")
+
+
+def test_framework_available(adapter_name):
+    reason = session.adapter(adapter_name).available()
+    if reason:
+        pytest.skip(reason)
+
+
+def test_gpu_present(adapter_name, request):
+    adapter = session.adapter(adapter_name)
+    if adapter.available():
+        pytest.skip(adapter.available())
+    if "gpu" not in session.SELECTION.devices:
+        pytest.skip("--device cpu: GPU not requested")
+    if "gpu" not in adapter.devices():
+        pytest.skip(f"no GPU visible to {adapter_name}: its GPU checks are not run on this machine")
+
+
+def test_value(value_item, record_check):
+    record = checks.compare(session.adapter(value_item.adapter), value_item, "value")
+    record_check(record)
+    assert record["verdict"] in ACCEPTED, record["reason"]
+
+
+def test_grad(grad_item, record_check):
+    record = checks.compare(session.adapter(grad_item.adapter), grad_item, "grad")
+    record_check(record)
+    assert record["verdict"] in ACCEPTED, record["reason"]
+
+
+def test_dtype(dtype_item, record_check):
+    record = checks.dtype_check(session.adapter(dtype_item.adapter), dtype_item)
+    record_check(record)
+    assert record["verdict"] in ACCEPTED, record["reason"]
+
+
+def test_edge(edge_item, record_check):
+    record = checks.compare(session.adapter(edge_item.adapter), edge_item, "edge")
+    record_check(record)
+    assert record["verdict"] in ACCEPTED, record["reason"]

@@ -1,0 +1,1 @@
+"""Test helpers split by concern: tolerance, inputs, matrix planning, checks, session."""

@@ -1,0 +1,400 @@
+"""The checks of the conformance matrix: a framework against the reference under its declared convention.
+
+One :class:`Item` is one cell of the matrix (adapter, binding, API form, dtype, device, input set).
+Each check function runs the framework once (outcomes are cached, so the value, gradient and dtype
+checks of one item share a single framework call), computes the expectation with the reference, and
+returns a results record whose ``verdict`` the test asserts.  The verdict logic is the same everywhere
+(:func:`judge`): an undeclared difference fails, a declared deviation that no longer shows fails.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import platform
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+import reference
+from adapters.protocol import Adapter, Binding, Call, Deviation, Outcome, classify, describe
+from tests.support import tolerance as tol
+from tests.support.inputs import InputSet
+
+LABEL_INPUTS = {"labels"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One cell of the matrix."""
+
+    adapter: str
+    binding: str
+    form: str
+    dtype: str
+    device: str
+    inputs: InputSet
+
+    @property
+    def id(self) -> str:
+        return f"{self.adapter}-{self.binding}-{self.form}-{self.dtype}-{self.device}-{self.inputs.id}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running the framework
+
+_OUTCOMES: dict[str, Outcome] = {}
+
+
+def quantized_inputs(inputs: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
+    """Inputs as the framework sees them: floats rounded to ``dtype`` (held in float64), labels as ints."""
+    return {name: (np.asarray(x) if name in LABEL_INPUTS else tol.quantize(np.asarray(x, dtype=np.float64), dtype))
+            for name, x in inputs.items()}
+
+
+def make_call(item: Item, binding: Binding) -> Call:
+    return Call(loss=binding.loss, inputs=quantized_inputs(item.inputs.inputs, item.dtype),
+                args=dict(item.inputs.args), form=item.form, dtype=item.dtype, device=item.device,
+                grad=binding.grad_wrt is not None)
+
+
+def outcome(adapter: Adapter, item: Item) -> Outcome:
+    """The framework's outcome for ``item``, computed once per process."""
+    if item.id not in _OUTCOMES:
+        call = make_call(item, adapter.bindings[item.binding])
+        try:
+            _OUTCOMES[item.id] = adapter.run(call)
+        except Exception as exc:  # noqa: BLE001 - an adapter bug is an observation, not a crash
+            _OUTCOMES[item.id] = Outcome(error="adapter " + describe(exc))
+    return _OUTCOMES[item.id]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The reference side
+
+
+@functools.lru_cache(maxsize=None)
+def _accepts_convention(fn: Callable) -> bool:
+    return "convention" in inspect.signature(fn).parameters
+
+
+def reference_loss(loss: str, args: dict, convention, granularity: str = "sample",
+                   reduction: str = "none", gradient: bool = False) -> Callable[..., np.ndarray]:
+    """A function of the named inputs giving what a framework bound this way must return.
+
+    ``granularity="element"`` gives each element its own loss (a trailing axis of length one is added,
+    so the reference reduces over nothing): that is what torch's unreduced elementwise losses return.
+    With ``gradient=True`` it returns d(reduced output summed)/d(prediction) instead.
+    """
+    fn = getattr(reference.grads, loss) if gradient else reference.LOSSES[loss]
+    kwargs = dict(args)
+    if _accepts_convention(fn):
+        kwargs["convention"] = convention
+
+    def evaluate(**inputs):
+        if granularity == "element":
+            inputs = {name: np.asarray(x)[..., None] for name, x in inputs.items()}
+        with np.errstate(all="ignore"):
+            out = np.asarray(fn(**inputs, **kwargs), dtype=np.float64)
+        if gradient:
+            if granularity == "element":
+                out = out[..., 0]
+            per_sample_shape = np.shape(reference_loss(loss, args, convention, granularity)(
+                **{k: (v[..., 0] if granularity == "element" else v) for k, v in inputs.items()}))
+            return out * reduction_weight(per_sample_shape, reduction)
+        return np.asarray(reference.reduce(out, reduction), dtype=np.float64)
+
+    return evaluate
+
+
+def reduction_weight(per_sample_shape: tuple, reduction: str) -> float:
+    """d(reduce(L))/dL_s for the equal-weight linear reductions (1 for "none": the gradient of the sum)."""
+    size = int(np.prod(per_sample_shape)) if per_sample_shape else 1
+    if reduction == "none" or size == 0:
+        return 1.0
+    return float(reference.reduce(np.ones(per_sample_shape), reduction)) / size
+
+
+def reduced_terms(inputs: dict[str, np.ndarray]) -> int:
+    """Length of the longest reduction a loss over these inputs performs (all elements, at most)."""
+    return max((int(np.size(x)) for x in inputs.values()), default=1)
+
+
+def float_inputs(inputs: dict[str, np.ndarray]) -> list[str]:
+    return [name for name, x in inputs.items() if name not in LABEL_INPUTS and np.issubdtype(np.asarray(x).dtype, np.floating)]
+
+
+def evaluate_reference(fn: Callable, inputs: dict) -> tuple[np.ndarray | None, str]:
+    """``fn(**inputs)`` and its behaviour class; a raised error is the behaviour ``error:<Type>``."""
+    try:
+        value = fn(**inputs)
+    except Exception as exc:  # noqa: BLE001 - the reference refusing an input is its answer
+        return None, classify(None, describe(exc))
+    return value, classify(value)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Verdicts
+
+
+def judge(agrees: bool, observed: str, deviation: Deviation | None) -> tuple[str, str | None]:
+    """pass / deviation / fail, strictly in both directions."""
+    if deviation is None:
+        return ("pass", None) if agrees else ("fail", "undeclared deviation from the reference")
+    if agrees:
+        return "fail", (f"declared deviation '{deviation.name}' no longer shows: the framework now agrees "
+                        f"with the reference (unexpectedly conformant); update the declaration")
+    if deviation.shows in ("differs", observed) or observed.startswith(deviation.shows):
+        return "deviation", deviation.summary
+    return "fail", f"declared deviation '{deviation.name}' says {deviation.shows}, observed {observed}"
+
+
+def covering_deviation(adapter: Adapter, item: Item, kind: str) -> Deviation | None:
+    binding = adapter.bindings[item.binding]
+    fields = dict(loss=binding.loss, binding=item.binding, case=item.inputs.id, form=item.form,
+                  dtype=item.dtype, device=item.device, kind=kind)
+    return next((d for d in adapter.deviations if d.covers(**fields)), None)
+
+
+def small(x) -> Any:
+    """A JSON-friendly view of a value: the numbers when few, else shape and range."""
+    if x is None:
+        return None
+    a = np.asarray(x, dtype=np.float64)
+    if a.size <= 8:
+        return [None if np.isnan(v) else float(v) if np.isfinite(v) else ("inf" if v > 0 else "-inf")
+                for v in a.reshape(-1)] if a.ndim else (float(a) if np.isfinite(a) else str(float(a)))
+    finite = a[np.isfinite(a)]
+    return {"shape": list(a.shape), "min": float(finite.min()) if finite.size else None,
+            "max": float(finite.max()) if finite.size else None, "nonfinite": int(a.size - finite.size)}
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def base_record(adapter: Adapter, item: Item, kind: str) -> dict:
+    binding = adapter.bindings[item.binding]
+    device_name = getattr(adapter, "device_name", None)
+    return {
+        "id": f"{kind}:{item.id}",
+        "kind": kind,
+        "case": item.inputs.id,
+        "provenance": item.inputs.provenance,
+        "loss": binding.loss,
+        "framework": adapter.name,
+        "framework_version": adapter.version(),
+        "api": f"{binding.api} [{item.form}]",
+        "dtype": item.dtype,
+        "device": item.device,
+        "device_name": device_name(item.device) if callable(device_name) else cpu_name(),
+        "convention": binding.convention,
+        "extra": {"binding": item.binding, "form": item.form, "args": item.inputs.args},
+    }
+
+
+def _error_record(measured: dict, bound: np.ndarray, inputs: dict) -> dict:
+    worst = measured.get("worst_index")
+    worst_input = None
+    if worst is not None:
+        worst_input = {name: small(np.asarray(x)[tuple(worst[: np.ndim(x)])] if np.ndim(x) else x)
+                       for name, x in inputs.items() if np.ndim(x) >= len(worst) or np.ndim(x) == 0}
+    return {"abs": measured["abs"], "rel": measured["rel"], "ulps": measured["ulps"],
+            "tol": float(np.max(bound)) if np.size(bound) else 0.0, "worst_index": worst, "worst_input": worst_input}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The checks
+
+
+def compare(adapter: Adapter, item: Item, kind: str) -> dict:
+    """Value (``kind="value"`` or ``"edge"``) or gradient (``kind="grad"``) check of one matrix cell."""
+    binding = adapter.bindings[item.binding]
+    record = base_record(adapter, item, kind)
+    got = outcome(adapter, item)
+    call = make_call(item, binding)
+    gradient = kind == "grad"
+    convention = reference.CONVENTIONS[binding.convention]
+    fn = reference_loss(binding.loss, call.args, convention, binding.granularity, call.reduction, gradient)
+    expected, expected_behaviour = evaluate_reference(fn, dict(call.inputs))
+    actual = got.grad if gradient else got.value
+    observed = classify(actual, got.error) if not (gradient and got.error is None and actual is None) else "missing"
+    record["expected"] = small(expected) if expected is not None else expected_behaviour
+    record["observed"] = small(actual) if got.error is None else f"error:{got.error}"
+    record["extra"]["behaviour"] = {"framework": observed, "reference": expected_behaviour}
+    record["duration_s"] = got.seconds
+
+    agrees = observed == expected_behaviour or (observed.startswith("error") and expected_behaviour.startswith("error"))
+    if agrees and expected is not None and actual is not None:
+        actual_arr = np.asarray(actual, dtype=np.float64)
+        if actual_arr.shape != np.shape(expected):
+            agrees = False
+            record["reason"] = f"shape {list(actual_arr.shape)} != reference {list(np.shape(expected))}"
+        else:
+            floats = float_inputs(call.inputs)
+            bound = tol.error_bound(fn, dict(call.inputs), floats, item.dtype, reduced_terms(call.inputs))
+            measured = tol.measure(actual_arr, expected, item.dtype)
+            record["grad_error" if gradient else "value_error"] = _error_record(measured, bound, call.inputs)
+            agrees = tol.within(actual_arr, expected, bound)
+            if not gradient:
+                math_fn = reference_loss(binding.loss, call.args, reference.CONVENTIONS["math"],
+                                         binding.granularity, call.reduction)
+                math_value, _ = evaluate_reference(math_fn, dict(call.inputs))
+                if math_value is not None:
+                    distance = tol.measure(actual_arr, math_value, item.dtype)
+                    record["math_distance"] = {"abs": distance["abs"], "rel": distance["rel"]}
+    deviation = covering_deviation(adapter, item, kind)
+    verdict, reason = judge(agrees, observed, deviation)
+    record["verdict"] = verdict
+    record["deviation"] = deviation.name if deviation else None
+    if reason and not record.get("reason"):
+        record["reason"] = reason
+    elif reason:
+        record["reason"] = f"{reason}: {record['reason']}"
+    if verdict == "fail" and record.get("value_error" if not gradient else "grad_error"):
+        err = record["grad_error" if gradient else "value_error"]
+        record["reason"] += f" (abs error {err['abs']:.3g} > tolerance {err['tol']:.3g}, {err['ulps']:.3g} ulp)"
+    return record
+
+
+def dtype_check(adapter: Adapter, item: Item) -> dict:
+    """The output dtype and shape are what the framework documents for this call."""
+    binding = adapter.bindings[item.binding]
+    record = base_record(adapter, item, "dtype")
+    got = outcome(adapter, item)
+    call = make_call(item, binding)
+    fn = reference_loss(binding.loss, call.args, reference.CONVENTIONS[binding.convention],
+                        binding.granularity, call.reduction)
+    expected_value, behaviour = evaluate_reference(fn, dict(call.inputs))
+    want = {"dtype": adapter.output_dtype(call),
+            "shape": list(np.shape(expected_value)) if expected_value is not None else None}
+    have = {"dtype": got.dtype, "shape": list(np.shape(got.value)) if got.value is not None else None}
+    if binding.grad_wrt and got.grad is not None:
+        want["grad_dtype"], have["grad_dtype"] = adapter.output_dtype(call), got.grad_dtype
+        want["grad_shape"] = list(np.shape(call.inputs[binding.grad_wrt]))
+        have["grad_shape"] = list(np.shape(got.grad))
+    record["expected"], record["observed"] = want, (have if got.error is None else f"error:{got.error}")
+    agrees = got.error is None and want == have
+    verdict, reason = judge(agrees, "differs" if got.error is None else classify(None, got.error),
+                            covering_deviation(adapter, item, "dtype"))
+    record["verdict"], record["reason"] = verdict, reason if agrees or verdict != "fail" else f"{reason}: want {want}, have {have}"
+    record["deviation"] = getattr(covering_deviation(adapter, item, "dtype"), "name", None)
+    return record
+
+
+def framework_value(adapter: Adapter, item: Item) -> np.ndarray | None:
+    got = outcome(adapter, item)
+    return None if got.value is None else np.asarray(got.value, dtype=np.float64)
+
+
+def flag_witness(adapter: Adapter, flag: str, pool: list[InputSet]) -> dict:
+    """Show that convention flag ``flag`` still changes the framework's number.
+
+    Among ``pool``, find inputs where the reference under the adapter's convention and under the same
+    convention without ``flag`` differ by far more than the float32 error bound; the framework must
+    match the former and not the latter.  No such input is a failure too: a flag nothing exercises
+    cannot be trusted.
+    """
+    record = {"id": f"convention:{adapter.name}-{flag}", "kind": "convention", "framework": adapter.name,
+              "framework_version": adapter.version(), "dtype": "float32", "device": "cpu", "loss": None,
+              "case": None, "deviation": flag, "convention": None}
+    looked = 0
+    for key, binding in adapter.bindings.items():
+        convention = reference.CONVENTIONS[binding.convention]
+        if flag not in convention.flags or binding.loss not in convention.flags[flag].applies_to:
+            continue
+        spec = convention.flags[flag]
+        record["extra"] = {"flag": {"name": flag, "value": spec.value, "summary": spec.summary,
+                                    "source": spec.source, "versions": spec.versions}}
+        for inputs in pool:
+            if inputs.loss != binding.loss:
+                continue
+            item = Item(adapter.name, key, binding.forms[0], "float32", "cpu", inputs)
+            call = make_call(item, binding)
+            if not binding.accepts(call):
+                continue
+            looked += 1
+            with_flag = reference_loss(binding.loss, call.args, convention, binding.granularity, call.reduction)
+            without = reference_loss(binding.loss, call.args, convention.without(flag), binding.granularity,
+                                     call.reduction)
+            a, _ = evaluate_reference(with_flag, dict(call.inputs))
+            b, _ = evaluate_reference(without, dict(call.inputs))
+            if a is None or b is None or not (np.all(np.isfinite(a))):
+                continue
+            bound = tol.error_bound(with_flag, dict(call.inputs), float_inputs(call.inputs), "float32",
+                                    reduced_terms(call.inputs))
+            with np.errstate(invalid="ignore"):
+                gap = np.abs(np.asarray(a) - np.asarray(b))
+            if not np.any(np.where(np.isfinite(gap), gap, np.inf) > 10 * bound):
+                continue
+            actual = framework_value(adapter, item)
+            record.update(loss=binding.loss, case=inputs.id, convention=binding.convention,
+                          api=f"{binding.api} [{item.form}]", expected=small(a), observed=small(actual),
+                          math_distance={"abs": float(np.nanmax(np.where(np.isfinite(gap), gap, np.nan))) if np.any(np.isfinite(gap)) else None, "rel": None})
+            follows = actual is not None and actual.shape == np.shape(a) and tol.within(actual, a, bound)
+            plain = actual is not None and actual.shape == np.shape(b) and tol.within(actual, b, bound)
+            if follows and not plain:
+                record.update(verdict="pass", reason=f"witnessed by {key} on {inputs.id}")
+            elif plain:
+                record.update(verdict="fail", reason=f"convention flag '{flag}' no longer shows: {key} on "
+                                                     f"{inputs.id} matches the reference without it; update the convention")
+            else:
+                err = outcome(adapter, item).error
+                record.update(verdict="fail", reason=f"{key} on {inputs.id} matches neither the convention with "
+                                                     f"nor without '{flag}'" + (f" ({err})" if err else ""))
+            return record
+    record.update(verdict="fail", reason=f"no input among {looked} candidates makes flag '{flag}' change a "
+                                         f"number: add an edge case that shows it")
+    return record
+
+
+def golden_check(adapter: Adapter, case, printed: float, printed_tol: float) -> dict:
+    """The framework on a document's worked example: agrees with the reference under its convention, and
+    reproduces the printed number exactly when the reference under that convention does."""
+    from tests.support.session import case_inputs
+
+    inputs = case_inputs(case)
+    equivalent = {"none": ("none",), "mean": ("mean", "sum_over_batch_size"), "sum": ("sum",)}
+    for key, binding in adapter.bindings.items():
+        for form in binding.forms:
+            item = Item(adapter.name, key, form, case.dtype, "cpu", inputs)
+            call = make_call(item, binding)
+            if (binding.loss != case.loss or not binding.accepts(call)
+                    or call.reduction not in equivalent.get(case.reduction, (case.reduction,))):
+                continue
+            record = compare(adapter, item, "golden")
+            record["id"] = f"golden:{adapter.name}-{case.id}"
+            actual = framework_value(adapter, item)
+            fn = reference_loss(binding.loss, call.args, reference.CONVENTIONS[binding.convention],
+                                binding.granularity, call.reduction)
+            expected, _ = evaluate_reference(fn, dict(call.inputs))
+            if actual is None or expected is None or np.size(actual) != 1:
+                record.update(verdict="skip" if record["verdict"] != "fail" else "fail",
+                              reason=record.get("reason") or f"{key} returns {np.shape(actual)} values; the "
+                                                              f"document printed one number")
+                return record
+            reproduces = bool(abs(float(np.ravel(actual)[0]) - printed) <= printed_tol)
+            should = bool(abs(float(np.ravel(expected)[0]) - printed) <= printed_tol)
+            record["extra"].update(printed=repr(printed), reproduces_printed=reproduces,
+                                   reference_reproduces_printed=should, printed_tolerance=printed_tol,
+                                   case_convention=case.convention)
+            if record["verdict"] in ("pass", "deviation") and reproduces != should:
+                record.update(verdict="fail", reason=(
+                    f"framework {'reproduces' if reproduces else 'does not reproduce'} the printed {printed} "
+                    f"but the reference under '{binding.convention}' {'does' if should else 'does not'}"))
+            elif record["verdict"] == "pass" and not reproduces and case.convention != binding.convention:
+                record["reason"] = (f"printed {printed} came from convention '{case.convention}'; "
+                                    f"{adapter.name} now follows '{binding.convention}': a recorded version change")
+            return record
+    return {"id": f"golden:{adapter.name}-{case.id}", "kind": "golden", "case": case.id, "loss": case.loss,
+            "framework": adapter.name, "verdict": "skip",
+            "reason": f"no {adapter.name} API form computes {case.loss} with {dict(case.args)} and reduction "
+                      f"'{case.reduction}'"}

@@ -1,0 +1,76 @@
+"""Planning the matrix: which (adapter, binding, form, dtype, device, inputs) cells the run checks.
+
+The default plan keeps the CPU run fast while still crossing every axis once:
+every dtype on the small generated batch in the binding's first form; every form in float32;
+the rank-3 batch (class axis) and the clip witnesses in float32; the edge battery in its own dtype.
+``--sweep`` crosses everything with everything (and adds a wide, 257-class batch).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.protocol import Adapter, Call
+from tests.support.checks import Item
+from tests.support.inputs import InputSet, generated
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+@dataclass
+class Selection:
+    """What the command line asked for."""
+
+    dtypes: tuple[str, ...] = FLOAT_DTYPES
+    devices: tuple[str, ...] = ("cpu", "gpu")
+    sweep: bool = False
+    edge_sets: list[InputSet] = field(default_factory=list)
+
+
+def _accepts(adapter: Adapter, key: str, inputs: InputSet, form: str, dtype: str, device: str) -> bool:
+    binding = adapter.bindings[key]
+    call = Call(loss=binding.loss, inputs=inputs.inputs, args=inputs.args, form=form, dtype=dtype, device=device)
+    return binding.loss == inputs.loss and binding.accepts(call) and set(inputs.inputs) >= _needed(binding)
+
+
+def _needed(binding) -> set[str]:
+    return {binding.grad_wrt} if binding.grad_wrt else set()
+
+
+def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, device: str):
+    binding = adapter.bindings[key]
+    for inputs in sets:
+        core = inputs.id.startswith("gen.small.")
+        for dtype in binding.dtypes:
+            if dtype not in sel.dtypes or not (sel.sweep or core or dtype == "float32"):
+                continue
+            forms = binding.forms if (sel.sweep or (core and dtype == "float32")) else binding.forms[:1]
+            for form in forms:
+                if _accepts(adapter, key, inputs, form, dtype, device):
+                    yield Item(adapter.name, key, form, dtype, device, inputs)
+
+
+def matrix_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
+    """Every value/gradient cell of the matrix for the available adapters."""
+    shapes = ("small", "rank3", "wide", "vector") if sel.sweep else ("small", "rank3")
+    items = []
+    for adapter in adapters:
+        devices = [d for d in adapter.devices() if d in sel.devices]
+        for key, binding in adapter.bindings.items():
+            sets = generated(binding.loss, shapes)
+            for device in devices:
+                items.extend(_cells(adapter, key, sets, sel, device))
+    return items
+
+
+def edge_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
+    """The edge battery: each edge case through each binding of its loss, first form, its own dtype."""
+    items = []
+    for adapter in adapters:
+        devices = [d for d in adapter.devices() if d in sel.devices]
+        for key, binding in adapter.bindings.items():
+            for inputs in sel.edge_sets:
+                dtype = inputs.dtype or "float32"
+                for device in devices:
+                    if dtype in sel.dtypes and _accepts(adapter, key, inputs, binding.forms[0], dtype, device):
+                        items.append(Item(adapter.name, key, binding.forms[0], dtype, device, inputs))
+    return items

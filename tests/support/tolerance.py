@@ -1,0 +1,162 @@
+"""Tolerances derived from a dtype's machine epsilon and the loss's error bound, and error measures.
+
+Every comparison in the suite goes through :func:`error_bound` (how far a correct implementation in
+``dtype`` may be from the float64 reference) and :func:`measure` (how far it actually is).
+
+The bound is the classic first-order one (Higham, *Accuracy and Stability of Numerical Algorithms*,
+2nd ed., ch. 3-4): a computation whose every elementary operation is off by at most ``eps`` relative has
+an error of about ``eps * (|f| + sum_i |df/dx_i| |x_i|)`` per operation level, and a reduction of ``n``
+terms adds a factor ``gamma_n = n * eps / (1 - n * eps)``.  The sensitivity ``sum_i |df/dx_i| |x_i|``
+is estimated numerically from the float64 reference itself, by perturbing every float input relatively
+by ``eps`` with random signs.  That makes the bound general (no per-loss formula to keep in sync),
+tight where the loss is well conditioned, and wide exactly where the mathematics is ill conditioned
+(logits of 1e4, probabilities at 1e-7, cancellation in ``y - p``).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Callable, Mapping
+
+import numpy as np
+
+try:  # bfloat16 is not a NumPy dtype; ml_dtypes provides it (and its finfo).
+    import ml_dtypes
+except ImportError:  # pragma: no cover - ml_dtypes is a test dependency
+    ml_dtypes = None
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+# Number of elementary-operation levels a loss may chain (e.g. clip, divide, log, multiply, sum, mean).
+# Each contributes at most one rounding of the running value; 8 covers every loss in the suite.
+OPERATION_LEVELS = 8
+# Random-sign perturbations used to estimate the condition of the loss at the inputs.
+PERTURBATIONS = 6
+
+
+def numpy_dtype(dtype: str) -> np.dtype:
+    """The NumPy dtype for a dtype name (bfloat16 via ml_dtypes)."""
+    if dtype == "bfloat16":
+        if ml_dtypes is None:
+            raise RuntimeError("bfloat16 needs the ml_dtypes package")
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(dtype)
+
+
+def finfo(dtype: str):
+    return ml_dtypes.finfo(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.finfo(dtype)
+
+
+def eps(dtype: str) -> float:
+    """Unit roundoff u = machine epsilon / 2 of ``dtype``."""
+    return float(finfo(dtype).eps) / 2.0
+
+
+def quantize(x, dtype: str) -> np.ndarray:
+    """``x`` rounded to ``dtype`` and widened back to float64 exactly (what a framework actually sees)."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        return x
+    return np.asarray(np.asarray(x, dtype=np.float64).astype(numpy_dtype(dtype)), dtype=np.float64)
+
+
+def ulp(x, dtype: str) -> np.ndarray:
+    """Spacing of ``dtype`` at each value of ``x`` (the smallest subnormal at 0)."""
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    info = finfo(dtype)
+    tiny = float(info.smallest_subnormal)
+    with np.errstate(over="ignore", invalid="ignore"):
+        exponent = np.floor(np.log2(np.where(x > 0, x, 1.0)))
+        spacing = np.exp2(exponent - int(info.nmant))
+    return np.where(np.isfinite(x), np.maximum(spacing, tiny), np.inf)
+
+
+def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray], perturbed: list[str],
+                    dtype: str, seed: int = 0) -> np.ndarray:
+    """Estimate ``|f| + sum_i |df/dx_i| |x_i|`` per output element.
+
+    ``fn(**inputs)`` must be the float64 reference; ``perturbed`` names the float inputs whose rounding
+    matters.  Each trial multiplies every perturbed input by ``1 + s * eps`` (``s`` random signs) and
+    takes the largest change divided by ``eps``; the maximum over trials of a random-sign sum is within
+    a small factor of the sum of absolute terms.
+    """
+    base = np.asarray(fn(**inputs), dtype=np.float64)
+    u = eps(dtype)
+    rng = np.random.default_rng(seed)
+    worst = np.zeros_like(base)
+    for trial in range(PERTURBATIONS):
+        shifted = dict(inputs)
+        for name in perturbed:
+            x = np.asarray(inputs[name], dtype=np.float64)
+            signs = np.ones_like(x) if trial == 0 else rng.choice([-1.0, 1.0], size=x.shape)
+            shifted[name] = x * (1.0 + signs * u)
+        with np.errstate(all="ignore"):
+            moved = np.abs(np.asarray(fn(**shifted), dtype=np.float64) - base) / u
+        worst = np.fmax(worst, np.where(np.isfinite(moved), moved, 0.0))
+    return np.abs(np.where(np.isfinite(base), base, 0.0)) + worst
+
+
+def error_bound(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray], perturbed: list[str],
+                dtype: str, n_terms: int) -> np.ndarray:
+    """Largest error a correct ``dtype`` implementation may show, per output element (absolute).
+
+    ``n_terms`` is the length of the longest reduction inside the loss (classes times reduced batch).
+    For float64 the reference's own rounding counts too, hence the factor 2.
+    """
+    u = eps(dtype)
+    gamma = (OPERATION_LEVELS + n_terms) * u / (1.0 - (OPERATION_LEVELS + n_terms) * u)
+    scale = condition_scale(fn, inputs, perturbed, dtype)
+    own = 2.0 if dtype == "float64" else 1.0
+    # The output is rounded to dtype once more, and can underflow to the subnormal range.
+    floor = 4.0 * float(finfo(dtype).smallest_normal)
+    return own * gamma * scale + ulp(np.asarray(fn(**inputs)), dtype) + floor
+
+
+def printed_tolerance(printed: str, computed_dtype: str | None = None, bound: float = 0.0) -> float:
+    """Half a unit in the last printed digit, plus the error bound of the dtype the document computed in.
+
+    ``printed_tolerance("2.3978953")`` is 5e-8; ``"0.02"`` gives 0.005; ``"1.2e-3"`` gives 5e-5.
+    """
+    text = printed.strip()
+    exponent = Decimal(text).as_tuple().exponent
+    half_unit = 0.5 * 10.0 ** int(exponent)
+    return half_unit + (bound if computed_dtype else 0.0)
+
+
+def measure(actual, expected, dtype: str) -> dict:
+    """Absolute, relative and ulp error of ``actual`` against ``expected``, and where the worst is.
+
+    Non-finite values are compared by class: NaN matches NaN and +-inf matches the same inf (error 0);
+    any other mismatch of class is an infinite error.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    a, e = np.broadcast_arrays(a, e)
+    same_class = (np.isnan(a) & np.isnan(e)) | ((a == e) & np.isinf(e))
+    finite = np.isfinite(a) & np.isfinite(e)
+    with np.errstate(all="ignore"):
+        abs_err = np.where(same_class, 0.0, np.where(finite, np.abs(a - e), np.inf))
+        rel_err = np.where(abs_err == 0, 0.0, abs_err / np.abs(e))
+        ulps = np.where(abs_err == 0, 0.0, abs_err / ulp(e, dtype))
+    if abs_err.size == 0:
+        return {"abs": 0.0, "rel": 0.0, "ulps": 0.0, "worst_index": None}
+    worst = np.unravel_index(int(np.argmax(np.where(np.isnan(abs_err), np.inf, abs_err))), abs_err.shape)
+    return {
+        "abs": float(np.max(abs_err)),
+        "rel": float(np.max(rel_err)),
+        "ulps": float(np.max(ulps)),
+        "worst_index": [int(i) for i in worst],
+        "_abs_array": abs_err,
+    }
+
+
+def within(actual, expected, tol) -> bool:
+    """True when every element of ``actual`` is within ``tol`` (broadcast) of ``expected``."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape and a.size != e.size:
+        return False
+    a = a.reshape(e.shape)
+    same_class = (np.isnan(a) & np.isnan(e)) | ((a == e) & np.isinf(e))
+    with np.errstate(invalid="ignore"):
+        close = np.abs(a - e) <= np.asarray(tol)
+    return bool(np.all(same_class | close))
