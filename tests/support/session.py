@@ -89,7 +89,9 @@ def parametrize(metafunc) -> None:
     if "adapter_name" in names:
         metafunc.parametrize("adapter_name", [_param(a.name, a.name, a.name, "value") for a in ADAPTERS])
     if "golden_pair" in names:
-        pairs = [(a, c) for a in available() for c in document_cases() if c.kind in ("golden", "erratum", "example")
+        from tests.support.case_eval import printed_text
+
+        pairs = [(a, c) for a in available() for c in document_cases() if printed_text(c) is not None
                  and any(b.loss == c.loss for b in a.bindings.values())]
         metafunc.parametrize("golden_pair", [_param((a.name, c.id), f"{a.name}-{c.id}", a.name, "golden")
                                              for a, c in pairs])

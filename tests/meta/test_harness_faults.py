@@ -1,0 +1,144 @@
+"""Meta-tests: every check of the matrix can fail.
+
+A test double plays "the framework": it answers with the reference itself (so, unfaulted, it must pass
+every check) or with one planted fault of the kinds the suite is judged on — a value off by a few
+ulps too many, a changed clipping epsilon, a wrong reduction, a wrong output dtype, a gradient with
+the wrong sign, NaN where a number belongs, a swallowed error — and each must turn its check red.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import reference
+from adapters.protocol import Binding, Deviation, Outcome, timed
+from tests.support import checks, tolerance
+from tests.support.checks import Item
+from tests.support.inputs import InputSet, generated
+
+
+class ReferenceDouble:
+    """An adapter whose 'framework' is the reference, optionally with one fault planted."""
+
+    name = "double"
+    deviations: tuple = ()
+
+    def __init__(self, fault: str | None = None, convention: str = "math"):
+        self.fault = fault
+        forms = ("function:none", "function:mean", "function:sum")
+        self.bindings = {
+            loss: Binding(loss=loss, api=f"reference.{loss}", forms=forms, convention=convention,
+                          args=("from_logits", "label_smoothing"))
+            for loss in ("categorical_crossentropy", "binary_crossentropy", "mean_squared_error")
+        }
+
+    def version(self):
+        return "0"
+
+    def available(self):
+        return None
+
+    def devices(self):
+        return ["cpu"]
+
+    def output_dtype(self, call):
+        return call.dtype
+
+    def run(self, call):
+        def go():
+            convention = self.bindings[call.loss].convention
+            if self.fault == "epsilon":
+                flags = dict(reference.CONVENTIONS[convention].flags)
+                name = next(n for n, f in flags.items() if "epsilon" in n or "clip" in n)
+                flags[name] = replace(flags[name], value=1e-6)
+                convention = replace(reference.CONVENTIONS[convention], flags=flags)
+            inputs = {k: np.asarray(v, dtype=np.float64) for k, v in call.inputs.items()}
+            fn = getattr(reference, call.loss)
+            per = fn(**inputs, **call.args, convention=convention)
+            grad = getattr(reference.grads, call.loss)(**inputs, **call.args, convention=convention)
+            reduction = {"sum": "mean"}.get(call.reduction, call.reduction) if self.fault == "reduction" else call.reduction
+            value = np.asarray(reference.reduce(per, reduction))
+            weight = checks.reduction_weight(np.shape(per), call.reduction)
+            grad = grad * weight
+            if self.fault == "value":
+                value = value * (1 + 64 * tolerance.eps(call.dtype) * 1e3)
+            if self.fault == "grad-sign":
+                grad = -grad
+            if self.fault == "nan":
+                value = np.full_like(value, np.nan)
+            if self.fault == "error":
+                raise FloatingPointError("planted")
+            dtype = "float64" if self.fault == "dtype" else call.dtype
+            return Outcome(value=value, grad=grad, dtype=dtype, grad_dtype=call.dtype)
+        return timed(go)
+
+
+def _item(double, loss="categorical_crossentropy", form="function:none", dtype="float32", set_index=0):
+    inputs = generated(loss)[set_index]
+    checks._OUTCOMES.clear()  # the doubles share item ids; never reuse another double's outcome
+    return Item(double.name, loss, form, dtype, "cpu", inputs)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("form", ["function:none", "function:mean", "function:sum"])
+def test_unfaulted_double_passes(dtype, form):
+    double = ReferenceDouble()
+    for kind in ("value", "grad"):
+        record = checks.compare(double, _item(double, form=form, dtype=dtype), kind)
+        assert record["verdict"] == "pass", record
+    assert checks.dtype_check(double, _item(double, form=form, dtype=dtype))["verdict"] == "pass"
+
+
+@pytest.mark.parametrize("fault, kind, form", [
+    ("value", "value", "function:none"),
+    ("reduction", "value", "function:sum"),
+    ("grad-sign", "grad", "function:none"),
+    ("nan", "value", "function:none"),
+    ("error", "value", "function:none"),
+    ("dtype", "dtype", "function:none"),
+])
+def test_planted_fault_fails(fault, kind, form):
+    double = ReferenceDouble(fault)
+    item = _item(double, form=form)
+    record = checks.dtype_check(double, item) if kind == "dtype" else checks.compare(double, item, kind)
+    assert record["verdict"] == "fail", record
+
+
+def test_changed_clip_epsilon_fails_on_clip_witness():
+    double = ReferenceDouble("epsilon", convention="keras")
+    clipped = next(s for s in generated("categorical_crossentropy") if s.id.startswith("gen.clipped"))
+    checks._OUTCOMES.clear()
+    item = Item(double.name, "categorical_crossentropy", "function:none", "float32", "cpu", clipped)
+    assert checks.compare(double, item, "value")["verdict"] == "fail"
+
+
+def test_declared_deviation_that_no_longer_shows_fails():
+    double = ReferenceDouble()
+    double.deviations = (Deviation("ghost", "declared but fixed", {"loss": "mean_squared_error"}, "differs",
+                                   ">=0", "nowhere"),)
+    record = checks.compare(double, _item(double, loss="mean_squared_error"), "value")
+    assert record["verdict"] == "fail" and "no longer shows" in record["reason"]
+
+
+def test_declared_deviation_that_shows_is_accepted():
+    double = ReferenceDouble("nan")
+    double.deviations = (Deviation("nan-out", "returns NaN", {"loss": "mean_squared_error"}, "nan", ">=0", "x"),)
+    record = checks.compare(double, _item(double, loss="mean_squared_error"), "value")
+    assert record["verdict"] == "deviation"
+
+
+def test_deviation_that_shows_otherwise_fails():
+    double = ReferenceDouble("nan")
+    double.deviations = (Deviation("err", "raises", {"loss": "mean_squared_error"}, "error:ValueError", ">=0", "x"),)
+    record = checks.compare(double, _item(double, loss="mean_squared_error"), "value")
+    assert record["verdict"] == "fail" and "says error:ValueError" in record["reason"]
+
+
+def test_records_carry_measured_errors():
+    double = ReferenceDouble()
+    record = checks.compare(double, _item(double), "value")
+    error = record["value_error"]
+    assert set(error) >= {"abs", "rel", "ulps", "tol", "worst_index"}
+    assert error["abs"] <= error["tol"]
