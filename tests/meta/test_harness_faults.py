@@ -51,8 +51,7 @@ class ReferenceDouble:
             convention = self.bindings[call.loss].convention
             if self.fault == "epsilon":
                 flags = dict(reference.CONVENTIONS[convention].flags)
-                name = next(n for n, f in flags.items() if "epsilon" in n or "clip" in n)
-                flags[name] = replace(flags[name], value=1e-6)
+                flags["prob_clip"] = replace(flags["prob_clip"], value=1e-6)
                 convention = replace(reference.CONVENTIONS[convention], flags=flags)
             inputs = {k: np.asarray(v, dtype=np.float64) for k, v in call.inputs.items()}
             fn = getattr(reference, call.loss)

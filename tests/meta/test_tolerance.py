@@ -29,9 +29,18 @@ def test_ulp_matches_numpy_spacing():
 def test_bound_widens_with_conditioning():
     def cancel(a, b):
         return a - b
-    well = tol.error_bound(cancel, {"a": np.array(2.0), "b": np.array(1.0)}, ["a", "b"], "float32", 1)
-    ill = tol.error_bound(cancel, {"a": np.array(1e4 + 1.0), "b": np.array(1e4)}, ["a", "b"], "float32", 1)
+    well = tol.error_bound(cancel, {"a": np.array(2.5), "b": np.array(1.25)}, ["a", "b"], "float32", 1)
+    ill = tol.error_bound(cancel, {"a": np.array(1e4 + 1.5), "b": np.array(1e4 + 0.25)}, ["a", "b"], "float32", 1)
     assert ill > 1000 * well
+
+
+def test_integer_valued_inputs_and_jumps_are_not_rounding_sensitivities():
+    def hinge_like(y, p):
+        return np.maximum(0.0, 1.0 - y * p)
+    at_kink = tol.condition_scale(hinge_like, {"y": np.array([1.0]), "p": np.array([1.0])}, ["y", "p"], "float32")
+    assert at_kink[0] == 0.0  # |f| = 0, y not perturbed (integer), the kink's jump ignored
+    smooth = tol.condition_scale(hinge_like, {"y": np.array([1.0]), "p": np.array([0.5])}, ["y", "p"], "float32")
+    assert smooth[0] == pytest.approx(0.5 + 0.5, rel=1e-6)  # |f| + |df/dp| |p|
 
 
 def test_bound_is_tight_for_a_well_conditioned_sum():

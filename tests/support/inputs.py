@@ -109,15 +109,21 @@ def _variant_tag(args: dict) -> str:
 
 
 def _clipped(loss: str, inputs: dict) -> dict | None:
-    """The same inputs with probabilities pushed below 1e-7 and above 1 - 1e-7 (clip witnesses)."""
-    if "y_pred" not in inputs or loss not in {"categorical_crossentropy", "sparse_categorical_crossentropy",
-                                               "binary_crossentropy"}:
+    """The same inputs with the true class's probability pushed below 1e-7 in the first sample and
+    above 1 - 1e-7 in the second (beyond Keras's clip range), so clipping conventions, their epsilon and
+    their zero gradients show in the loss itself."""
+    if loss not in {"categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy"}:
         return None
     y = inputs["y_pred"].copy()
-    flat = y.reshape(-1)
-    flat[0], flat[1] = 1e-9, 1.0 - 1e-9
-    if loss != "binary_crossentropy":  # keep rows summing to one so only the clip differs from math
-        y = y / y.sum(axis=-1, keepdims=True)
+    if loss == "binary_crossentropy":
+        positive = inputs["y_true"][:2, 0] == 1
+        y[0, 0] = 1e-9 if positive[0] else 1 - 1e-9      # the true outcome nearly impossible
+        y[1, 0] = 1 - 1e-9 if positive[1] else 1e-9      # the true outcome nearly certain
+        return {**inputs, "y_pred": y}
+    truth = inputs["labels"] if "labels" in inputs else inputs["y_true"].argmax(axis=-1)
+    for row, (target, share) in enumerate(((truth[0], 1e-9), (truth[1], 1 - 1e-9))):
+        y[row] = (1 - share) / (y.shape[-1] - 1)
+        y[row, target] = share
     return {**inputs, "y_pred": y}
 
 

@@ -1,0 +1,419 @@
+"""Keras 3 (TensorFlow backend) adapter: reference losses -> ``keras.losses`` / ``tf.nn`` public calls.
+
+The adapter only translates: inputs are converted to the call's dtype (integer labels keep their own
+dtype), a non-last class axis is moved last (``np.moveaxis``; the output keeps the other axes in order),
+``kl_divergence(p, q)`` becomes ``kl_divergence(y_true=p, y_pred=q)``, and the framework's output and its
+``tf.GradientTape`` gradient of ``tf.reduce_sum(out)`` w.r.t. the prediction come back as float64 NumPy.
+Keras' own arithmetic (clipping to ``[eps, 1-eps]``, renormalisation of probabilities, label smoothing,
+{0,1}->{-1,1} hinge labels, KL clipping) is left alone: it is the reference's ``"keras"`` convention, and
+what that convention cannot reproduce is declared in :data:`DEVIATIONS`.
+
+API forms (``Call.form``):
+
+* ``function:none`` -- the functional loss ``keras.losses.<name>`` (per-sample output), or the activation
+  ``keras.activations.<name>``;
+* ``class:<reduction>`` -- the Loss class, ``keras.losses.<Class>(..., reduction=<reduction>,
+  dtype=<call dtype>)`` (the ``dtype`` is passed so the class computes in the call's dtype instead of
+  casting to ``keras.backend.floatx()``), reductions ``sum_over_batch_size`` (the default), ``sum``, ``none``;
+* ``tfnn:none`` -- ``tf.nn.softmax_cross_entropy_with_logits``, ``tf.nn.sparse_softmax_cross_entropy_with_logits``,
+  ``tf.nn.sigmoid_cross_entropy_with_logits`` (``from_logits=True`` only; the last one is elementwise) and
+  ``tf.nn.softmax`` / ``log_softmax`` / ``sigmoid``.  Registered under keys ``"<loss>@tf.nn"``.
+
+TensorFlow is imported lazily (first :meth:`KerasAdapter.available` / :meth:`KerasAdapter.run`), so importing
+this module never fails where TensorFlow is missing.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from adapters.protocol import Binding, Call, Deviation, Outcome, describe, timed
+
+CONVENTION = "keras"
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none")
+# Versions the bindings and deviations were measured with (see ``DEVIATIONS``).
+MEASURED = "keras 3.15.1 / tensorflow-cpu 2.21.0"
+KERAS_VERSIONS = ">=3.15,<3.16"
+LOSSES_PY = "keras/src/losses/losses.py"
+TF_NN_PY = "keras/src/backend/tensorflow/nn.py"
+
+
+@dataclass(frozen=True)
+class KerasBinding(Binding):
+    """A :class:`Binding` that can also require fixed argument values (``tf.nn`` takes logits only)."""
+
+    requires: Mapping[str, Any] = field(default_factory=dict)
+
+    def accepts(self, call: Call) -> bool:
+        return super().accepts(call) and all(
+            bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items())
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """How to call one binding: input names (reference) and the framework callables' names."""
+
+    true: str | None          # reference name of the target input (None for activations)
+    pred: str                 # reference name of the prediction input (the one differentiated)
+    function: str | None      # keras.losses / keras.activations attribute
+    klass: str | None         # keras.losses class name
+    tfnn: str | None = None   # tf.nn attribute
+    activation: bool = False
+
+
+_SPECS: dict[str, _Spec] = {
+    "mean_squared_error": _Spec("y_true", "y_pred", "mean_squared_error", "MeanSquaredError"),
+    "mean_absolute_error": _Spec("y_true", "y_pred", "mean_absolute_error", "MeanAbsoluteError"),
+    "huber": _Spec("y_true", "y_pred", "huber", "Huber"),
+    "categorical_crossentropy": _Spec("y_true", "y_pred", "categorical_crossentropy", "CategoricalCrossentropy",
+                                      "softmax_cross_entropy_with_logits"),
+    "sparse_categorical_crossentropy": _Spec("labels", "y_pred", "sparse_categorical_crossentropy",
+                                             "SparseCategoricalCrossentropy",
+                                             "sparse_softmax_cross_entropy_with_logits"),
+    "binary_crossentropy": _Spec("y_true", "y_pred", "binary_crossentropy", "BinaryCrossentropy",
+                                 "sigmoid_cross_entropy_with_logits"),
+    "kl_divergence": _Spec("p", "q", "kl_divergence", "KLDivergence"),
+    "hinge": _Spec("y_true", "y_pred", "hinge", "Hinge"),
+    "squared_hinge": _Spec("y_true", "y_pred", "squared_hinge", "SquaredHinge"),
+    "categorical_hinge": _Spec("y_true", "y_pred", "categorical_hinge", "CategoricalHinge"),
+    "softmax": _Spec(None, "z", "softmax", None, "softmax", activation=True),
+    "log_softmax": _Spec(None, "z", "log_softmax", None, "log_softmax", activation=True),
+    "sigmoid": _Spec(None, "z", "sigmoid", None, "sigmoid", activation=True),
+}
+
+_ARGS: dict[str, tuple[str, ...]] = {
+    "huber": ("delta",),
+    "categorical_crossentropy": ("from_logits", "label_smoothing"),
+    "sparse_categorical_crossentropy": ("from_logits",),
+    "binary_crossentropy": ("from_logits", "label_smoothing"),
+}
+_CLASS_FORMS = ("function:none",) + tuple(f"class:{r}" for r in CLASS_REDUCTIONS)
+
+
+def _bindings() -> dict[str, Binding]:
+    out: dict[str, Binding] = {}
+    for loss, spec in _SPECS.items():
+        args = _ARGS.get(loss, ())
+        if spec.activation:
+            out[loss] = KerasBinding(loss=loss, api="keras.activations." + spec.function, forms=("function:none",),
+                                     convention=CONVENTION, granularity="sample", args=(), dtypes=DTYPES,
+                                     grad_wrt=spec.pred)
+            out[loss + "@tf.nn"] = KerasBinding(loss=loss, api="tf.nn." + spec.tfnn, forms=("tfnn:none",),
+                                                convention=CONVENTION, granularity="sample", args=(),
+                                                dtypes=DTYPES, grad_wrt=spec.pred)
+            continue
+        out[loss] = KerasBinding(loss=loss, api=f"keras.losses.{spec.function} / keras.losses.{spec.klass}",
+                                 forms=_CLASS_FORMS, convention=CONVENTION, granularity="sample", args=args,
+                                 dtypes=DTYPES, grad_wrt=spec.pred)
+        if spec.tfnn:
+            out[loss + "@tf.nn"] = KerasBinding(
+                loss=loss, api="tf.nn." + spec.tfnn, forms=("tfnn:none",), convention=CONVENTION,
+                granularity="element" if loss == "binary_crossentropy" else "sample",
+                args=("from_logits",), dtypes=DTYPES, grad_wrt=spec.pred, requires={"from_logits": True})
+    return out
+
+
+BINDINGS: dict[str, Binding] = _bindings()
+_BY_FORM: dict[tuple[str, str], str] = {}
+for _key, _binding in BINDINGS.items():
+    for _form in _binding.forms:
+        assert (_binding.loss, _form) not in _BY_FORM, (_binding.loss, _form)
+        _BY_FORM[(_binding.loss, _form)] = _key
+
+
+def _dev(name: str, summary: str, when: Mapping[str, str], shows: str, source: str) -> Deviation:
+    return Deviation(name=name, summary=summary, when=dict(when), shows=shows,
+                     versions=KERAS_VERSIONS, source=source)
+
+
+# Measured with keras 3.15.1 / tensorflow-cpu 2.21.0 (CPU, oneDNN off) against reference/ under the "keras"
+# convention, on the default matrix and the edge battery (numbers in each summary).
+DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("float16-square-overflow",
+         "mean_squared_error squares the difference in float16 (ops.square): 300^2 = 90000 > 65504 gives inf; "
+         "the loss itself (45000) is representable in float16.",
+         {"loss": "mean_squared_error", "case": "edge.mse.float16-overflow", "dtype": "float16", "kind": "edge"},
+         "inf", f"mean_squared_error in {LOSSES_PY}"),
+    _dev("float16-kl-grad-overflow",
+         "The gradient of log(y_true / y_pred) w.r.t. y_pred goes through TensorFlow's RealDiv gradient "
+         "grad * ((-p / q) / q), whose intermediate p / q^2 overflows float16 for small q: gen.small has q = "
+         "3.08e-5 where the reference gradient -p/q = -10228 is representable but Keras returns -inf.",
+         {"loss": "kl_divergence", "dtype": "float16", "kind": "grad", "case": "gen.[srw]*"},
+         "inf", f"kl_divergence in {LOSSES_PY}; _RealDivGrad in tensorflow/python/ops/math_grad.py"),
+    _dev("float16-sparse-prob-grad-overflow",
+         "From probabilities, sparse CE differentiates log(clip(p)) with TensorFlow's Log gradient grad * (1/p); "
+         "1/p overflows float16 for p < 1.53e-5 (gen.small has p = 1.55e-6), giving inf where the reference "
+         "gradient (c/sum(c) - onehot)/c is 1.0000487.",
+         {"loss": "sparse_categorical_crossentropy", "dtype": "float16", "kind": "grad",
+          "case": "gen.[sw]*.from_logits=False"},
+         "inf", f"sparse_categorical_crossentropy in {TF_NN_PY}; _LogGrad in tensorflow/python/ops/math_grad.py"),
+)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Lazy TensorFlow loading
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    tf: Any
+    keras: Any
+    np_dtypes: Mapping[str, Any]
+    gpu: bool
+    onednn: str
+
+
+def _prepare_environment() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN custom ops reorder floating-point work ("slightly different numerical results") and print a
+    # banner on import; switched off for reproducible, quiet runs unless the user chose otherwise.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> _Runtime | str:
+    """Import TensorFlow and Keras once; a string is the reason they cannot be used."""
+    preloaded = "tensorflow" in sys.modules
+    _prepare_environment()
+    onednn = "unknown (tensorflow imported before the adapter)" if preloaded else (
+        "off" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" else "default")
+    try:
+        import tensorflow as tf  # noqa: PLC0415
+    except Exception as exc:  # noqa: BLE001 - any import failure means "skip"
+        return f"tensorflow is not installed: {describe(exc)}"
+    try:
+        import keras  # noqa: PLC0415
+    except Exception as exc:  # noqa: BLE001
+        return f"keras is not installed: {describe(exc)}"
+    if not str(getattr(keras, "__version__", "0")).startswith("3"):
+        return f"keras {keras.__version__} is not Keras 3"
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        return f"keras was imported with the {backend!r} backend before this adapter (KERAS_BACKEND)"
+    # Not tf.config.experimental.enable_op_determinism(): it swaps in other kernels (sparse softmax cross
+    # entropy becomes log_softmax + gather, returning NaN instead of raising for bad labels), so the suite
+    # would check a code path users do not run.  The CPU kernels used here are deterministic as they are.
+    try:
+        tf.get_logger().setLevel("ERROR")
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        import ml_dtypes  # noqa: PLC0415
+        bf16 = ml_dtypes.bfloat16
+    except ImportError:  # TensorFlow ships its own bfloat16 NumPy type
+        bf16 = tf.bfloat16.as_numpy_dtype
+    np_dtypes = {"float16": np.float16, "bfloat16": bf16, "float32": np.float32, "float64": np.float64}
+    try:
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+    except Exception:  # noqa: BLE001
+        gpu = False
+    return _Runtime(tf=tf, keras=keras, np_dtypes=np_dtypes, gpu=gpu, onednn=onednn)
+
+
+def _runtime() -> _Runtime:
+    rt = _load()
+    if isinstance(rt, str):
+        raise RuntimeError(rt)
+    return rt
+
+
+@functools.lru_cache(maxsize=512)
+def _loss_object(klass: str, kwargs: tuple[tuple[str, Any], ...], reduction: str, dtype: str):
+    """Loss objects are cached: one per (class, arguments, reduction, dtype)."""
+    return getattr(_runtime().keras.losses, klass)(reduction=reduction, dtype=dtype, **dict(kwargs))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The adapter
+
+
+def _plain(value: Any) -> Any:
+    """Reference keyword values as plain Python scalars (NumPy scalars from TOML/JSON loaders)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class KerasAdapter:
+    """Runs reference losses through Keras 3 on TensorFlow (see the module docstring)."""
+
+    name = "keras"
+    bindings: Mapping[str, Binding] = BINDINGS
+    deviations: tuple[Deviation, ...] = DEVIATIONS
+
+    # ---- environment ---------------------------------------------------------------------------------------
+    def available(self) -> str | None:
+        rt = _load()
+        return rt if isinstance(rt, str) else None
+
+    def versions(self) -> dict[str, str]:
+        rt = _load()
+        if isinstance(rt, str):
+            return {}
+        return {"keras": str(rt.keras.__version__), "tensorflow": str(rt.tf.__version__),
+                "keras_backend": rt.keras.backend.backend(),
+                "onednn": rt.onednn}
+
+    def version(self) -> str:
+        v = self.versions()
+        if not v:
+            return "unavailable"
+        return f"keras {v['keras']} / tensorflow {v['tensorflow']}"
+
+    def devices(self) -> list[str]:
+        rt = _load()
+        if isinstance(rt, str):
+            return []
+        return ["cpu", "gpu"] if rt.gpu else ["cpu"]
+
+    def device_name(self, device: str) -> str:
+        rt = _load()
+        if isinstance(rt, str):
+            return device
+        if device == "gpu" and rt.gpu:
+            try:
+                details = rt.tf.config.experimental.get_device_details(rt.tf.config.list_physical_devices("GPU")[0])
+                return str(details.get("device_name", "GPU:0"))
+            except Exception:  # noqa: BLE001
+                return "GPU:0"
+        return "CPU:0"
+
+    def dtypes(self) -> list[str]:
+        return list(DTYPES)
+
+    def convention_for(self, loss: str) -> str:
+        return CONVENTION
+
+    def binding_for(self, call: Call) -> Binding | None:
+        key = _BY_FORM.get((call.loss, call.form))
+        return BINDINGS[key] if key else None
+
+    def supports(self, call: Call) -> bool:
+        binding = self.binding_for(call)
+        return binding is not None and binding.accepts(call) and call.device in (self.devices() or ["cpu"])
+
+    def output_dtype(self, call: Call) -> str:
+        """Every bound call returns the dtype of its (converted) prediction; Loss classes get ``dtype=``."""
+        return call.dtype
+
+    # ---- running -------------------------------------------------------------------------------------------
+    def run(self, call: Call) -> Outcome:
+        return timed(lambda: self._run(call))
+
+    def _run(self, call: Call) -> Outcome:
+        rt = _runtime()
+        tf = rt.tf
+        key = _BY_FORM.get((call.loss, call.form))
+        if key is None:
+            raise ValueError(f"keras adapter has no binding for loss {call.loss!r} in form {call.form!r}")
+        binding = BINDINGS[key]
+        if call.dtype not in rt.np_dtypes:
+            raise TypeError(f"unsupported dtype {call.dtype!r}")
+        spec = _SPECS[call.loss]
+        api, reduction = call.api, call.reduction
+        np_dtype = rt.np_dtypes[call.dtype]
+        args = {name: _plain(value) for name, value in call.args.items() if name != "axis"}
+
+        pred_np = np.asarray(call.inputs[spec.pred])
+        axis = call.args.get("axis", -1)
+        axis = int(axis) if axis is not None else -1
+        # An API that takes a class axis gets it as given, so its own handling of that axis shows (Keras
+        # divides label smoothing by the last axis's size whatever ``axis`` says); only an API without
+        # one sees the class axis moved last, a pure layout translation.
+        if axis not in (-1, pred_np.ndim - 1) and _takes_axis(rt, spec, api):
+            args["axis"] = axis
+            axis = -1
+        moved = pred_np.ndim > 0 and axis not in (-1, pred_np.ndim - 1)
+        if moved:
+            pred_np = np.moveaxis(pred_np, axis, -1)
+        pred_np = pred_np.astype(np_dtype)
+
+        true_np = None
+        if spec.true is not None:
+            true_np = np.asarray(call.inputs[spec.true])
+            if spec.true == "labels":
+                pass  # labels keep their own dtype (ints; a float array stays float): the framework reacts
+            else:
+                if moved and true_np.ndim == np.asarray(call.inputs[spec.pred]).ndim:
+                    true_np = np.moveaxis(true_np, axis, -1)
+                true_np = true_np.astype(np_dtype)
+
+        device = "/GPU:0" if call.device == "gpu" else "/CPU:0"
+        with tf.device(device), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pred = tf.constant(pred_np)
+            true = tf.constant(true_np) if true_np is not None else None
+            fn = self._callable(rt, binding, spec, api, reduction, call.dtype, args)
+            if call.grad:
+                with tf.GradientTape() as tape:
+                    tape.watch(pred)
+                    out = fn(true, pred)
+                    total = tf.reduce_sum(out)
+                grad = tape.gradient(total, pred)
+            else:
+                out = fn(true, pred)
+                grad = None
+
+        value = np.asarray(out.numpy()).astype(np.float64)
+        if moved and spec.activation:
+            value = np.moveaxis(value, -1, axis)
+        grad_np = None
+        grad_dtype = None
+        if grad is not None:
+            grad_dtype = grad.dtype.name
+            grad_np = np.asarray(grad.numpy()).astype(np.float64)
+            if moved:
+                grad_np = np.moveaxis(grad_np, -1, axis)
+        return Outcome(value=value, grad=grad_np, dtype=out.dtype.name, grad_dtype=grad_dtype)
+
+    @staticmethod
+    def _callable(rt: _Runtime, binding: Binding, spec: _Spec, api: str, reduction: str, dtype: str,
+                  args: dict[str, Any]) -> Callable[[Any, Any], Any]:
+        tf, keras = rt.tf, rt.keras
+        if api == "tfnn":
+            if reduction != "none":
+                raise ValueError(f"tf.nn forms are unreduced; got reduction {reduction!r}")
+            op = getattr(tf.nn, spec.tfnn)
+            if spec.activation:
+                return lambda true, pred: op(pred)
+            if not args.get("from_logits", False):
+                raise ValueError("tf.nn cross-entropies take logits only (from_logits=True)")
+            return lambda true, pred: op(labels=true, logits=pred)
+        if api == "function":
+            if reduction != "none":
+                raise ValueError(f"functional losses are unreduced; got reduction {reduction!r}")
+            if spec.activation:
+                op = getattr(keras.activations, spec.function)
+                return lambda true, pred: op(pred)
+            op = getattr(keras.losses, spec.function)
+            if spec.true == "p":  # kl_divergence(p, q) -> keras.losses.kl_divergence(y_true=p, y_pred=q)
+                return lambda true, pred: op(y_true=true, y_pred=pred)
+            return lambda true, pred: op(true, pred, **args)
+        if api == "class":
+            obj = _loss_object(spec.klass, tuple(sorted(args.items())), reduction, dtype)
+            return lambda true, pred: obj(true, pred)
+        raise ValueError(f"unknown API form {api!r}")
+
+
+def _takes_axis(rt: _Runtime, spec: _Spec, api: str) -> bool:
+    """Whether the public Keras API for this form has an ``axis`` parameter."""
+    if api == "function" and not spec.activation:
+        target = getattr(rt.keras.losses, spec.function)
+    elif api == "class":
+        target = getattr(rt.keras.losses, spec.klass).__init__
+    else:
+        return False
+    return "axis" in inspect.signature(target).parameters
+
+
+ADAPTER = KerasAdapter()

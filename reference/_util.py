@@ -1,0 +1,84 @@
+"""Small NumPy helpers shared by the reference modules (float64, no framework)."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["f64", "narrow_dtype", "clip_bounds", "round_to", "xlogy", "softplus", "errstate"]
+
+
+def errstate():
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+
+
+def f64(x) -> np.ndarray:
+    """``x`` as a float64 array (a float32 array is widened exactly, never re-parsed)."""
+    return np.asarray(x, dtype=np.float64)
+
+
+def narrow_dtype(x) -> np.dtype:
+    """The floating dtype ``x`` arrived in when it is narrower than float64, else float64.
+
+    Only constants a framework forms in the input's dtype (Keras's ``epsilon`` and ``1 - epsilon``)
+    use it; all arithmetic stays float64.
+    """
+    dt = getattr(x, "dtype", None)
+    if dt is not None:
+        dt = np.dtype(dt)
+        if dt.kind == "f" and dt.itemsize < 8:
+            return dt
+        if dt.kind == "V" or dt.name == "bfloat16":  # ml_dtypes bfloat16
+            return dt
+    return np.dtype(np.float64)
+
+
+def clip_bounds(eps: float, dtype, upper_is_one: bool = False) -> tuple[float, float]:
+    """``(eps, 1 - eps)`` (or ``(eps, 1)``) formed in ``dtype`` and widened, as Keras forms them."""
+    dt = np.dtype(dtype)
+    lo = np.asarray(eps).astype(dt)
+    hi = np.asarray(1.0).astype(dt) if upper_is_one else (np.asarray(1.0).astype(dt) - lo).astype(dt)
+    return float(lo), float(hi)
+
+
+def round_to(x: np.ndarray, dtype) -> np.ndarray:
+    """``x`` rounded to ``dtype`` and widened back (identity for float64)."""
+    dt = np.dtype(dtype)
+    if dt == np.float64:
+        return x
+    return np.asarray(np.asarray(x).astype(dt), dtype=np.float64)
+
+
+def xlogy(x, y) -> np.ndarray:
+    """``x * log(y)`` with ``0 * log(y) = 0`` for every ``y`` (also 0 and inf)."""
+    x, y = np.broadcast_arrays(f64(x), f64(y))
+    with errstate():
+        out = x * np.log(y)
+    return np.where(x == 0, 0.0, out)
+
+
+def softplus(x) -> np.ndarray:
+    """``log(1 + exp(x))`` without overflow: ``max(x, 0) + log1p(exp(-|x|))``."""
+    x = f64(x)
+    with errstate():
+        return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def last_axis(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.moveaxis(x, axis, -1)
+
+
+def as_labels(labels) -> np.ndarray:
+    lab = np.asarray(labels)
+    if lab.dtype.kind not in "iu":
+        if lab.dtype.kind == "f" and np.all(np.isfinite(lab)) and np.all(lab == np.round(lab)):
+            lab = lab.astype(np.int64)
+        elif lab.dtype.kind == "b":
+            lab = lab.astype(np.int64)
+        else:
+            raise TypeError(f"labels must be integers, got dtype {lab.dtype}")
+    return lab.astype(np.int64)
+
+
+def scalar(x):
+    """A 0-d result as a NumPy float64 scalar, else the array."""
+    x = np.asarray(x, dtype=np.float64)
+    return x[()] if x.ndim == 0 else x

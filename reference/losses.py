@@ -1,0 +1,670 @@
+"""Per-sample losses in float64, with the conventions of ``reference.conventions``.
+
+Every loss is one pure function ``loss(y_true_like, y_pred, *, ..., axis=-1, convention="math")``
+returning the per-sample loss reduced over ``axis`` only (a rank-1 input gives a 0-d value).  The
+implementation ``_<loss>(...)`` returns ``(value, grad)`` so that ``reference.grads`` shares the code:
+``grad`` is d(sum of per-sample losses)/d(y_pred), shaped like ``y_pred``.
+
+Conventions: ``0 * log 0 = 0`` everywhere in the mathematics; logits go through a max-shifted
+log-softmax / softplus; ``log(1 - p)`` is ``log1p(-p)``.  Only flags held by the convention passed and
+listing the loss in ``applies_to`` change anything.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ._util import as_labels, clip_bounds, errstate, f64, narrow_dtype, round_to, scalar, softplus, xlogy
+from .activations import log_sigmoid, log_softmax, sigmoid, softmax, softmax_complement
+from .conventions import ConventionLike, get_convention
+
+__all__ = [
+    "entropy", "cross_entropy", "kl_divergence",
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "nll",
+    "hinge", "squared_hinge", "categorical_hinge",
+    "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh",
+]
+
+
+def _pair(y_true, y_pred, axis):
+    """float64 ``(y, p)`` broadcast to ``y_pred``'s shape with ``axis`` moved last."""
+    p = f64(y_pred)
+    y = np.broadcast_to(f64(y_true), p.shape)
+    if p.ndim == 0:
+        raise ValueError("y_pred must have at least one dimension (the reduced axis)")
+    return np.moveaxis(y, axis, -1), np.moveaxis(p, axis, -1)
+
+
+def _back(grad: np.ndarray, axis: int) -> np.ndarray:
+    return np.moveaxis(grad, -1, axis)
+
+
+def _log_base(base) -> float:
+    return 1.0 if base is None else float(np.log(base))
+
+
+def _kl_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``p * log(p / q)`` with ``0 * log(0 / q) = 0``; ``log(p/q)`` as ``log1p((p-q)/q)`` when p ~ q."""
+    with errstate():
+        ratio = p / q
+        near = (ratio > 0.5) & (ratio < 2.0)
+        logr = np.where(near, np.log1p((p - q) / q), np.log(p) - np.log(q))
+        out = p * logr
+    return np.where(p == 0, 0.0, out)
+
+
+# ------------------------------------------------------------------------------------------------
+# Information theory
+
+
+def _entropy(p, *, base=None, axis=-1, convention="math"):
+    get_convention(convention)
+    _, p = _pair(0.0, p, axis)
+    lb = _log_base(base)
+    val = (0.0 - np.sum(xlogy(p, p), axis=-1)) / lb
+    with errstate():
+        g = -(np.log(p) + 1.0) / lb
+    return scalar(val), _back(g, axis)
+
+
+def entropy(p, *, base: Optional[float] = None, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Shannon entropy of the distribution ``p`` along ``axis``.
+
+    .. math:: H(p) = -\sum_i p_i \log_b p_i,\qquad 0 \log 0 = 0
+
+    Args:
+      p: probabilities.
+      base: ``None`` for nats (natural log), 2 for bits, 10 for bans.
+      axis: the class axis.
+      convention: accepted for uniformity; no flag applies.
+
+    Example:
+      >>> print(float(entropy([0.5, 0.5], base=2)))
+      1.0
+      >>> print(round(float(entropy([1.0, 0.0, 0.0])), 12))
+      0.0
+    """
+    return _entropy(p, base=base, axis=axis, convention=convention)[0]
+
+
+def _cross_entropy(p, q, *, base=None, axis=-1, convention="math"):
+    get_convention(convention)
+    p, q = _pair(p, q, axis)
+    lb = _log_base(base)
+    val = (0.0 - np.sum(xlogy(p, q), axis=-1)) / lb
+    with errstate():
+        g = np.where(p == 0, 0.0, -p / q) / lb
+    return scalar(val), _back(g, axis)
+
+
+def cross_entropy(p, q, *, base: Optional[float] = None, axis: int = -1,
+                  convention: ConventionLike = "math"):
+    r"""Cross entropy :math:`H(p, q) = -\sum_i p_i \log_b q_i` (``0 log q = 0``).
+
+    Example:
+      >>> P1, Q1 = [1, 0, 0, 0, 0], [0.98, 0.01, 0, 0, 0.01]
+      >>> print(round(float(cross_entropy(P1, Q1)), 10))
+      0.0202027073
+    """
+    return _cross_entropy(p, q, base=base, axis=axis, convention=convention)[0]
+
+
+def _kl_divergence(p, q, *, base=None, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    name = "kl_divergence"
+    dt = narrow_dtype(q)
+    p, q = _pair(p, q, axis)
+    mask = np.ones(q.shape, dtype=bool)
+    eps = conv.value_for("kl_clip", name)
+    if eps is not None:
+        lo, hi = clip_bounds(eps, dt, upper_is_one=True)
+        mask = (q >= lo) & (q <= hi)
+        p, q = np.clip(p, lo, hi), np.clip(q, lo, hi)
+    terms = _kl_terms(p, q)
+    if conv.value_for("zero_times_inf_nan", name):
+        terms = np.where((p == 0) & (q == 0), np.nan, terms)
+    lb = _log_base(base)
+    val = np.sum(terms, axis=-1) / lb
+    with errstate():
+        g = np.where(p == 0, 0.0, -p / q) * mask / lb
+    return scalar(val), _back(g, axis)
+
+
+def kl_divergence(p, q, *, base: Optional[float] = None, axis: int = -1,
+                  convention: ConventionLike = "math"):
+    r"""Kullback-Leibler divergence :math:`KL(p \| q) = \sum_i p_i \log_b (p_i / q_i)`.
+
+    ``0 log(0/q) = 0`` (also for ``q = 0``); ``p > 0, q = 0`` gives ``inf``.  Flags: ``kl_clip`` (Keras
+    clips p and q to [1e-7, 1]), ``zero_times_inf_nan`` (torch/optax give NaN where p = q = 0).
+
+    Example:
+      >>> P1, Q1 = [1, 0, 0, 0, 0], [0.98, 0.01, 0, 0, 0.01]
+      >>> print(round(float(kl_divergence(P1, Q1)), 10))
+      0.0202027073
+      >>> print(round(float(kl_divergence(P1, Q1, convention="keras")), 10))
+      0.0202004047
+      >>> print(float(kl_divergence(P1, Q1, convention="torch")))
+      nan
+    """
+    return _kl_divergence(p, q, base=base, axis=axis, convention=convention)[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Cross entropies
+
+
+def _softmax_xent_grad(y, z):
+    """``sum(y) softmax(z) - y`` as ``s_j sum_{i != j} y_i - y_j (1 - s_j)`` (no cancellation at s_j ~ 1)."""
+    with errstate():
+        others = np.sum(y, axis=-1, keepdims=True) - y
+        return softmax(z, axis=-1) * others - y * softmax_complement(z, axis=-1)
+
+
+def _smooth(y, ls, k):
+    return y * (1.0 - ls) + ls / k
+
+
+def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    name = "categorical_crossentropy"
+    dt = narrow_dtype(y_pred)
+    last_k = np.shape(y_pred)[-1] if np.ndim(y_pred) else 1
+    y, p = _pair(y_true, y_pred, axis)
+    if label_smoothing:
+        k = last_k if conv.value_for("smoothing_classes_last_axis", name) else p.shape[-1]
+        y = _smooth(y, float(label_smoothing), k)
+    nan_flag = conv.value_for("zero_times_inf_nan", name)
+    if from_logits:
+        logq = log_softmax(p, axis=-1)
+        with errstate():
+            terms = np.where(y == 0, 0.0, -y * logq)
+            g = _softmax_xent_grad(y, p)
+    else:
+        s = None
+        r = p
+        if conv.value_for("cce_renormalize", name):
+            with errstate():
+                s = np.sum(p, axis=-1, keepdims=True)
+                r = p / s
+        mask = np.ones(r.shape, dtype=bool)
+        c = r
+        eps = conv.value_for("prob_clip", name)
+        if eps is not None:
+            lo, hi = clip_bounds(eps, dt)
+            mask = (r >= lo) & (r <= hi)
+            c = np.clip(r, lo, hi)
+        with errstate():
+            logq = np.log(c)
+            terms = np.where(y == 0, 0.0, -y * logq)
+            gc = np.where(y == 0, 0.0, -y / c) * mask
+            g = gc if s is None else (gc - np.sum(gc * r, axis=-1, keepdims=True)) / s
+    if nan_flag:
+        terms = np.where((y == 0) & np.isneginf(logq), np.nan, terms)
+    return scalar(np.sum(terms, axis=-1)), _back(g, axis)
+
+
+def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoothing: float = 0.0,
+                             axis: int = -1, convention: ConventionLike = "math"):
+    r"""Categorical cross entropy :math:`-\sum_i y_i \log q_i` per sample.
+
+    ``q = softmax(y_pred)`` when ``from_logits`` else ``q = y_pred``; label smoothing replaces ``y`` by
+    :math:`y (1 - \alpha) + \alpha / K` (K classes along ``axis``).  Flags: ``cce_renormalize``,
+    ``prob_clip``, ``smoothing_classes_last_axis`` (Keras), ``zero_times_inf_nan`` (all frameworks,
+    0 * -inf = NaN).
+
+    Example:
+      >>> print(round(float(categorical_crossentropy([0, 1, 0, 0], [0.1, 0.1, 0.8, 0.1])), 7))
+      2.3025851
+      >>> print(round(float(categorical_crossentropy([0, 1, 0, 0], [0.1, 0.1, 0.8, 0.1],
+      ...                                            convention="keras")), 7))
+      2.3978953
+      >>> print(categorical_crossentropy([[0, 1], [1, 0]], [[1e4, -1e4], [0.0, 0.0]], from_logits=True))
+      [2.00000000e+04 6.93147181e-01]
+
+    References:
+      Goodfellow et al., *Deep Learning*, 2016, sec. 6.2.2.3.
+    """
+    return _cce(y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                convention=convention)[0]
+
+
+def _sparse_common(labels, y_pred, axis, conv, name):
+    p = np.moveaxis(f64(y_pred), axis, -1)
+    lab = np.broadcast_to(as_labels(labels), p.shape[:-1])
+    k = p.shape[-1]
+    ignore = conv.value_for("ignore_index", name)
+    ignored = (lab == ignore) if ignore is not None else np.zeros(lab.shape, dtype=bool)
+    valid = (lab >= 0) & (lab < k)
+    if np.any(~valid & ~ignored):
+        # No class has that index: the loss is undefined, and saying so beats a silent NaN.
+        bad = lab[~valid & ~ignored].reshape(-1)[0]
+        raise IndexError(f"{name}: label {int(bad)} is out of range for {k} classes")
+    idx = np.where(valid, lab, 0)[..., None]
+    onehot = np.zeros(p.shape)
+    np.put_along_axis(onehot, idx, 1.0, axis=-1)
+    return p, lab, k, ignored, valid, idx, onehot
+
+
+def _finish_sparse(val, g, ignored, valid, axis):
+    val = np.where(valid, val, np.nan)
+    g = np.where(valid[..., None], g, np.nan)
+    val = np.where(ignored, 0.0, val)
+    g = np.where(ignored[..., None], 0.0, g)
+    return scalar(val), _back(g, axis)
+
+
+def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    name = "sparse_categorical_crossentropy"
+    dt = narrow_dtype(y_pred)
+    p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name)
+    if label_smoothing:
+        # torch cross_entropy(label_smoothing=) on integer targets = the smoothed one-hot's cross entropy.
+        val, g = _cce(onehot, p, from_logits=from_logits, label_smoothing=label_smoothing, axis=-1)
+        val = f64(val)
+        return _finish_sparse(val, g, ignored, valid, axis)
+    if from_logits:
+        logq = log_softmax(p, axis=-1)
+        val = -np.take_along_axis(logq, idx, axis=-1)[..., 0]
+        g = _softmax_xent_grad(onehot, p)
+        return _finish_sparse(val, g, ignored, valid, axis)
+    mode = conv.value_for("sparse_renormalize", name)
+    eps = conv.value_for("prob_clip", name)
+    lo, hi = clip_bounds(eps, dt) if eps is not None else (-np.inf, np.inf)
+    with errstate():
+        if mode == "before_clip":
+            s = np.sum(p, axis=-1, keepdims=True)
+            r = p / s
+        else:
+            s, r = None, p
+        mask = (r >= lo) & (r <= hi)
+        c = np.clip(r, lo, hi)
+        cy = np.take_along_axis(c, idx, axis=-1)
+        val = -np.log(cy[..., 0])
+        gc = -onehot / cy * mask
+        if mode == "after_clip":
+            sc = np.sum(c, axis=-1, keepdims=True)
+            val = val + np.log(sc[..., 0])
+            gc = gc + mask / sc
+            g = gc
+        elif mode == "before_clip":
+            g = (gc - np.sum(gc * r, axis=-1, keepdims=True)) / s
+        else:
+            g = gc
+    return _finish_sparse(val, g, ignored, valid, axis)
+
+
+def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False, axis: int = -1,
+                                    label_smoothing: float = 0.0, convention: ConventionLike = "math"):
+    r"""Cross entropy with integer labels: :math:`-\log q_{y}` per sample.
+
+    ``q = softmax(y_pred)`` when ``from_logits`` else ``y_pred``; ``labels`` has ``y_pred``'s shape
+    without ``axis``.  A label outside ``[0, K)`` gives NaN (torch's ``ignore_index = -100`` gives 0
+    under ``convention="torch"``).  ``label_smoothing`` (torch only) uses the smoothed one-hot target.
+    Flags: ``prob_clip``, ``sparse_renormalize`` (Keras), ``ignore_index`` (torch).
+
+    Example:
+      >>> print(sparse_categorical_crossentropy([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]))
+      [0.05129329 2.30258509]
+      >>> print(round(float(sparse_categorical_crossentropy(0, [0.2, 0.2, 0.2], convention="keras")), 7))
+      1.0986123
+    """
+    return _sparse_cce(labels, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                       convention=convention)[0]
+
+
+def _nll(labels, log_probs, *, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, log_probs, axis, conv, "nll")
+    val = -np.take_along_axis(p, idx, axis=-1)[..., 0]
+    return _finish_sparse(val, -onehot, ignored, valid, axis)
+
+
+def nll(labels, log_probs, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Negative log-likelihood ``-log_probs[label]`` per sample (torch ``nll_loss(reduction='none')``).
+
+    Example:
+      >>> print(nll([2, 0], [[-1.0, -2.0, -0.5], [-0.1, -3.0, -4.0]]))
+      [0.5 0.1]
+      >>> print(nll([-100], [[-1.0, -2.0]], convention="torch"))
+      [0.]
+    """
+    return _nll(labels, log_probs, axis=axis, convention=convention)[0]
+
+
+def _bce_logits_literal(formula: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The framework's from-logits formula evaluated literally (only its NaN pattern is used)."""
+    with errstate():
+        if formula == "tf":
+            return np.maximum(x, 0.0) - x * y + np.log1p(np.exp(-np.abs(x)))
+        if formula == "torch":
+            return (1.0 - y) * x - (-(np.maximum(-x, 0.0) + np.log1p(np.exp(-np.abs(x)))))
+        if formula == "optax":
+            return -y * log_sigmoid(x) - (1.0 - y) * log_sigmoid(-x)
+    raise ValueError(f"unknown bce_logits_formula {formula!r}")
+
+
+def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    name = "binary_crossentropy"
+    dt = narrow_dtype(y_pred)
+    y, p = _pair(y_true, y_pred, axis)
+    if label_smoothing:
+        y = y * (1.0 - float(label_smoothing)) + 0.5 * float(label_smoothing)
+    k = p.shape[-1]
+    with errstate():
+        if from_logits:
+            terms = np.where(y == 0, 0.0, y * softplus(-p)) + np.where(y == 1, 0.0, (1.0 - y) * softplus(p))
+            formula = conv.value_for("bce_logits_formula", name)
+            if formula is not None:
+                terms = np.where(np.isnan(_bce_logits_literal(formula, p, y)), np.nan, terms)
+            g = (1.0 - y) * sigmoid(p) - y * sigmoid(-p)  # = sigmoid(p) - y, no cancellation at y = 1
+        elif conv.applies("prob_clip", name):
+            # Keras: clip to [eps, 1 - eps]; log(c) and log(1 - c) with 1 - c formed in y_pred's dtype.
+            eps = conv.value_for("prob_clip", name)
+            lo, hi = clip_bounds(eps, dt)
+            mask = (p >= lo) & (p <= hi)
+            c = np.clip(p, lo, hi)
+            comp = round_to(1.0 - c, dt)
+            le = conv.value_for("bce_log_epsilon", name)
+            if le is not None:  # Keras 2: log(c + eps), log(1 - c + eps)
+                e = float(np.asarray(le).astype(dt))
+                a, b = round_to(c + e, dt), round_to(comp + e, dt)
+            else:
+                a, b = c, comp
+            terms = -(y * np.log(a) + (1.0 - y) * np.log(b))
+            g = (-y / a + (1.0 - y) / b) * mask
+        else:
+            lp, l1p = np.log(p), np.log1p(-p)
+            clamp = conv.value_for("bce_log_clamp", name)
+            if clamp is not None:
+                lp_c, l1p_c = np.maximum(lp, clamp), np.maximum(l1p, clamp)
+            else:
+                lp_c, l1p_c = lp, l1p
+            terms = -(np.where(y == 0, 0.0, y * lp_c) + np.where(y == 1, 0.0, (1.0 - y) * l1p_c))
+            geps = conv.value_for("bce_grad_epsilon", name)
+            if geps is not None:
+                g = (p - y) / np.maximum(p * (1.0 - p), geps)
+            else:
+                ga = np.where(y == 0, 0.0, -y / p)
+                gb = np.where(y == 1, 0.0, (1.0 - y) / (1.0 - p))
+                if clamp is not None:
+                    ga, gb = np.where(lp > clamp, ga, 0.0), np.where(l1p > clamp, gb, 0.0)
+                g = ga + gb
+    return scalar(np.mean(terms, axis=-1)), _back(g / k, axis)
+
+
+def binary_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoothing: float = 0.0,
+                        axis: int = -1, convention: ConventionLike = "math"):
+    r"""Binary cross entropy, averaged over ``axis``.
+
+    .. math:: \frac1K \sum_i -y_i \log p_i - (1 - y_i) \log(1 - p_i)
+
+    with ``p = sigmoid(y_pred)`` when ``from_logits``; label smoothing :math:`y (1-\alpha) + \alpha/2`.
+    Flags: ``prob_clip``, ``bce_log_epsilon`` (Keras 2), ``bce_log_clamp``, ``bce_grad_epsilon`` (torch),
+    ``bce_logits_formula`` (NaN at infinite logits).
+
+    Example:
+      >>> print(round(float(binary_crossentropy([1.0], [0.1])), 7))
+      2.3025851
+      >>> print(round(float(binary_crossentropy([1.0], [0.1], convention="keras2")), 7))
+      2.3025841
+      >>> print(float(binary_crossentropy([1.0], [0.0], convention="torch")))
+      100.0
+      >>> print(binary_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]))
+      [0.91629073 0.71355818]
+    """
+    return _bce(y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                convention=convention)[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Hinge family
+
+
+def _hinge_labels(y_true, conv, name):
+    y = f64(y_true)
+    if conv.value_for("hinge_binary_labels", name) and np.all((y == 0) | (y == 1)):
+        y = 2.0 * y - 1.0
+    return y
+
+
+def _hinge_core(y_true, y_pred, axis, convention, name, squared):
+    conv = get_convention(convention)
+    y, s = _pair(_hinge_labels(y_true, conv, name), y_pred, axis)
+    k = s.shape[-1]
+    m = 1.0 - y * s
+    h = np.maximum(m, 0.0)
+    kink = conv.value_for("hinge_kink_grad", name, 0.0)
+    kink = 0.5 if kink == "tie_split" else float(kink)
+    if squared:
+        with errstate():
+            val = np.mean(h * h, axis=-1)
+        g = -2.0 * y * h / k
+    else:
+        val = np.mean(h, axis=-1)
+        g = -y * np.where(m > 0, 1.0, np.where(m == 0, kink, 0.0)) / k
+    return scalar(val), _back(g, axis)
+
+
+def hinge(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Hinge loss :math:`\frac1K\sum_i \max(0, 1 - y_i s_i)` with ``y`` in {-1, +1}.
+
+    Flags: ``hinge_binary_labels`` (Keras maps {0, 1} labels to {-1, 1} when the whole ``y_true`` is
+    binary), ``hinge_kink_grad``.
+
+    Example:
+      >>> print(round(float(hinge([0.0, 1.0], [0.3, -0.2])), 6))
+      1.1
+      >>> print(round(float(hinge([0.0, 1.0], [0.3, -0.2], convention="keras")), 6))
+      1.25
+    """
+    return _hinge_core(y_true, y_pred, axis, convention, "hinge", squared=False)[0]
+
+
+def squared_hinge(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Squared hinge :math:`\frac1K\sum_i \max(0, 1 - y_i s_i)^2`.
+
+    Example:
+      >>> print(round(float(squared_hinge([-1.0, 1.0], [0.3, -0.2])), 6))
+      1.565
+    """
+    return _hinge_core(y_true, y_pred, axis, convention, "squared_hinge", squared=True)[0]
+
+
+def _categorical_hinge(y_true, y_pred, *, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    name = "categorical_hinge"
+    y, s = _pair(y_true, y_pred, axis)
+    vals = (1.0 - y) * s
+    eligible = np.ones(s.shape, dtype=bool) if conv.value_for(
+        "categorical_hinge_max_includes_target", name) else (y != 1)
+    masked = np.where(eligible, vals, -np.inf)
+    neg = np.max(masked, axis=-1, keepdims=True) if s.shape[-1] else np.full(s.shape[:-1] + (1,), -np.inf)
+    pos = np.sum(y * s, axis=-1, keepdims=True)
+    with errstate():
+        arg = neg - pos + 1.0
+    val = np.maximum(arg, 0.0)[..., 0]
+    ties = eligible & (masked == neg)
+    n_ties = np.sum(ties, axis=-1, keepdims=True)
+    w = ties / np.maximum(n_ties, 1)
+    kink = conv.value_for("hinge_kink_grad", name, 0.0)
+    # "tie_split" (jax): at the kink the zero branch is one more tied maximum, so the active branch
+    # keeps n / (n + 1) of the gradient (n tied classes); 1/2 for the binary hinge.
+    kink = n_ties / (n_ties + 1.0) if kink == "tie_split" else float(kink)
+    factor = np.where(arg > 0, 1.0, np.where(arg == 0, kink, 0.0))
+    g = factor * ((1.0 - y) * w - y)
+    return scalar(val), _back(g, axis)
+
+
+def categorical_hinge(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Categorical (Crammer-Singer) hinge :math:`\max(0, 1 + \max_{j: y_j \ne 1} (1 - y_j) s_j - \sum_j y_j s_j)`.
+
+    For one-hot ``y`` with target ``t``: ``max(0, 1 + max_{j != t} s_j - s_t)`` (optax
+    ``multiclass_hinge_loss``).  Flag ``categorical_hinge_max_includes_target`` (Keras lets the target's
+    ``(1 - 1) s_t = 0`` into the max).  Ties in the max share the gradient equally.
+
+    Example:
+      >>> print(float(categorical_hinge([0, 0, 1], [-1.0, -2.0, 0.5])))
+      0.0
+      >>> print(float(categorical_hinge([0, 0, 1], [-1.0, -2.0, 0.5], convention="keras")))
+      0.5
+    """
+    return _categorical_hinge(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Regression
+
+
+def _mse(y_true, y_pred, *, axis=-1, convention="math"):
+    get_convention(convention)
+    y, p = _pair(y_true, y_pred, axis)
+    e = p - y
+    return scalar(np.mean(e * e, axis=-1)), _back(2.0 * e / p.shape[-1], axis)
+
+
+def mean_squared_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Mean squared error :math:`\frac1K \sum_i (p_i - y_i)^2` over ``axis``.
+
+    Example:
+      >>> print(mean_squared_error([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]]))
+      [0.5 0.5]
+    """
+    return _mse(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _mae(y_true, y_pred, *, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    y, p = _pair(y_true, y_pred, axis)
+    e = p - y
+    at0 = float(conv.value_for("abs_grad_at_zero", "mean_absolute_error", 0.0))
+    g = np.where(e == 0, at0, np.sign(e)) / p.shape[-1]
+    return scalar(np.mean(np.abs(e), axis=-1)), _back(g, axis)
+
+
+def mean_absolute_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Mean absolute error :math:`\frac1K \sum_i |p_i - y_i|`. Flag ``abs_grad_at_zero`` (jax: 1).
+
+    Example:
+      >>> print(round(float(mean_absolute_error([0.0, 1.0], [0.5, 0.25])), 6))
+      0.625
+    """
+    return _mae(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _huber(y_true, y_pred, *, delta=1.0, axis=-1, convention="math"):
+    get_convention(convention)
+    delta = float(delta)
+    y, p = _pair(y_true, y_pred, axis)
+    e = p - y
+    a = np.abs(e)
+    quad = a <= delta
+    val = np.where(quad, 0.5 * e * e, delta * (a - 0.5 * delta))
+    g = np.where(quad, e, delta * np.sign(e)) / p.shape[-1]
+    return scalar(np.mean(val, axis=-1)), _back(g, axis)
+
+
+def huber(y_true, y_pred, *, delta: float = 1.0, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Huber loss averaged over ``axis``, with ``e = p - y``:
+
+    .. math:: \tfrac12 e^2 \;(|e| \le \delta),\qquad \delta (|e| - \tfrac12 \delta)\; (|e| > \delta)
+
+    (Keras ``huber``, torch ``huber_loss``, optax ``huber_loss``; torch ``smooth_l1_loss(beta=delta)``
+    is this divided by ``delta``.)
+
+    Example:
+      >>> print(huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]))
+      [0.18 0.13]
+    """
+    return _huber(y_true, y_pred, delta=delta, axis=axis, convention=convention)[0]
+
+
+def _smooth_l1(y_true, y_pred, *, beta=1.0, axis=-1, convention="math"):
+    get_convention(convention)
+    beta = float(beta)
+    y, p = _pair(y_true, y_pred, axis)
+    e = p - y
+    a = np.abs(e)
+    if beta == 0.0:
+        val, g = a, np.sign(e)
+    else:
+        quad = a < beta
+        val = np.where(quad, 0.5 * e * e / beta, a - 0.5 * beta)
+        g = np.where(quad, e / beta, np.sign(e))
+    return scalar(np.mean(val, axis=-1)), _back(g / p.shape[-1], axis)
+
+
+def smooth_l1(y_true, y_pred, *, beta: float = 1.0, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Smooth L1 (torch ``smooth_l1_loss``) averaged over ``axis``: ``0.5 e^2 / beta`` if ``|e| < beta``
+    else ``|e| - 0.5 beta``; ``beta = 0`` is L1.
+
+    Example:
+      >>> print(smooth_l1([0.0, 0.0, 0.0], [0.3, 2.0, -3.0], beta=2.0))
+      1.0075
+    """
+    return _smooth_l1(y_true, y_pred, beta=beta, axis=axis, convention=convention)[0]
+
+
+def _log_cosh(y_true, y_pred, *, axis=-1, convention="math"):
+    get_convention(convention)
+    y, p = _pair(y_true, y_pred, axis)
+    e = p - y
+    a = np.abs(e)
+    with errstate():
+        small = 2.0 * np.sinh(a / 2.0) ** 2
+        val = np.where(a < 1.0, np.log1p(small), a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0))
+    log2 = get_convention(convention).value_for("log_cosh_log2", "log_cosh")
+    if log2 is not None:  # Keras subtracts log(2) rounded to float32
+        val = val - (float(log2) - float(np.log(2.0)))
+    return scalar(np.mean(val, axis=-1)), _back(np.tanh(e) / p.shape[-1], axis)
+
+
+def log_cosh(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Log-cosh loss :math:`\frac1K \sum_i \log\cosh(p_i - y_i)` (Keras ``log_cosh``, optax ``log_cosh``).
+
+    Example:
+      >>> print(log_cosh([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]]))
+      [0.21689042 0.        ]
+    """
+    return _log_cosh(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+IMPLEMENTATIONS = {
+    "entropy": _entropy,
+    "cross_entropy": _cross_entropy,
+    "kl_divergence": _kl_divergence,
+    "categorical_crossentropy": _cce,
+    "sparse_categorical_crossentropy": _sparse_cce,
+    "binary_crossentropy": _bce,
+    "nll": _nll,
+    "hinge": lambda y_true, y_pred, *, axis=-1, convention="math": _hinge_core(
+        y_true, y_pred, axis, convention, "hinge", squared=False),
+    "squared_hinge": lambda y_true, y_pred, *, axis=-1, convention="math": _hinge_core(
+        y_true, y_pred, axis, convention, "squared_hinge", squared=True),
+    "categorical_hinge": _categorical_hinge,
+    "mean_squared_error": _mse,
+    "mean_absolute_error": _mae,
+    "huber": _huber,
+    "smooth_l1": _smooth_l1,
+    "log_cosh": _log_cosh,
+}
+
+LOSSES = {
+    "entropy": entropy,
+    "cross_entropy": cross_entropy,
+    "kl_divergence": kl_divergence,
+    "categorical_crossentropy": categorical_crossentropy,
+    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+    "binary_crossentropy": binary_crossentropy,
+    "nll": nll,
+    "hinge": hinge,
+    "squared_hinge": squared_hinge,
+    "categorical_hinge": categorical_hinge,
+    "mean_squared_error": mean_squared_error,
+    "mean_absolute_error": mean_absolute_error,
+    "huber": huber,
+    "smooth_l1": smooth_l1,
+    "log_cosh": log_cosh,
+}

@@ -1,0 +1,129 @@
+"""Analytic gradients (``reference.grads``) against 60-digit central differences of the oracle.
+
+The oracle's difference quotient is good to ~20+ digits away from kinks and clip boundaries, so the
+analytic float64 gradient must agree to a few ulp; the bound used is 64 u |g| + 64 u max|g| per row
+(the analytic formulas chain up to ~6 roundings, plus the renormalisation Jacobian's sum of K terms,
+which cancels: ``(g_c - sum g_c r) / S``, hence the row-max term).  Kinks and clip boundaries, where
+the frameworks' autodiff makes a choice, are checked against explicit values.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import reference as R
+from reference import grads as G
+from reference import oracle as O
+
+U = 2.0 ** -53
+CONVS = ["math", "keras", "keras2", "torch", "optax"]
+
+
+def assert_grad(name, *args, **kwargs):
+    g = np.asarray(G.GRADS[name](*args, **kwargs))
+    fd = O.grad(name, *args, **kwargs)
+    assert g.shape == fd.shape == np.shape(args[-1])
+    rowmax = np.max(np.abs(fd), axis=kwargs.get("axis", -1), keepdims=True)
+    tol = 64 * U * (np.abs(fd) + rowmax) + 1e-300
+    assert np.all(np.abs(g - fd) <= tol), f"{name} {kwargs}: analytic {g} vs fd {fd}"
+
+
+rng = np.random.default_rng(7)
+P = np.array([[0.2, 0.3, 0.5], [0.05, 0.9, 0.05], [1e-3, 0.5, 0.499], [0.6, 0.3, 0.2]])  # last row sums 1.1
+Y = np.eye(3)[[2, 0, 1, 1]]
+Z = np.array([[1.0, -2.0, 0.5], [700.0, 699.0, -700.0], [-30.0, 30.0, 0.0], [1e-3, 0.0, -1e-3]])
+
+
+@pytest.mark.parametrize("convention", CONVS)
+def test_cross_entropy_grads(convention):
+    soft = np.abs(np.roll(P, 1, 0))
+    for y in (Y, soft):
+        for ls in (0.0, 0.1):
+            assert_grad("categorical_crossentropy", y, Z, from_logits=True, label_smoothing=ls, convention=convention)
+            assert_grad("categorical_crossentropy", y, P, label_smoothing=ls, convention=convention)
+    lab = np.argmax(Y, -1)
+    assert_grad("sparse_categorical_crossentropy", lab, Z, from_logits=True, convention=convention)
+    assert_grad("sparse_categorical_crossentropy", lab, P, convention=convention)
+    assert_grad("sparse_categorical_crossentropy", lab, Z, from_logits=True, label_smoothing=0.2,
+                convention=convention)
+    yb = np.array([[1.0, 0.0, 0.3]] * 4)
+    for ls in (0.0, 0.2):
+        assert_grad("binary_crossentropy", yb, Z, from_logits=True, label_smoothing=ls, convention=convention)
+        assert_grad("binary_crossentropy", yb, P, label_smoothing=ls, convention=convention)
+    assert_grad("nll", lab, np.log(P), convention=convention)
+
+
+@pytest.mark.parametrize("convention", CONVS)
+def test_divergence_and_regression_grads(convention):
+    q = P / P.sum(-1, keepdims=True)
+    p = np.abs(np.roll(q, 1, 0))
+    p[0, 0] = 0.0
+    assert_grad("kl_divergence", p, q, convention=convention)
+    assert_grad("kl_divergence", p, q, base=2, convention=convention)
+    assert_grad("cross_entropy", p, q, base=10, convention=convention)
+    assert_grad("entropy", q, convention=convention)
+    t = np.array([[0.1, -2.0, 3.0], [0.0, 1.0, -1.0]])
+    x = np.array([[0.4, 2.5, -3.0], [0.2, 0.1, -1.5]])
+    for name, kw in (("mean_squared_error", {}), ("mean_absolute_error", {}), ("huber", {"delta": 1.0}),
+                     ("huber", {"delta": 0.25}), ("smooth_l1", {"beta": 0.5}), ("log_cosh", {})):
+        assert_grad(name, t, x, convention=convention, **kw)
+    s = np.array([[0.3, -0.2, 1.5], [-1.2, 2.0, 0.4]])
+    for y in (np.array([[0.0, 1.0, 1.0]] * 2), np.array([[-1.0, 1.0, -1.0]] * 2)):
+        assert_grad("hinge", y, s, convention=convention)
+        assert_grad("squared_hinge", y, s, convention=convention)
+    assert_grad("categorical_hinge", np.eye(3)[[2, 0]], np.array([[0.3, -0.2, 0.5], [-1.2, -2.0, 0.4]]),
+                convention=convention)
+
+
+def test_clip_and_kink_choices():
+    # Keras: tf.clip_by_value passes the gradient AT the bound (measured: bce y=1 p=1e-7 -> -1e7) and
+    # zeroes it strictly outside (p=1e-8 -> 0).
+    assert G.binary_crossentropy([1.0], [1e-7], convention="keras")[0] == pytest.approx(-1e7)
+    assert G.binary_crossentropy([1.0], [1e-8], convention="keras")[0] == 0.0
+    assert G.binary_crossentropy([1.0], [1e-7], convention="keras2")[0] == pytest.approx(-5e6)
+    assert np.all(G.categorical_crossentropy([1.0, 0, 0], [0.0, 0.5, 0.5], convention="keras") == 0.0)
+    np.testing.assert_allclose(G.sparse_categorical_crossentropy(0, [0.0, 0.5, 0.5], convention="keras"),
+                               [0.0, 1 / 1.0000001, 1 / 1.0000001], rtol=1e-15)
+    np.testing.assert_allclose(G.kl_divergence([0.5, 0.5], [1.5, 0.5], convention="keras"), [0.0, -1.0])
+    # torch: (p - y) / max(p (1 - p), float32(1e-12)), even where the -100 clamp is active.
+    assert G.binary_crossentropy([1.0], [0.0], convention="torch")[0] == pytest.approx(-1.0000000039958029e12)
+    assert G.binary_crossentropy([0.0], [1.0], convention="torch")[0] == pytest.approx(1.0000000039958029e12)
+    assert G.binary_crossentropy([1.0], [0.0], convention=R.CONVENTIONS["torch"].without("bce_grad_epsilon"))[0] == 0
+    # hinge kink: math 0, keras full (-y/K), optax half.
+    for conv, want in (("math", [0.0, 0.0]), ("keras", [-0.5, 0.5]), ("optax", [-0.25, 0.25])):
+        np.testing.assert_allclose(G.hinge([1.0, -1.0], [1.0, -1.0], convention=conv), want)
+    np.testing.assert_allclose(G.categorical_hinge([0.0, 1, 0], [0.0, 1, 0], convention="optax"), [1 / 3, -2 / 3, 1 / 3])
+    np.testing.assert_allclose(G.categorical_hinge([[0.0, 1]], [[0.0, 1]], convention="keras"), [[0.5, -1.0]])
+    np.testing.assert_allclose(G.categorical_hinge([0.0, 0, 1], [2.0, 2, 0]), [0.5, 0.5, -1.0])  # tie splits
+    np.testing.assert_allclose(G.mean_absolute_error([1.0, 2.0], [1.0, 3.0], convention="optax"), [0.5, 0.5])
+    np.testing.assert_allclose(G.mean_absolute_error([1.0, 2.0], [1.0, 3.0]), [0.0, 0.5])
+
+
+def test_activation_vjps():
+    z = np.array([[1.0, -2.0, 0.5], [700.0, 699.0, -700.0]])
+    v = np.array([[0.3, -1.0, 2.0], [1.0, 0.0, 0.0]])
+    s = R.softmax(z)
+    jac = np.einsum("bi,ij->bij", s, np.eye(3)) - np.einsum("bi,bj->bij", s, s)
+    np.testing.assert_allclose(G.softmax_vjp(z, v), np.einsum("bi,bij->bj", v, jac), atol=1e-15)
+    np.testing.assert_allclose(G.log_softmax_vjp(z, v), v - s * v.sum(-1, keepdims=True), atol=1e-15)
+    np.testing.assert_allclose(G.sigmoid_grad([0.0, 3.0]), R.sigmoid([0.0, 3.0]) * R.sigmoid([0.0, -3.0]))
+    np.testing.assert_allclose(G.log_sigmoid_grad([0.0, 3.0]), R.sigmoid([0.0, -3.0]))
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    z=st.lists(st.floats(-50, 50, allow_nan=False), min_size=2, max_size=4),
+    raw=st.lists(st.floats(0.01, 1.0), min_size=4, max_size=4),
+    conv=st.sampled_from(CONVS),
+)
+def test_fuzz_grads(z, raw, conv):
+    z = np.array(z)
+    k = z.size
+    y = np.eye(k)[int(np.argmin(z))]
+    p = np.array(raw[:k])
+    assert_grad("categorical_crossentropy", y, z, from_logits=True, convention=conv)
+    assert_grad("categorical_crossentropy", y, p, convention=conv)
+    assert_grad("binary_crossentropy", y, np.clip(p, 0.01, 0.99), convention=conv)
+    assert_grad("mean_squared_error", y, z, convention=conv)
