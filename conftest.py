@@ -16,9 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any TensorFlow impo
 pytest_plugins = ["reports.pytest_plugin"]
 
 KIND_MARKERS = {
-    "value": "framework value against the reference under the framework's convention",
+    "value": "framework value (and its output dtype and shape) against the reference under its convention",
     "grad": "framework autodiff gradient against reference.grads",
-    "dtype": "output dtype and shape as documented",
     "edge": "edge-behaviour battery (value / NaN / inf / error)",
     "golden": "worked numbers of the documents, reproduced by a framework",
     "convention": "each declared convention flag still shows in the framework",
@@ -56,3 +55,15 @@ def pytest_generate_tests(metafunc):
     from tests.support import session
 
     session.parametrize(metafunc)
+
+
+def pytest_lossparity_run_settings(config):
+    """What the results file records about how the frameworks were set up (x64, TF32, determinism...)."""
+    from tests.support import session
+
+    settings = {"devices": list(session.SELECTION.devices), "dtypes": list(session.SELECTION.dtypes),
+                "sweep": session.SELECTION.sweep}
+    for adapter in session.available():
+        describe = getattr(adapter, "settings", None)
+        settings[adapter.name] = describe() if callable(describe) else {"version": adapter.version()}
+    return settings

@@ -79,9 +79,9 @@ def _param(value, test_id: str, framework: str, kind: str):
 
 def parametrize(metafunc) -> None:
     names = metafunc.fixturenames
-    if {"value_item", "grad_item", "dtype_item", "edge_item"} & set(names):
+    if {"value_item", "grad_item", "edge_item"} & set(names):
         items, edges = _matrix()
-        for fixture, kind, chosen in (("value_item", "value", items), ("dtype_item", "dtype", items),
+        for fixture, kind, chosen in (("value_item", "value", items),
                                       ("grad_item", "grad", [i for i in items if adapter(i.adapter).bindings[i.binding].grad_wrt]),
                                       ("edge_item", "edge", edges)):
             if fixture in names:

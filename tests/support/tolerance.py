@@ -144,11 +144,12 @@ def printed_tolerance(printed: str, computed_dtype: str | None = None, bound: fl
     return half_unit + (bound if computed_dtype else 0.0)
 
 
-def measure(actual, expected, dtype: str) -> dict:
+def measure(actual, expected, dtype: str, zero_scale=None) -> dict:
     """Absolute, relative and ulp error of ``actual`` against ``expected``, and where the worst is.
 
     Non-finite values are compared by class: NaN matches NaN and +-inf matches the same inf (error 0);
-    any other mismatch of class is an infinite error.
+    any other mismatch of class is an infinite error.  Where ``expected`` is exactly 0 an ulp of 0 (a
+    subnormal) says nothing, so ulps there are counted at ``zero_scale`` (the error bound, say).
     """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
@@ -158,7 +159,8 @@ def measure(actual, expected, dtype: str) -> dict:
     with np.errstate(all="ignore"):
         abs_err = np.where(same_class, 0.0, np.where(finite, np.abs(a - e), np.inf))
         rel_err = np.where(abs_err == 0, 0.0, abs_err / np.abs(e))
-        ulps = np.where(abs_err == 0, 0.0, abs_err / ulp(e, dtype))
+        base = e if zero_scale is None else np.where(e == 0, np.broadcast_to(zero_scale, e.shape), e)
+        ulps = np.where(abs_err == 0, 0.0, abs_err / ulp(base, dtype))
     if abs_err.size == 0:
         return {"abs": 0.0, "rel": 0.0, "ulps": 0.0, "worst_index": None}
     worst = np.unravel_index(int(np.argmax(np.where(np.isnan(abs_err), np.inf, abs_err))), abs_err.shape)

@@ -1,0 +1,349 @@
+"""The optax adapter: reference losses onto ``optax.losses`` (and activations onto ``jax.nn``).
+
+What this adapter translates, and nothing more:
+
+* **argument order** - optax takes ``(predictions, targets)`` / ``(logits, labels)`` /
+  ``kl_divergence(log_predictions, targets)``; the reference takes ``(y_true, y_pred)`` / ``(p, q)``.
+* **log space** - ``optax.losses.kl_divergence``'s first argument is documented as log-probabilities,
+  so the adapter passes ``jnp.log(q)`` computed in JAX in the call's dtype (the gradient flows through it).
+* **label encoding** - ``optax.losses.multiclass_hinge_loss`` requires integer labels: a one-hot
+  ``y_true`` is turned into indices with ``jnp.argmax`` (``supports()`` refuses a ``y_true`` that is not
+  one-hot, where that would change the question).
+* **label smoothing** - optax's own public ``optax.smooth_labels`` is applied to ``y_true`` when a case
+  asks for ``label_smoothing`` (categorical cross-entropy only: ``smooth_labels`` divides by the size of
+  the class axis, which is not binary label smoothing).
+* **dtype and device** - float inputs become arrays of the call's dtype on the ``cpu`` or ``gpu`` JAX
+  device; integer ``labels`` become ``int64``.  ``jax_enable_x64`` is switched on when JAX is first loaded
+  so that float64 is really float64.
+
+The gradient is ``jax.grad`` of ``jnp.sum(output)`` w.r.t. the binding's ``grad_wrt`` input.
+JAX is imported lazily, so ``import adapters.optax`` works without JAX or optax installed.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .protocol import Binding, Call, Deviation, Outcome, describe, timed
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+CONVENTION = "optax"
+_FORMS = ("function:none",)
+
+
+@functools.lru_cache(maxsize=1)
+def _load():
+    """``((jax, jnp, optax), None)`` or ``(None, reason)``."""
+    try:
+        import jax  # noqa: PLC0415 - lazy on purpose
+    except Exception as exc:  # noqa: BLE001
+        return None, f"jax is not installed: {describe(exc)}"
+    try:
+        import optax  # noqa: PLC0415
+    except Exception as exc:  # noqa: BLE001
+        return None, f"optax is not installed: {describe(exc)}"
+    jax.config.update("jax_enable_x64", True)  # float64 cases must run in float64, not float32
+    import jax.numpy as jnp  # noqa: PLC0415
+    return (jax, jnp, optax), None
+
+
+def _modules():
+    mods, reason = _load()
+    if mods is None:
+        raise RuntimeError(reason)
+    return mods
+
+
+@dataclass(frozen=True)
+class OptaxBinding(Binding):
+    """A :class:`Binding` that can also require argument values (optax cross-entropies take logits only)
+    and a one-hot input (``multiclass_hinge_loss`` takes integer labels, so only a one-hot ``y_true`` on
+    the last axis translates without changing the question)."""
+
+    requires: Mapping[str, Any] = field(default_factory=dict)
+    one_hot: str | None = None
+
+    def accepts(self, call: Call) -> bool:
+        if not super().accepts(call):
+            return False
+        if not all(bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items()):
+            return False
+        if self.one_hot is not None:
+            y = call.inputs.get(self.one_hot)
+            axis = int(call.args.get("axis", -1))
+            return y is not None and axis in (-1, np.ndim(y) - 1) and _is_one_hot(y)
+        return True
+
+
+# --------------------------------------------------------------------------------------------- calls
+# Each call maps arrays named like the reference function's parameters onto one optax / jax.nn call.
+
+def _mse(jax, jnp, optax, a, args):
+    return optax.losses.squared_error(a["y_pred"], a["y_true"])
+
+
+def _huber(jax, jnp, optax, a, args):
+    return optax.losses.huber_loss(a["y_pred"], a["y_true"], delta=float(args.get("delta", 1.0)))
+
+
+def _log_cosh(jax, jnp, optax, a, args):
+    return optax.losses.log_cosh(a["y_pred"], a["y_true"])
+
+
+def _categorical(jax, jnp, optax, a, args):
+    axis = int(args.get("axis", -1))
+    labels = a["y_true"]
+    smoothing = float(args.get("label_smoothing", 0.0) or 0.0)
+    if smoothing:
+        labels = optax.smooth_labels(labels, smoothing, axis=axis)
+    return optax.losses.softmax_cross_entropy(a["y_pred"], labels, axis=axis)
+
+
+def _sparse(jax, jnp, optax, a, args):
+    axis = int(args.get("axis", -1))
+    return optax.losses.softmax_cross_entropy_with_integer_labels(a["y_pred"], a["labels"], axis=axis)
+
+
+def _binary(jax, jnp, optax, a, args):
+    return optax.losses.sigmoid_binary_cross_entropy(a["y_pred"], a["y_true"])
+
+
+def _kl(jax, jnp, optax, a, args):
+    # kl_divergence's first argument is documented as log-probabilities: the log is taken in JAX.
+    return optax.losses.kl_divergence(jnp.log(a["q"]), a["p"], axis=int(args.get("axis", -1)))
+
+
+def _hinge(jax, jnp, optax, a, args):
+    return optax.losses.hinge_loss(a["y_pred"], a["y_true"])
+
+
+def _categorical_hinge(jax, jnp, optax, a, args):
+    return optax.losses.multiclass_hinge_loss(a["y_pred"], jnp.argmax(a["y_true"], axis=-1))
+
+
+def _softmax(jax, jnp, optax, a, args):
+    return jax.nn.softmax(a["z"], axis=int(args.get("axis", -1)))
+
+
+def _log_softmax(jax, jnp, optax, a, args):
+    return jax.nn.log_softmax(a["z"], axis=int(args.get("axis", -1)))
+
+
+def _sigmoid(jax, jnp, optax, a, args):
+    return jax.nn.sigmoid(a["z"])
+
+
+_CALLS: dict[str, Callable[..., Any]] = {
+    "mean_squared_error": _mse,
+    "huber": _huber,
+    "log_cosh": _log_cosh,
+    "categorical_crossentropy": _categorical,
+    "sparse_categorical_crossentropy": _sparse,
+    "binary_crossentropy": _binary,
+    "kl_divergence": _kl,
+    "hinge": _hinge,
+    "categorical_hinge": _categorical_hinge,
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
+    "sigmoid": _sigmoid,
+}
+
+BINDINGS: dict[str, Binding] = {
+    "mean_squared_error": OptaxBinding(
+        "mean_squared_error", "optax.losses.squared_error(predictions=y_pred, targets=y_true)",
+        _FORMS, CONVENTION, granularity="element"),
+    "huber": OptaxBinding(
+        "huber", "optax.losses.huber_loss(predictions=y_pred, targets=y_true, delta=delta)",
+        _FORMS, CONVENTION, granularity="element", args=("delta",)),
+    "log_cosh": OptaxBinding(
+        "log_cosh", "optax.losses.log_cosh(predictions=y_pred, targets=y_true)",
+        _FORMS, CONVENTION, granularity="element"),
+    "categorical_crossentropy": OptaxBinding(
+        "categorical_crossentropy",
+        "optax.losses.softmax_cross_entropy(logits=y_pred, labels=y_true, axis=axis); with "
+        "label_smoothing: labels=optax.smooth_labels(y_true, label_smoothing, axis=axis); from_logits=True only",
+        _FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing"),
+        requires={"from_logits": True}),
+    "sparse_categorical_crossentropy": OptaxBinding(
+        "sparse_categorical_crossentropy",
+        "optax.losses.softmax_cross_entropy_with_integer_labels(logits=y_pred, labels=labels (int64), "
+        "axis=axis); from_logits=True only",
+        _FORMS, CONVENTION, granularity="sample", args=("from_logits",), requires={"from_logits": True}),
+    "binary_crossentropy": OptaxBinding(
+        "binary_crossentropy",
+        "optax.losses.sigmoid_binary_cross_entropy(logits=y_pred, labels=y_true); from_logits=True only, "
+        "no label_smoothing",
+        _FORMS, CONVENTION, granularity="element", args=("from_logits",), requires={"from_logits": True}),
+    "kl_divergence": OptaxBinding(
+        "kl_divergence",
+        "optax.losses.kl_divergence(log_predictions=jnp.log(q) (log-space input, taken in JAX in the "
+        "call's dtype), targets=p, axis=axis)",
+        _FORMS, CONVENTION, granularity="sample", grad_wrt="q"),
+    "hinge": OptaxBinding(
+        "hinge", "optax.losses.hinge_loss(predictor_outputs=y_pred, targets=y_true); optax requires "
+        "targets in {-1, 1}: y_true is passed as given, no {0,1} conversion",
+        _FORMS, CONVENTION, granularity="element"),
+    "categorical_hinge": OptaxBinding(
+        "categorical_hinge", "optax.losses.multiclass_hinge_loss(scores=y_pred, "
+        "labels=jnp.argmax(y_true, -1)); optax requires integer labels: one-hot y_true only, last axis only",
+        _FORMS, CONVENTION, granularity="sample", one_hot="y_true"),
+    "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,
+                            granularity="sample", grad_wrt="z"),
+    "log_softmax": OptaxBinding("log_softmax", "jax.nn.log_softmax(z, axis=axis)", _FORMS, CONVENTION,
+                                granularity="sample", grad_wrt="z"),
+    "sigmoid": OptaxBinding("sigmoid", "jax.nn.sigmoid(z)", _FORMS, CONVENTION, granularity="sample",
+                            grad_wrt="z"),
+}
+
+# Measured against reference/ under the "optax" convention with optax 0.2.8 / jax 0.10.2 on CPU (no GPU
+# was available when these were measured; the selectors leave the device open).
+OPTAX_VERSIONS = ">=0.2.8,<0.2.9"
+_OPTAX_CLS = "optax/losses/_classification.py"
+
+DEVIATIONS: tuple[Deviation, ...] = (
+    Deviation(
+        name="integer_label_out_of_range_nan",
+        summary="softmax_cross_entropy_with_integer_labels picks the label's logit with jnp.take_along_axis, "
+                "whose out-of-bounds mode fills NaN: label 3 with K = 3 classes gives NaN, where the "
+                "reference raises IndexError.",
+        when={"loss": "sparse_categorical_crossentropy", "case": "*label-out-of-range*"},
+        shows="nan", versions=OPTAX_VERSIONS,
+        source=f"{_OPTAX_CLS} softmax_cross_entropy_with_integer_labels (jnp.take_along_axis; optax 0.2.8, "
+               "jax 0.10.2)"),
+    Deviation(
+        name="ignore_index_label_nan",
+        summary="optax has no ignore_index: torch's -100 is an out-of-bounds index for take_along_axis and "
+                "gives NaN for that sample (the other samples are unaffected), where the reference raises "
+                "IndexError.",
+        when={"loss": "sparse_categorical_crossentropy", "case": "*label-ignore-index*"},
+        shows="nan", versions=OPTAX_VERSIONS,
+        source=f"{_OPTAX_CLS} softmax_cross_entropy_with_integer_labels (jnp.take_along_axis; optax 0.2.8, "
+               "jax 0.10.2)"),
+    Deviation(
+        name="negative_label_wraps",
+        summary="softmax_cross_entropy_with_integer_labels indexes NumPy-style: label -1 is class K-1 "
+                "(a number: 0.4644 for logits [0.5, 1, 2]), where the reference raises IndexError.",
+        when={"loss": "sparse_categorical_crossentropy", "case": "*label-negative*"},
+        shows="value", versions=OPTAX_VERSIONS,
+        source=f"{_OPTAX_CLS} softmax_cross_entropy_with_integer_labels (jnp.take_along_axis; optax 0.2.8)"),
+    Deviation(
+        name="multiclass_hinge_promotes_dtype",
+        summary="multiclass_hinge_loss adds jax.nn.one_hot(labels, K), whose default dtype is the default "
+                "float (float64 under jax_enable_x64, float32 otherwise), so float16/bfloat16/float32 scores "
+                "give a float64 loss (the gradient keeps the input dtype).",
+        when={"loss": "categorical_hinge", "kind": "dtype", "dtype": "*[13][26]"},  # float16/bfloat16/float32
+        shows="differs", versions=OPTAX_VERSIONS,
+        source=f"{_OPTAX_CLS} multiclass_hinge_loss (jax.nn.one_hot default dtype; optax 0.2.8)"),
+    Deviation(
+        name="float16_square_overflows",
+        summary="In float16, squared_error squares the error in float16: (300 - 0)^2 = 90000 > 65504 gives inf "
+                "(the float64 reference gives 90000).",
+        when={"loss": "mean_squared_error", "case": "*float16-overflow*", "dtype": "float16"},
+        shows="inf", versions=OPTAX_VERSIONS, source="optax/losses/_regression.py squared_error (optax 0.2.8)"),
+)
+
+
+class OptaxAdapter:
+    """optax: ``optax.losses.*`` functions (form ``function:none``; optax never reduces)."""
+
+    name = "optax"
+    bindings = BINDINGS
+    deviations = DEVIATIONS
+
+    def version(self) -> str:
+        mods, _ = _load()
+        return mods[2].__version__ if mods is not None else "not installed"
+
+    def jax_version(self) -> str:
+        mods, _ = _load()
+        return mods[0].__version__ if mods is not None else "not installed"
+
+    def available(self) -> str | None:
+        return _load()[1]
+
+    def devices(self) -> list[str]:
+        mods, _ = _load()
+        if mods is None:
+            return []
+        found = ["cpu"]
+        if _device(mods[0], "gpu") is not None:
+            found.append("gpu")
+        return found
+
+    def dtypes(self) -> list[str]:
+        return list(FLOAT_DTYPES)
+
+    def convention_for(self, loss: str) -> str:
+        return CONVENTION
+
+    def output_dtype(self, call: Call) -> str:
+        return call.dtype  # optax computes in the input's dtype
+
+    def supports(self, call: Call) -> bool:
+        """The binding accepts the call (form, dtype, argument names and values, one-hot input) on a
+        device here."""
+        binding = self.bindings.get(call.loss)
+        return binding is not None and binding.accepts(call) and call.device in (self.devices() or ["cpu"])
+
+    def run(self, call: Call) -> Outcome:
+        return timed(lambda: self._run(call))
+
+    def _run(self, call: Call) -> Outcome:
+        jax, jnp, optax = _modules()
+        if call.loss not in _CALLS:
+            raise NotImplementedError(f"optax adapter has no binding for {call.loss!r}")
+        binding = self.bindings[call.loss]
+        device = _device(jax, call.device)
+        if device is None:
+            raise RuntimeError(f"JAX has no {call.device!r} device here")
+        dtype = jnp.dtype(call.dtype)
+        arrays = {name: _array(jax, name, arr, dtype, device) for name, arr in call.inputs.items()}
+        fn = _CALLS[call.loss]
+        args = dict(call.args)
+        wrt = binding.grad_wrt if call.grad else None
+        if wrt is None:
+            out = fn(jax, jnp, optax, arrays, args)
+            return Outcome(value=_numpy(out), dtype=str(out.dtype))
+
+        others = {k: v for k, v in arrays.items() if k != wrt}
+
+        def summed(x):
+            out = fn(jax, jnp, optax, {**others, wrt: x}, args)
+            return jnp.sum(out), out
+
+        (_, out), grad = jax.value_and_grad(summed, has_aux=True)(arrays[wrt])
+        return Outcome(value=_numpy(out), dtype=str(out.dtype), grad=_numpy(grad), grad_dtype=str(grad.dtype))
+
+
+def _device(jax, name: str):
+    try:
+        return jax.devices(name)[0]
+    except Exception:  # noqa: BLE001 - no such backend
+        return None
+
+
+def _array(jax, name: str, arr, dtype, device):
+    """A case array on ``device``: floats in the call's dtype, integer labels as int64 indices."""
+    a = np.asarray(arr)
+    if a.dtype.kind in "iub" and name == "labels":
+        return jax.device_put(a.astype(np.int64), device)
+    return jax.device_put(a.astype(np.float64), device).astype(dtype)
+
+
+def _numpy(x) -> np.ndarray:
+    return np.asarray(x).astype(np.float64)
+
+
+def _is_one_hot(y) -> bool:
+    if y is None:
+        return False
+    a = np.asarray(y, dtype=np.float64)
+    if a.ndim == 0 or a.shape[-1] == 0:
+        return False
+    return bool(np.isin(a, (0.0, 1.0)).all() and (a.sum(axis=-1) == 1).all())
+
+
+ADAPTER = OptaxAdapter()

@@ -1,0 +1,351 @@
+"""The PyTorch adapter: reference losses onto ``torch.nn.functional`` and the ``torch.nn`` loss modules.
+
+What this adapter translates, and nothing more:
+
+* **layout** - torch puts the class axis on dim 1 (``cross_entropy``, ``nll_loss``): for inputs of rank
+  > 2 (or a reference ``axis`` other than the last) the class axis is moved there with ``movedim``; the
+  output then has the reference's per-sample layout.  The gradient is taken w.r.t. the tensor *before*
+  the move, so it is shaped like the case's input.
+* **argument order** - torch takes ``(input=prediction, target=truth)``; ``kl_div`` takes
+  ``input=log q, target=p``.
+* **log space** - ``kl_div``'s ``input`` is documented as log-probabilities, so the adapter passes
+  ``torch.log(q)`` computed in the call's dtype on the call's device (the gradient flows through it).
+* **dtype and device** - float inputs become tensors of the call's dtype on ``cpu`` or ``cuda``
+  (the suite's ``"gpu"``); integer ``labels`` become ``int64`` (what torch requires for class indices);
+  float-typed ``labels`` stay float so torch's own reaction to them is observed.
+
+The framework is imported lazily, so ``import adapters.torch`` works without torch installed.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .protocol import Binding, Call, Deviation, Outcome, describe, timed
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+CONVENTION = "torch"
+
+_ELEMENT_FORMS = ("function:none", "function:sum", "function:mean", "module:mean", "module:sum")
+_KL_FORMS = _ELEMENT_FORMS + ("function:batchmean", "module:batchmean")
+_SAMPLE_FORMS = _ELEMENT_FORMS
+_ACTIVATION_FORMS = ("function:none",)
+
+_FUNCTIONAL = "torch/nn/functional.py"
+
+
+@functools.lru_cache(maxsize=1)
+def _load():
+    """``(torch, None)`` or ``(None, reason)``; cached so a missing torch costs one import attempt."""
+    try:
+        import torch  # noqa: PLC0415 - lazy on purpose
+    except Exception as exc:  # noqa: BLE001 - any import failure means "skip", with the reason
+        return None, f"torch is not installed: {describe(exc)}"
+    return torch, None
+
+
+def _torch():
+    torch, reason = _load()
+    if torch is None:
+        raise RuntimeError(reason)
+    return torch
+
+
+@dataclass(frozen=True)
+class TorchBinding(Binding):
+    """A :class:`Binding` that can also require argument values (``cross_entropy`` takes logits only)."""
+
+    requires: Mapping[str, Any] = field(default_factory=dict)
+
+    def accepts(self, call: Call) -> bool:
+        if not super().accepts(call):
+            return False
+        if not all(bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items()):
+            return False
+        # On CUDA an out-of-range class index is a device-side assert that poisons the CUDA context for
+        # the rest of the process (every later GPU check would error); such cells are not run on "gpu".
+        return call.device != "gpu" or _labels_in_range(call)
+
+
+# --------------------------------------------------------------------------------------------- calls
+# Each call maps the named tensors (named like the reference function's parameters) and the reference
+# keyword arguments onto one torch call.  ``api`` is "function" or "module", ``reduction`` torch's own.
+
+def _apply(torch, api: str, reduction: str, function: str, module: str, positional, **kwargs):
+    if api == "function":
+        return getattr(torch.nn.functional, function)(*positional, reduction=reduction, **kwargs)
+    if api == "module":
+        loss = getattr(torch.nn, module)(reduction=reduction, **kwargs)
+        return loss(*positional)
+    raise ValueError(f"unknown api {api!r}")
+
+
+def _class_axis_to_dim1(tensor, axis: int):
+    """torch's class axis is dim 1 for batched input (dim 0 when unbatched)."""
+    if tensor.dim() < 2:
+        return tensor
+    return tensor.movedim(axis, 1)
+
+
+def _mse(torch, t, args, api, red):
+    return _apply(torch, api, red, "mse_loss", "MSELoss", (t["y_pred"], t["y_true"]))
+
+
+def _mae(torch, t, args, api, red):
+    return _apply(torch, api, red, "l1_loss", "L1Loss", (t["y_pred"], t["y_true"]))
+
+
+def _huber(torch, t, args, api, red):
+    return _apply(torch, api, red, "huber_loss", "HuberLoss", (t["y_pred"], t["y_true"]),
+                  delta=float(args.get("delta", 1.0)))
+
+
+def _smooth_l1(torch, t, args, api, red):
+    return _apply(torch, api, red, "smooth_l1_loss", "SmoothL1Loss", (t["y_pred"], t["y_true"]),
+                  beta=float(args.get("beta", 1.0)))
+
+
+def _categorical(torch, t, args, api, red):
+    axis = int(args.get("axis", -1))
+    logits = _class_axis_to_dim1(t["y_pred"], axis)
+    target = _class_axis_to_dim1(t["y_true"], axis)
+    return _apply(torch, api, red, "cross_entropy", "CrossEntropyLoss", (logits, target),
+                  label_smoothing=float(args.get("label_smoothing", 0.0)))
+
+
+def _sparse(torch, t, args, api, red):
+    axis = int(args.get("axis", -1))
+    logits = _class_axis_to_dim1(t["y_pred"], axis)
+    return _apply(torch, api, red, "cross_entropy", "CrossEntropyLoss", (logits, t["labels"]),
+                  label_smoothing=float(args.get("label_smoothing", 0.0)))
+
+
+def _nll(torch, t, args, api, red):
+    axis = int(args.get("axis", -1))
+    log_probs = _class_axis_to_dim1(t["log_probs"], axis)
+    return _apply(torch, api, red, "nll_loss", "NLLLoss", (log_probs, t["labels"]))
+
+
+def _binary(torch, t, args, api, red):
+    if args.get("from_logits", False):
+        return _apply(torch, api, red, "binary_cross_entropy_with_logits", "BCEWithLogitsLoss",
+                      (t["y_pred"], t["y_true"]))
+    return _apply(torch, api, red, "binary_cross_entropy", "BCELoss", (t["y_pred"], t["y_true"]))
+
+
+def _kl(torch, t, args, api, red):
+    # kl_div's input is documented as log-probabilities: the log is taken by torch, in the call's dtype.
+    return _apply(torch, api, red, "kl_div", "KLDivLoss", (torch.log(t["q"]), t["p"]), log_target=False)
+
+
+def _softmax(torch, t, args, api, red):
+    return torch.nn.functional.softmax(t["z"], dim=int(args.get("axis", -1)))
+
+
+def _log_softmax(torch, t, args, api, red):
+    return torch.nn.functional.log_softmax(t["z"], dim=int(args.get("axis", -1)))
+
+
+def _sigmoid(torch, t, args, api, red):
+    return torch.sigmoid(t["z"])
+
+
+_CALLS: dict[str, Callable[..., Any]] = {
+    "mean_squared_error": _mse,
+    "mean_absolute_error": _mae,
+    "huber": _huber,
+    "smooth_l1": _smooth_l1,
+    "categorical_crossentropy": _categorical,
+    "sparse_categorical_crossentropy": _sparse,
+    "nll": _nll,
+    "binary_crossentropy": _binary,
+    "kl_divergence": _kl,
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
+    "sigmoid": _sigmoid,
+}
+
+BINDINGS: dict[str, Binding] = {
+    "mean_squared_error": TorchBinding(
+        "mean_squared_error", "torch.nn.functional.mse_loss(input=y_pred, target=y_true) / nn.MSELoss",
+        _ELEMENT_FORMS, CONVENTION, granularity="element"),
+    "mean_absolute_error": TorchBinding(
+        "mean_absolute_error", "torch.nn.functional.l1_loss(input=y_pred, target=y_true) / nn.L1Loss",
+        _ELEMENT_FORMS, CONVENTION, granularity="element"),
+    "huber": TorchBinding(
+        "huber", "torch.nn.functional.huber_loss(input=y_pred, target=y_true, delta=delta) / nn.HuberLoss",
+        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("delta",)),
+    "smooth_l1": TorchBinding(
+        "smooth_l1", "torch.nn.functional.smooth_l1_loss(input=y_pred, target=y_true, beta=beta) / "
+        "nn.SmoothL1Loss", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("beta",)),
+    "categorical_crossentropy": TorchBinding(
+        "categorical_crossentropy",
+        "torch.nn.functional.cross_entropy(input=y_pred (logits, class axis moved to dim 1), "
+        "target=y_true (class probabilities), label_smoothing=label_smoothing) / nn.CrossEntropyLoss; "
+        "from_logits=True only (torch has no public cross-entropy on probabilities)",
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing"),
+        requires={"from_logits": True}),
+    "sparse_categorical_crossentropy": TorchBinding(
+        "sparse_categorical_crossentropy",
+        "torch.nn.functional.cross_entropy(input=y_pred (logits, class axis moved to dim 1), "
+        "target=labels (int64 class indices), label_smoothing=label_smoothing) / nn.CrossEntropyLoss; "
+        "from_logits=True only",
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing"),
+        requires={"from_logits": True}),
+    "nll": TorchBinding(
+        "nll", "torch.nn.functional.nll_loss(input=log_probs (class axis moved to dim 1), "
+        "target=labels (int64)) / nn.NLLLoss",
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", grad_wrt="log_probs"),
+    "binary_crossentropy": TorchBinding(
+        "binary_crossentropy",
+        "from_logits=False: torch.nn.functional.binary_cross_entropy(input=y_pred, target=y_true) / "
+        "nn.BCELoss; from_logits=True: torch.nn.functional.binary_cross_entropy_with_logits("
+        "input=y_pred, target=y_true) / nn.BCEWithLogitsLoss (no label_smoothing in torch)",
+        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("from_logits",)),
+    "kl_divergence": TorchBinding(
+        "kl_divergence",
+        "torch.nn.functional.kl_div(input=torch.log(q) (log-space input, taken in torch in the call's "
+        "dtype), target=p, log_target=False) / nn.KLDivLoss",
+        _KL_FORMS, CONVENTION, granularity="element", grad_wrt="q"),
+    "softmax": TorchBinding("softmax", "torch.nn.functional.softmax(z, dim=axis)", _ACTIVATION_FORMS,
+                            CONVENTION, granularity="sample", grad_wrt="z"),
+    "log_softmax": TorchBinding("log_softmax", "torch.nn.functional.log_softmax(z, dim=axis)",
+                                _ACTIVATION_FORMS, CONVENTION, granularity="sample", grad_wrt="z"),
+    "sigmoid": TorchBinding("sigmoid", "torch.sigmoid(z)", _ACTIVATION_FORMS, CONVENTION,
+                            granularity="sample", grad_wrt="z"),
+}
+
+
+# Measured against reference/ under the "torch" convention with torch 2.13.0+cpu (CPU only: no GPU was
+# available when these were measured; the selectors leave the device open).
+TORCH_VERSIONS = ">=2.13,<2.14"
+_ATEN_LOSS = ("torch/nn/functional.py binary_cross_entropy -> torch._C._nn.binary_cross_entropy "
+              "(aten/src/ATen/native/Loss.cpp binary_cross_entropy_out_cpu; torch 2.13.0)")
+
+DEVIATIONS: tuple[Deviation, ...] = (
+    Deviation(
+        name="bce_rejects_nan_probability",
+        summary="F.binary_cross_entropy raises RuntimeError 'all elements of input should be between 0 and 1' "
+                "for a NaN probability, where the reference gives NaN for that element (and a value for the "
+                "others).",
+        when={"loss": "binary_crossentropy", "case": "*bce.prob-nan*"},
+        shows="error:RuntimeError", versions=TORCH_VERSIONS, source=_ATEN_LOSS),
+    Deviation(
+        name="bce_rejects_probability_outside_unit_interval",
+        summary="F.binary_cross_entropy raises RuntimeError 'all elements of input should be between 0 and 1' "
+                "for p = 1.5 or -0.5, where the reference (log clamped at -100) gives a number.",
+        when={"loss": "binary_crossentropy", "case": "*bce.prob-outside-unit-interval*"},
+        shows="error:RuntimeError", versions=TORCH_VERSIONS, source=_ATEN_LOSS),
+    Deviation(
+        name="float16_square_overflows",
+        summary="In float16, mse_loss squares the error in float16: (300 - 0)^2 = 90000 > 65504 gives inf "
+                "(the float64 reference gives 90000).",
+        when={"loss": "mean_squared_error", "case": "*float16-overflow*", "dtype": "float16"},
+        shows="inf", versions=TORCH_VERSIONS,
+        source="torch/nn/functional.py mse_loss -> torch._C._nn.mse_loss (aten Loss.cpp mse_loss; torch 2.13.0)"),
+)
+
+
+class TorchAdapter:
+    """PyTorch: ``torch.nn.functional`` losses (forms ``function:<reduction>``) and ``torch.nn`` loss
+    modules (forms ``module:<reduction>``)."""
+
+    name = "torch"
+    bindings = BINDINGS
+    deviations = DEVIATIONS
+
+    # ----------------------------------------------------------------------------- protocol basics
+    def version(self) -> str:
+        torch, _ = _load()
+        return torch.__version__ if torch is not None else "not installed"
+
+    def available(self) -> str | None:
+        return _load()[1]
+
+    def devices(self) -> list[str]:
+        torch, _ = _load()
+        if torch is None:
+            return []
+        found = ["cpu"]
+        try:
+            if torch.cuda.is_available():
+                found.append("gpu")
+        except Exception:  # noqa: BLE001 - a broken CUDA setup just means no gpu checks
+            pass
+        return found
+
+    def dtypes(self) -> list[str]:
+        return list(FLOAT_DTYPES)
+
+    def convention_for(self, loss: str) -> str:
+        return CONVENTION
+
+    def output_dtype(self, call: Call) -> str:
+        return call.dtype  # torch documents the output in the input's dtype
+
+    def supports(self, call: Call) -> bool:
+        """The binding accepts the call (form, dtype, argument names and required values) on a device here."""
+        binding = self.bindings.get(call.loss)
+        return binding is not None and binding.accepts(call) and call.device in (self.devices() or ["cpu"])
+
+    # ------------------------------------------------------------------------------------ running
+    def run(self, call: Call) -> Outcome:
+        return timed(lambda: self._run(call))
+
+    def _run(self, call: Call) -> Outcome:
+        torch = _torch()
+        if call.loss not in _CALLS:
+            raise NotImplementedError(f"torch adapter has no binding for {call.loss!r}")
+        binding = self.bindings[call.loss]
+        device = torch.device("cuda" if call.device == "gpu" else call.device)
+        dtype = getattr(torch, call.dtype)
+        tensors = {name: _tensor(torch, name, arr, dtype, device) for name, arr in call.inputs.items()}
+        wrt = binding.grad_wrt if call.grad else None
+        if wrt is not None:
+            tensors[wrt].requires_grad_(True)
+        with warnings.catch_warnings():  # kl_div's reduction='mean' FutureWarning-style notice, every call
+            warnings.simplefilter("ignore", UserWarning)
+            out = _CALLS[call.loss](torch, tensors, dict(call.args), call.api, call.reduction)
+        value = out.detach().to(torch.float64).cpu().numpy()
+        outcome = Outcome(value=value, dtype=_dtype_name(out.dtype))
+        if wrt is not None:
+            (grad,) = torch.autograd.grad(out.sum(), tensors[wrt], allow_unused=True)
+            if grad is None:
+                grad = torch.zeros_like(tensors[wrt])
+            outcome.grad = grad.detach().to(torch.float64).cpu().numpy()
+            outcome.grad_dtype = _dtype_name(grad.dtype)
+        return outcome
+
+
+def _labels_in_range(call: Call) -> bool:
+    """Integer labels lie in [0, K) or equal torch's default ignore_index (-100)."""
+    if "labels" not in call.inputs:
+        return True
+    labels = np.asarray(call.inputs["labels"])
+    pred = next((np.asarray(call.inputs[n]) for n in ("y_pred", "log_probs") if n in call.inputs), None)
+    if pred is None or pred.ndim == 0 or labels.dtype.kind not in "iu":
+        return True
+    k = pred.shape[int(call.args.get("axis", -1))] if pred.ndim > 1 else pred.shape[0]
+    return bool(np.all(((labels >= 0) & (labels < k)) | (labels == -100)))
+
+
+def _tensor(torch, name: str, arr, dtype, device):
+    """A case array as a tensor: floats in the call's dtype, integer labels as int64 class indices."""
+    a = np.asarray(arr)
+    if a.dtype.kind in "iub":
+        if name == "labels":
+            return torch.from_numpy(a.astype(np.int64)).to(device)
+        return torch.from_numpy(a.astype(np.float64)).to(device=device, dtype=dtype)
+    # float16/bfloat16 (ml_dtypes) and float32 widen to float64 exactly before torch rounds to `dtype`.
+    return torch.from_numpy(a.astype(np.float64)).to(device=device, dtype=dtype)
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+ADAPTER = TorchAdapter()

@@ -1,0 +1,135 @@
+"""``python -m reports``: run the suite and build the report, or work on existing results files.
+
+    python -m reports [-- PYTEST_ARGS...]        run pytest, write reports/results.json and parity.html
+    python -m reports build A.json [B.json...] [-o reports/parity.html]
+    python -m reports merge A.json B.json... -o merged.json
+    python -m reports diff OLD.json NEW.json     checks whose verdict or error changed
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import html, results
+from .summary import summary_lines
+
+DEFAULT_RESULTS = Path("reports/results.json")
+DEFAULT_HTML = Path("reports/parity.html")
+SUBCOMMANDS = ("run", "build", "merge", "diff")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m reports", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run pytest, then build the report (the default)")
+    run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results file to write")
+    run.add_argument("-o", "--output", type=Path, default=DEFAULT_HTML, help="HTML report to write")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after --")
+
+    build = commands.add_parser("build", help="build the HTML report from results files (merged)")
+    build.add_argument("inputs", nargs="+", type=Path)
+    build.add_argument("-o", "--output", type=Path, default=DEFAULT_HTML)
+
+    merge = commands.add_parser("merge", help="merge results files into one")
+    merge.add_argument("inputs", nargs="+", type=Path)
+    merge.add_argument("-o", "--output", type=Path, required=True)
+
+    diff = commands.add_parser("diff", help="checks whose verdict or error changed from OLD to NEW")
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
+    return parser
+
+
+def labels_for(paths: Sequence[Path]) -> list[str]:
+    """Run labels from file names (``results-torch.json`` → ``results-torch``), made unique."""
+    labels: list[str] = []
+    for path in paths:
+        label = path.stem
+        while label in labels:
+            label += "+"
+        labels.append(label)
+    return labels
+
+
+def load_merged(paths: Sequence[Path]) -> dict:
+    """One document from results files: a single file as it is, several merged (labelled by file name)."""
+    docs = [results.load(p) for p in paths]
+    return docs[0] if len(docs) == 1 else results.merge(docs, labels_for(paths))
+
+
+def _print_report(doc: dict, output: Path) -> None:
+    written = html.write_report(doc, output)
+    for line in summary_lines(doc):
+        print(line)
+    print(f"report: {written.resolve()}")
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """Run pytest with ``--results``, build the report from what it wrote, return pytest's exit code."""
+    extra = [a for a in args.pytest_args if a != "--"] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    args.results.unlink(missing_ok=True)  # never report a stale file as this run's
+    command = [sys.executable, "-m", "pytest", "--results", str(args.results), *extra]
+    print("$ " + " ".join(command), flush=True)
+    code = subprocess.call(command)
+    if not args.results.exists():
+        print(f"pytest wrote no results file ({args.results}); exit code {code}", file=sys.stderr)
+        return code or 1
+    _print_report(results.load(args.results), args.output)
+    return code
+
+
+def command_build(args: argparse.Namespace) -> int:
+    _print_report(load_merged(args.inputs), args.output)
+    return 0
+
+
+def command_merge(args: argparse.Namespace) -> int:
+    docs = [results.load(p) for p in args.inputs]
+    merged = results.merge(docs, labels_for(args.inputs))
+    results.write_atomic(args.output, merged)
+    print(f"merged {len(args.inputs)} files, {len(merged['checks'])} checks: {args.output}")
+    return 0
+
+
+def format_change(change: dict) -> str:
+    """One line per changed check: ``framework id: verdict old→new (version a → b)``."""
+    old, new = change["old"], change["new"]
+    parts = []
+    if "verdict" in change["changed"]:
+        parts.append(f"verdict {old['verdict']} → {new['verdict']}")
+    for key in ("value_error", "grad_error"):
+        if key in change["changed"]:
+            parts.append(f"{key.split('_')[0]} error {html.fmt_error(old[key])} → {html.fmt_error(new[key])}")
+    versions = f"{old['version']} → {new['version']}" if old["version"] != new["version"] else old["version"]
+    reason = f" ({new['reason']})" if new["reason"] and "verdict" in change["changed"] else ""
+    return f"{change['framework']} {change['id']}: {'; '.join(parts)} [{versions}]{reason}"
+
+
+def command_diff(args: argparse.Namespace) -> int:
+    merged = results.merge([results.load(args.old), results.load(args.new)], ["old", "new"])
+    changes = results.diff_versions(merged)
+    for change in changes:
+        print(format_change(change))
+    print(f"{len(changes)} check(s) changed between {args.old} and {args.new}")
+    return 0
+
+
+COMMANDS = {"run": command_run, "build": command_build, "merge": command_merge, "diff": command_diff}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; without a subcommand (or with only ``-- PYTEST_ARGS``) it is ``run``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
+        argv = ["run", *argv]
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except results.ResultsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
