@@ -240,13 +240,6 @@ DEVIATIONS: tuple[Deviation, ...] = (
                 "for p = 1.5 or -0.5, where the reference (log clamped at -100) gives a number.",
         when={"loss": "binary_crossentropy", "case": "*bce.prob-outside-unit-interval*"},
         shows="error:RuntimeError", versions=TORCH_VERSIONS, source=_ATEN_LOSS),
-    Deviation(
-        name="float16_square_overflows",
-        summary="In float16, mse_loss squares the error in float16: (300 - 0)^2 = 90000 > 65504 gives inf "
-                "(the float64 reference gives 90000).",
-        when={"loss": "mean_squared_error", "case": "*float16-overflow*", "dtype": "float16"},
-        shows="inf", versions=TORCH_VERSIONS,
-        source="torch/nn/functional.py mse_loss -> torch._C._nn.mse_loss (aten Loss.cpp mse_loss; torch 2.13.0)"),
 )
 
 

@@ -200,8 +200,9 @@ _TORCH = {f.name: f for f in [
          f"torch/_decomp/decompositions.py binary_cross_entropy ({TORCH}); aten Loss.cpp", ">=1.0"),
     Flag("bce_grad_epsilon", float.fromhex("0x1.1979980000000p-40"), ("binary_crossentropy",),
          "The gradient of F.binary_cross_entropy is (p - y) / max(p (1 - p), EPSILON), EPSILON = 1e-12 held as "
-         "a float32 constant (9.999999960041972e-13) even for float64: grad at (p=0, y=1) = -1.0000000040e12 "
-         "(not 0, though the -100 clamp is active, and not -inf).",
+         "a float32 constant (9.999999960041972e-13) even for float64 and cast to the input's dtype (0 in "
+         "float16, so p = y = 1 gives 0/0 = NaN there): grad at (p=0, y=1) = -1.0000000040e12 (not 0, though "
+         "the -100 clamp is active, and not -inf).",
          f"binary_cross_entropy_backward in torch/_decomp/decompositions.py ({TORCH}); measured in float64",
          ">=1.0"),
     Flag("ignore_index", -100, ("sparse_categorical_crossentropy", "nll"),

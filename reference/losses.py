@@ -385,6 +385,8 @@ def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, con
             terms = -(np.where(y == 0, 0.0, y * lp_c) + np.where(y == 1, 0.0, (1.0 - y) * l1p_c))
             geps = conv.value_for("bce_grad_epsilon", name)
             if geps is not None:
+                # torch clamps in the input's dtype: 1e-12 underflows to 0 in float16 (0/0 = NaN at p = y).
+                geps = float(np.asarray(geps).astype(dt))
                 g = (p - y) / np.maximum(p * (1.0 - p), geps)
             else:
                 ga = np.where(y == 0, 0.0, -y / p)

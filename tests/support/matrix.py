@@ -1,8 +1,9 @@
 """Planning the matrix: which (adapter, binding, form, dtype, device, inputs) cells the run checks.
 
-The default plan keeps the CPU run fast while still crossing every axis once:
-every dtype on the small generated batch in the binding's first form; every form in float32;
-the rank-3 batch (class axis) and the clip witnesses in float32; the edge battery in its own dtype.
+The default plan keeps the CPU run fast while still crossing every axis once per binding: its core set
+(the first small generated batch it accepts) in every dtype and, in float32, every form; every other
+argument variant, the rank-3 batch (class axis) and the clip witnesses in float32 and the first form;
+the edge battery in each case's own dtype.
 ``--sweep`` crosses everything with everything (and adds a wide, 257-class batch).
 """
 from __future__ import annotations
@@ -38,12 +39,14 @@ def _needed(binding) -> set[str]:
 
 def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, device: str):
     binding = adapter.bindings[key]
+    accepted = [s for s in sets if _accepts(adapter, key, s, binding.forms[0], "float32", device)]
+    # The core set crosses every dtype and every form: the first small batch the binding accepts.
+    core = next((s.id for s in accepted if s.id.startswith("gen.small.")), None)
     for inputs in sets:
-        core = inputs.id.startswith("gen.small.")
         for dtype in binding.dtypes:
-            if dtype not in sel.dtypes or not (sel.sweep or core or dtype == "float32"):
+            if dtype not in sel.dtypes or not (sel.sweep or inputs.id == core or dtype == "float32"):
                 continue
-            forms = binding.forms if (sel.sweep or (core and dtype == "float32")) else binding.forms[:1]
+            forms = binding.forms if (sel.sweep or (inputs.id == core and dtype == "float32")) else binding.forms[:1]
             for form in forms:
                 if _accepts(adapter, key, inputs, form, dtype, device):
                     yield Item(adapter.name, key, form, dtype, device, inputs)

@@ -73,6 +73,13 @@ def _matrix():
     return matrix_items(list(available()), SELECTION), edge_items(list(available()), SELECTION)
 
 
+@functools.lru_cache(maxsize=None)
+def full_plan():
+    """Every cell ``--sweep`` would check on the devices present: what a declaration must cover."""
+    sweep = Selection(devices=("cpu", "gpu"), sweep=True, edge_sets=list(_edge_sets()))
+    return matrix_items(list(available()), sweep), edge_items(list(available()), sweep)
+
+
 def _param(value, test_id: str, framework: str, kind: str):
     return pytest.param(value, id=test_id, marks=[getattr(pytest.mark, framework), getattr(pytest.mark, kind)])
 

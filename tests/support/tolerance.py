@@ -59,6 +59,17 @@ def quantize(x, dtype: str) -> np.ndarray:
     return np.asarray(np.asarray(x, dtype=np.float64).astype(numpy_dtype(dtype)), dtype=np.float64)
 
 
+def saturate(x, dtype: str) -> np.ndarray:
+    """``x`` with the values beyond ``dtype``'s range replaced by the infinity they round to in it.
+
+    A correct float16 computation of a number past 65504 returns inf; holding it to the finite float64
+    value would blame the dtype, not the framework.  Values in range are left exact.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    rounded = quantize(x, dtype)
+    return np.where(np.isinf(rounded) & np.isfinite(x), rounded, x)
+
+
 def ulp(x, dtype: str) -> np.ndarray:
     """Spacing of ``dtype`` at each value of ``x`` (the smallest subnormal at 0)."""
     x = np.abs(np.asarray(x, dtype=np.float64))

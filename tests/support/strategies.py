@@ -1,0 +1,291 @@
+"""Hypothesis strategies for the inputs of every loss the suite binds (the differential fuzzer's half).
+
+``fuzz_example(loss, binding_args, dtypes, forms)`` draws one complete example: the dtype, the API form,
+the reference keyword arguments the binding understands, and the named inputs, already rounded to the
+dtype (so that a saved counterexample is exactly what the framework saw).
+
+Only inputs the mathematics defines are drawn: every number is finite, a probability a target puts
+weight on is positive, a binary target of 1 (0) never meets a probability of exactly 0 (1), and value
+magnitudes stay where the loss cannot overflow the dtype.  NaN, infinities, out-of-range labels and
+unnormalised probabilities are the edge battery's (``cases/edge/battery.toml``): a fuzz failure is a
+disagreement between a framework and the reference under its convention on a well-defined input.
+
+What is drawn, per input kind:
+
+* shapes: rank 1 to 3, at most 64 rows (the product of the leading dimensions), 1 to 40 classes;
+* logits: a mix of small values, moderate ones, and values up to +-1e4 (+-1e3 in float16, whose
+  exponentials would otherwise be the overflow the edge battery already covers);
+* probabilities: rows of non-negative weights, normalised, with exact zeros (on classes the target does
+  not weigh), exact ones, and near-clip values 1e-8 and 1 - 1e-8 (beyond Keras's 1e-7 clip);
+* labels: integers in range; one-hot and smoothed targets; binary targets 0/1 or soft;
+* regression values: magnitudes from 1e-6 to 1e4, capped per dtype so that squares and sums stay finite.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tests.support import tolerance as tol
+
+MAX_ROWS = 64
+MAX_CLASSES = 40
+NEAR_CLIP = (1e-8, 1.0 - 1e-8, 1e-7, 1.0 - 1e-7, 1e-12)
+
+PROBABILITY_LOSSES = {"categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy"}
+REGRESSION_LOSSES = {"mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh"}
+HINGE_LOSSES = {"hinge", "squared_hinge"}
+ACTIVATION_LOSSES = {"softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp"}
+SUPPORTED = (PROBABILITY_LOSSES | REGRESSION_LOSSES | HINGE_LOSSES | ACTIVATION_LOSSES
+             | {"kl_divergence", "nll", "categorical_hinge", "entropy", "cross_entropy"})
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+def _finite_max(dtype: str) -> float:
+    return float(tol.finfo(dtype).max)
+
+
+def _tiny(dtype: str) -> float:
+    """The smallest positive normal number of ``dtype``: what a probability a target weighs is raised to
+    when rounding took it to 0.  (Subnormals still arise from rounding drawn values such as 1e-7 to
+    float16; they are valid inputs, but not manufactured here.)"""
+    return float(tol.finfo(dtype).smallest_normal)
+
+
+def regression_cap(dtype: str, n: int) -> float:
+    """Largest magnitude whose squared differences, summed over ``n`` terms, stay finite in ``dtype``."""
+    return float(min(1e4, np.sqrt(_finite_max(dtype) / (8.0 * max(n, 1)))))
+
+
+def logit_cap(dtype: str) -> float:
+    return 1e3 if dtype == "float16" else 1e4
+
+
+def input_id(loss: str, inputs: dict, args: dict, dtype: str, form: str) -> str:
+    """``fuzz.<hash>``: a stable id of the example (inputs, arguments, dtype and form)."""
+    h = hashlib.sha256()
+    h.update(json.dumps([loss, dtype, form, sorted((k, repr(v)) for k, v in args.items())]).encode())
+    for name in sorted(inputs):
+        a = np.ascontiguousarray(inputs[name])
+        h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+    return "fuzz." + h.hexdigest()[:12]
+
+
+# ------------------------------------------------------------------------------------------- shapes
+
+@st.composite
+def shapes(draw, max_classes: int = MAX_CLASSES) -> tuple[int, ...]:
+    """Rank 1 (one sample), 2 (a batch) or 3 (a batch of sequences); the class axis last."""
+    rank = draw(st.sampled_from((2, 2, 2, 1, 3)))
+    classes = draw(st.integers(1, max_classes))
+    if rank == 1:
+        return (classes,)
+    if rank == 2:
+        return (draw(st.integers(1, MAX_ROWS)), classes)
+    a = draw(st.integers(1, 8))
+    b = draw(st.integers(1, MAX_ROWS // a))
+    return (a, b, classes)
+
+
+# ------------------------------------------------------------------------------------------- values
+
+def _magnitude_floats(cap: float) -> st.SearchStrategy[float]:
+    """Finite floats across magnitudes: exact zeros, tiny, unit-size, large up to ``cap``."""
+    cap = float(cap)
+    return st.one_of(
+        st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False),
+        st.floats(-min(30.0, cap), min(30.0, cap), allow_nan=False, allow_infinity=False),
+        st.floats(-cap, cap, allow_nan=False, allow_infinity=False),
+        st.sampled_from([0.0, 1e-6, -1e-6, cap, -cap]),
+    )
+
+
+def float_arrays(shape, elements) -> st.SearchStrategy[np.ndarray]:
+    return hnp.arrays(np.float64, shape, elements=elements)
+
+
+@st.composite
+def logits(draw, shape, dtype: str) -> np.ndarray:
+    """Logits: per example a scale (small / moderate / up to +-1e4), then values across it."""
+    cap = logit_cap(dtype)
+    scale = draw(st.sampled_from((1.0, 10.0, 100.0, cap)))
+    z = draw(float_arrays(shape, _magnitude_floats(scale)))
+    return tol.quantize(z, dtype)
+
+
+def _weights(shape) -> st.SearchStrategy[np.ndarray]:
+    """Non-negative weights with exact zeros, ones and values many orders of magnitude apart."""
+    return float_arrays(shape, st.one_of(
+        st.floats(0.0, 1.0, allow_nan=False),
+        st.sampled_from([0.0, 1.0, *NEAR_CLIP]),
+        st.floats(1e-12, 1e-6),
+    ))
+
+
+def normalise(w: np.ndarray, positive: np.ndarray | None, dtype: str) -> np.ndarray:
+    """Rows of ``w`` normalised to sum to one, then rounded to ``dtype``; ``positive`` marks entries that
+    must stay > 0 after rounding (those a target weighs: otherwise the loss is infinite)."""
+    w = np.array(w, dtype=np.float64)
+    if positive is not None:
+        w = np.where(positive & (w <= 0), 1.0, w)
+    total = w.sum(axis=-1, keepdims=True)
+    w = np.where(total > 0, w, 1.0)  # an all-zero row becomes uniform
+    p = tol.quantize(w / w.sum(axis=-1, keepdims=True), dtype)
+    if positive is not None:
+        p = np.where(positive & (p <= 0), _tiny(dtype), p)
+    return p
+
+
+@st.composite
+def probabilities(draw, shape, dtype: str, positive: np.ndarray | None = None) -> np.ndarray:
+    """Probability rows (the last axis) with exact zeros, exact ones and near-clip values."""
+    mode = draw(st.sampled_from(("weights", "weights", "peaked", "uniform")))
+    if mode == "uniform":
+        w = np.ones(shape)
+    elif mode == "peaked":  # one class takes 1 - eps (eps = 1e-8 .. 1e-3 or 0), the others share eps
+        eps = draw(st.sampled_from((0.0, 1e-8, 1e-7, 1e-5, 1e-3)))
+        hot = draw(hnp.arrays(np.int64, shape[:-1], elements=st.integers(0, shape[-1] - 1)))
+        w = np.full(shape, eps / max(shape[-1] - 1, 1))
+        np.put_along_axis(w, np.asarray(hot)[..., None], 1.0 - eps, axis=-1)
+    else:
+        w = draw(_weights(shape))
+    return normalise(w, positive, dtype)
+
+
+def labels_for(shape) -> st.SearchStrategy[np.ndarray]:
+    """Integer class labels in range, one per row (shape ``shape[:-1]``)."""
+    return hnp.arrays(np.int64, shape[:-1], elements=st.integers(0, shape[-1] - 1))
+
+
+def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    return np.eye(classes)[labels]
+
+
+# ------------------------------------------------------------------------------------------- arguments
+
+def argument_values(loss: str, binding_args: tuple[str, ...], fixed: dict | None = None) -> st.SearchStrategy[dict]:
+    """The reference keyword arguments a binding understands, with values worth trying; ``fixed`` pins
+    the values a binding requires (``tf.nn`` and optax cross entropies take logits only)."""
+    choices: dict[str, st.SearchStrategy] = {}
+    if "from_logits" in binding_args:
+        choices["from_logits"] = st.booleans()
+    if "label_smoothing" in binding_args:
+        choices["label_smoothing"] = st.one_of(st.just(0.0), st.sampled_from((0.1, 0.2, 0.5, 1.0)),
+                                               st.floats(0.0, 1.0, allow_nan=False))
+    if "delta" in binding_args:
+        choices["delta"] = st.one_of(st.sampled_from((1.0, 0.5, 2.0)), st.floats(1e-3, 100.0))
+    if "beta" in binding_args:
+        choices["beta"] = st.one_of(st.sampled_from((1.0, 0.5, 2.0)), st.floats(1e-3, 100.0))
+    for name, value in (fixed or {}).items():
+        if name in choices:
+            choices[name] = st.just(value)
+    return st.fixed_dictionaries(choices)
+
+
+# ------------------------------------------------------------------------------------------- per loss
+
+@st.composite
+def loss_inputs(draw, loss: str, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    """Named inputs of the reference function ``loss`` (as ``reference.LOSSES[loss]`` takes them)."""
+    shape = draw(shapes())
+    n = int(np.prod(shape))
+    from_logits = bool(args.get("from_logits", False))
+    smoothing = float(args.get("label_smoothing", 0.0) or 0.0)
+
+    if loss in ACTIVATION_LOSSES:
+        return {"z": draw(logits(shape, dtype))}
+
+    if loss in REGRESSION_LOSSES:
+        cap = regression_cap(dtype, n)
+        elements = _magnitude_floats(cap)
+        y_true = tol.quantize(draw(float_arrays(shape, elements)), dtype)
+        near = draw(st.booleans())  # predictions close to the targets: cancellation in y - p
+        if near:
+            noise = draw(float_arrays(shape, st.floats(-1e-3, 1e-3)))
+            y_pred = tol.quantize(np.clip(y_true * (1 + noise) + noise, -cap, cap), dtype)
+        else:
+            y_pred = tol.quantize(draw(float_arrays(shape, elements)), dtype)
+        return {"y_true": y_true, "y_pred": y_pred}
+
+    if loss in HINGE_LOSSES:
+        cap = regression_cap(dtype, n)
+        y_true = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from((-1.0, 1.0))))
+        return {"y_true": y_true, "y_pred": tol.quantize(draw(float_arrays(shape, _magnitude_floats(cap))), dtype)}
+
+    if loss == "categorical_hinge":
+        cap = regression_cap(dtype, n)
+        labels = draw(labels_for(shape))
+        return {"y_true": one_hot(labels, shape[-1]),
+                "y_pred": tol.quantize(draw(float_arrays(shape, _magnitude_floats(cap))), dtype)}
+
+    if loss == "categorical_crossentropy":
+        labels = draw(labels_for(shape))
+        soft = draw(st.integers(0, 4)) == 0  # now and then a soft target row instead of one-hot
+        y_true = probabilities(shape, dtype) if soft else None
+        y_true = draw(y_true) if soft else one_hot(labels, shape[-1])
+        if from_logits:
+            return {"y_true": y_true, "y_pred": draw(logits(shape, dtype))}
+        weighed = (y_true > 0) | (smoothing > 0)
+        return {"y_true": y_true, "y_pred": draw(probabilities(shape, dtype, positive=weighed))}
+
+    if loss == "sparse_categorical_crossentropy":
+        labels = draw(labels_for(shape))
+        if from_logits:
+            return {"labels": labels, "y_pred": draw(logits(shape, dtype))}
+        weighed = one_hot(labels, shape[-1]) > 0 if smoothing == 0 else np.ones(shape, dtype=bool)
+        return {"labels": labels, "y_pred": draw(probabilities(shape, dtype, positive=weighed))}
+
+    if loss == "binary_crossentropy":
+        soft = draw(st.integers(0, 3)) == 0
+        if soft:
+            y_true = tol.quantize(draw(float_arrays(shape, st.floats(0.0, 1.0))), dtype)
+        else:
+            y_true = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from((0.0, 1.0))))
+        if from_logits:
+            return {"y_true": y_true, "y_pred": draw(logits(shape, dtype))}
+        p = tol.quantize(draw(float_arrays(shape, st.one_of(
+            st.floats(0.0, 1.0), st.sampled_from((0.0, 1.0, 0.5, *NEAR_CLIP))))), dtype)
+        # log p is needed where the (smoothed) target is > 0, log(1 - p) where it is < 1.
+        y_eff = y_true * (1 - smoothing) + smoothing / 2
+        p = np.where((y_eff > 0) & (p <= 0), _tiny(dtype), p)
+        below_one = float(np.nextafter(np.asarray(1.0, dtype=tol.numpy_dtype(dtype)),
+                                       np.asarray(0.0, dtype=tol.numpy_dtype(dtype))).astype(np.float64))
+        p = np.where((y_eff < 1) & (p >= 1), below_one, p)
+        return {"y_true": y_true, "y_pred": p}
+
+    if loss in ("kl_divergence", "cross_entropy"):
+        p = draw(probabilities(shape, dtype))
+        q = draw(probabilities(shape, dtype, positive=p > 0))
+        return {"p": p, "q": q}
+
+    if loss == "entropy":
+        return {"p": draw(probabilities(shape, dtype))}
+
+    if loss == "nll":
+        labels = draw(labels_for(shape))
+        z = draw(logits(shape, dtype))
+        raw = draw(st.integers(0, 3)) == 0  # arbitrary finite scores now and then: nll just picks one
+        if not raw:
+            with np.errstate(all="ignore"):
+                m = z.max(axis=-1, keepdims=True)
+                z = tol.quantize(z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True)), dtype)
+        return {"labels": labels, "log_probs": z}
+
+    raise ValueError(f"no fuzz strategy for loss {loss!r}")
+
+
+@st.composite
+def fuzz_example(draw, loss: str, binding_args: tuple[str, ...], dtypes: tuple[str, ...],
+                 forms: tuple[str, ...], fixed: dict | None = None) -> dict:
+    """One example: ``{"dtype", "form", "args", "inputs", "id"}``; ``fixed``: argument values the binding
+    requires (``binding.requires`` where the adapter's Binding has it)."""
+    dtype = draw(st.sampled_from(tuple(dtypes)))
+    form = draw(st.sampled_from(tuple(forms)))
+    args = draw(argument_values(loss, binding_args, fixed))
+    inputs = draw(loss_inputs(loss, dtype, args))
+    return {"dtype": dtype, "form": form, "args": args, "inputs": inputs,
+            "id": input_id(loss, inputs, args, dtype, form)}
