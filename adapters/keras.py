@@ -12,9 +12,10 @@ API forms (``Call.form``):
 
 * ``function:none`` -- the functional loss ``keras.losses.<name>`` (per-sample output), or the activation
   ``keras.activations.<name>``;
-* ``class:<reduction>`` -- the Loss class, ``keras.losses.<Class>(..., reduction=<reduction>,
-  dtype=<call dtype>)`` (the ``dtype`` is passed so the class computes in the call's dtype instead of
-  casting to ``keras.backend.floatx()``), reductions ``sum_over_batch_size`` (the default), ``sum``, ``none``;
+* ``class:<reduction>`` -- the Loss class as users write it, ``keras.losses.<Class>(...,
+  reduction=<reduction>)``: it casts its inputs to its dtype policy, ``keras.config.floatx()`` (float32),
+  whatever their dtype, and the adapter says so (:meth:`KerasAdapter.compute_dtype`) rather than hide it;
+  reductions ``sum_over_batch_size`` (the default), ``sum``, ``none``;
 * ``tfnn:none`` -- ``tf.nn.softmax_cross_entropy_with_logits``, ``tf.nn.sparse_softmax_cross_entropy_with_logits``,
   ``tf.nn.sigmoid_cross_entropy_with_logits`` (``from_logits=True`` only; the last one is elementwise) and
   ``tf.nn.softmax`` / ``log_softmax`` / ``sigmoid``.  Registered under keys ``"<loss>@tf.nn"``.
@@ -146,13 +147,20 @@ DEVIATIONS: tuple[Deviation, ...] = (
          "The gradient of log(y_true / y_pred) w.r.t. y_pred goes through TensorFlow's RealDiv gradient "
          "grad * ((-p / q) / q), whose intermediate p / q^2 overflows float16 for small q: gen.small has q = "
          "3.08e-5 where the reference gradient -p/q = -10228 is representable but Keras returns -inf.",
-         {"loss": "kl_divergence", "dtype": "float16", "kind": "grad", "case": "gen.[srw]*"},
+         {"loss": "kl_divergence", "form": "function:none", "dtype": "float16", "kind": "grad", "case": "gen.[srw]*"},
          "inf", f"kl_divergence in {LOSSES_PY}; _RealDivGrad in tensorflow/python/ops/math_grad.py"),
+    _dev("float16-cce-prob-grad-overflow",
+         "From probabilities over many classes (257, --sweep's wide batch), the float16 gradient is NaN in every "
+         "entry: one -1/p intermediate of the log's gradient overflows to -inf and the renormalisation's "
+         "Jacobian (a row sum) spreads inf - inf = NaN across the row; the exact gradient is finite.",
+         {"loss": "categorical_crossentropy", "form": "function:none", "dtype": "float16", "kind": "grad",
+          "case": "gen.wide.from_logits=False*"},
+         "nan", f"categorical_crossentropy in {TF_NN_PY}; _LogGrad in tensorflow/python/ops/math_grad.py"),
     _dev("float16-sparse-prob-grad-overflow",
          "From probabilities, sparse CE differentiates log(clip(p)) with TensorFlow's Log gradient grad * (1/p); "
          "1/p overflows float16 for p < 1.53e-5 (gen.small has p = 1.55e-6), giving inf where the reference "
          "gradient (c/sum(c) - onehot)/c is 1.0000487.",
-         {"loss": "sparse_categorical_crossentropy", "dtype": "float16", "kind": "grad",
+         {"loss": "sparse_categorical_crossentropy", "form": "function:none", "dtype": "float16", "kind": "grad",
           "case": "gen.[sw]*.from_logits=False"},
          "inf", f"sparse_categorical_crossentropy in {TF_NN_PY}; _LogGrad in tensorflow/python/ops/math_grad.py"),
 )
@@ -228,9 +236,9 @@ def _runtime() -> _Runtime:
 
 
 @functools.lru_cache(maxsize=512)
-def _loss_object(klass: str, kwargs: tuple[tuple[str, Any], ...], reduction: str, dtype: str):
-    """Loss objects are cached: one per (class, arguments, reduction, dtype)."""
-    return getattr(_runtime().keras.losses, klass)(reduction=reduction, dtype=dtype, **dict(kwargs))
+def _loss_object(klass: str, kwargs: tuple[tuple[str, Any], ...], reduction: str):
+    """Loss objects are cached: one per (class, arguments, reduction), with Keras's default dtype policy."""
+    return getattr(_runtime().keras.losses, klass)(reduction=reduction, **dict(kwargs))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -303,7 +311,13 @@ class KerasAdapter:
         return binding is not None and binding.accepts(call) and call.device in (self.devices() or ["cpu"])
 
     def output_dtype(self, call: Call) -> str:
-        """Every bound call returns the dtype of its (converted) prediction; Loss classes get ``dtype=``."""
+        """Functions return their prediction's dtype; Loss classes their dtype policy's (floatx)."""
+        return self.compute_dtype(call)
+
+    def compute_dtype(self, call: Call) -> str:
+        """The dtype the call computes in: a Loss class casts its inputs to ``keras.config.floatx()``."""
+        if call.api == "class":
+            return _runtime().keras.config.floatx()
         return call.dtype
 
     # ---- running -------------------------------------------------------------------------------------------
@@ -400,7 +414,7 @@ class KerasAdapter:
                 return lambda true, pred: op(y_true=true, y_pred=pred)
             return lambda true, pred: op(true, pred, **args)
         if api == "class":
-            obj = _loss_object(spec.klass, tuple(sorted(args.items())), reduction, dtype)
+            obj = _loss_object(spec.klass, tuple(sorted(args.items())), reduction)
             return lambda true, pred: obj(true, pred)
         raise ValueError(f"unknown API form {api!r}")
 

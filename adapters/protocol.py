@@ -129,6 +129,9 @@ class Adapter(Protocol):
     def output_dtype(self, call: Call) -> str:
         """The dtype the framework documents for this call's output (usually ``call.dtype``)."""
 
+    # Optional: ``compute_dtype(call) -> str``, the dtype the framework computes in when it is not the
+    # inputs' (a Keras Loss class casts to floatx); checks then round the inputs and bound the error in it.
+
     def run(self, call: Call) -> Outcome: ...
 
 

@@ -76,12 +76,14 @@ def test_binding_runs_every_form(key):
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 def test_dtypes_reach_the_framework(dtype):
+    """Functions compute in the inputs' dtype; a Loss class, as users call it, in floatx (float32)."""
     _require_tf()
-    for form in ("function:none", "class:sum"):
+    for form, computes_in in (("function:none", dtype), ("class:sum", "float32")):
         call = Call(loss="categorical_crossentropy", inputs=_INPUTS["categorical_crossentropy"], form=form,
                     dtype=dtype)
         out = ADAPTER.run(call)
-        assert out.error is None and out.dtype == dtype and out.grad_dtype == dtype
+        assert out.error is None and out.dtype == computes_in == ADAPTER.compute_dtype(call)
+        assert out.grad_dtype == dtype  # the gradient flows back through the cast to the input
 
 
 def test_tfnn_binding_takes_logits_only():

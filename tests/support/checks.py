@@ -63,6 +63,12 @@ def make_call(item: Item, binding: Binding) -> Call:
                 grad=binding.grad_wrt is not None)
 
 
+def compute_dtype(adapter: Adapter, call: Call) -> str:
+    """The dtype the framework computes this call in (an adapter may say it differs from the inputs')."""
+    declared = getattr(adapter, "compute_dtype", None)
+    return declared(call) if callable(declared) else call.dtype
+
+
 def outcome(adapter: Adapter, item: Item) -> Outcome:
     """The framework's outcome for ``item``, computed once per process."""
     if item.id not in _OUTCOMES:
@@ -260,11 +266,14 @@ def compare(adapter: Adapter, item: Item, kind: str) -> dict:
     call = make_call(item, binding)
     gradient = kind == "grad"
     convention = reference.CONVENTIONS[binding.convention]
+    work = compute_dtype(adapter, call)
+    inputs = quantized_inputs(call.inputs, work) if work != item.dtype else dict(call.inputs)
     fn = reference_loss(binding.loss, call.args, convention, binding.granularity, call.reduction, gradient,
-                        dtype=item.dtype)
-    expected, expected_behaviour = evaluate_reference(fn, dict(call.inputs))
+                        dtype=work)
+    expected, expected_behaviour = evaluate_reference(fn, inputs)
+    record["extra"]["compute_dtype"] = work
     if expected is not None:
-        expected = tol.saturate(expected, item.dtype)
+        expected = tol.saturate(tol.saturate(expected, work), call.dtype if gradient else adapter.output_dtype(call))
         expected_behaviour = classify(expected)
     actual = got.grad if gradient else got.value
     observed = classify(actual, got.error) if not (gradient and got.error is None and actual is None) else "missing"
@@ -280,18 +289,22 @@ def compare(adapter: Adapter, item: Item, kind: str) -> dict:
             agrees = False
             record["reason"] = f"shape {list(actual_arr.shape)} != reference {list(np.shape(expected))}"
         else:
-            floats = float_inputs(call.inputs)
-            bound = tol.error_bound(fn.widened, dict(call.inputs), floats, item.dtype, reduced_terms(call.inputs),
+            bound = tol.error_bound(fn.widened, inputs, float_inputs(inputs), work, reduced_terms(inputs),
                                     unit_intermediate=binding.loss in UNIT_INTERMEDIATE)
-            measured = tol.measure(actual_arr, expected, item.dtype, zero_scale=bound)
-            record["grad_error" if gradient else "value_error"] = _error_record(measured, bound, call.inputs)
+            # The result is rounded once more into the dtype it comes back in, when that is not the one it
+            # was computed in (a gradient flows back through a cast to the input's dtype).
+            returned = call.dtype if gradient else adapter.output_dtype(call)
+            if returned != work:
+                bound = bound + tol.ulp(expected, returned)
+            measured = tol.measure(actual_arr, expected, work, zero_scale=bound)
+            record["grad_error" if gradient else "value_error"] = _error_record(measured, bound, inputs)
             agrees = tol.within(actual_arr, expected, bound)
             if not gradient:
                 math_fn = reference_loss(binding.loss, call.args, reference.CONVENTIONS["math"],
                                          binding.granularity, call.reduction)
-                math_value, _ = evaluate_reference(math_fn, dict(call.inputs))
+                math_value, _ = evaluate_reference(math_fn, inputs)
                 if math_value is not None:
-                    distance = tol.measure(actual_arr, math_value, item.dtype)
+                    distance = tol.measure(actual_arr, math_value, work)
                     record["math_distance"] = {"abs": distance["abs"], "rel": distance["rel"]}
     deviation = covering_deviation(adapter, item, kind)
     verdict, reason = judge(agrees, observed, deviation)
@@ -324,7 +337,8 @@ def dtype_check(adapter: Adapter, item: Item) -> dict:
             "shape": list(np.shape(expected_value)) if expected_value is not None else None}
     have = {"dtype": got.dtype, "shape": list(np.shape(got.value)) if got.value is not None else None}
     if binding.grad_wrt and got.grad is not None:
-        want["grad_dtype"], have["grad_dtype"] = adapter.output_dtype(call), got.grad_dtype
+        # A gradient has the dtype of what it is taken with respect to, whatever the output's is.
+        want["grad_dtype"], have["grad_dtype"] = call.dtype, got.grad_dtype
         want["grad_shape"] = list(np.shape(call.inputs[binding.grad_wrt]))
         have["grad_shape"] = list(np.shape(got.grad))
     record["expected"], record["observed"] = want, (have if got.error is None else f"error:{got.error}")
