@@ -23,6 +23,7 @@ KIND_MARKERS = {
     "convention": "each declared convention flag still shows in the framework",
     "invariant": "invariants and identities the documents state, checked on a framework",
     "gpu": "needs a GPU",
+    "fuzz": "differential fuzzing (Hypothesis) of a binding against the reference; budget --fuzz-examples",
 }
 
 
@@ -39,6 +40,10 @@ def pytest_addoption(parser):
                     help="floating dtypes to check (repeatable; default: all four)")
     group.addoption("--sweep", action="store_true", default=False,
                     help="cross every input set with every dtype and form (slower; default: a covering subset)")
+    group.addoption("--fuzz-examples", type=int, default=4, metavar="N",
+                    help="Hypothesis examples per binding in tests/fuzz (default 10: fits CI; e.g. 300 for a deep run)")
+    group.addoption("--benchmarks", action="store_true", default=False,
+                    help="collect and run tests/benchmarks (pytest-benchmark; not part of the default run)")
 
 
 def pytest_configure(config):

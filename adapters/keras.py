@@ -138,6 +138,20 @@ def _dev(name: str, summary: str, when: Mapping[str, str], shows: str, source: s
 # Measured with keras 3.15.1 / tensorflow-cpu 2.21.0 (CPU, oneDNN off) against reference/ under the "keras"
 # convention, on the default matrix and the edge battery (numbers in each summary).
 DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("flushes-subnormals",
+         "TensorFlow runs CPU kernels with subnormals flushed to zero (float64 too): an input or intermediate "
+         "below the smallest normal counts as 0. Found by the fuzzer: MAE gradient at y_pred = 5e-324 is -0.0 "
+         "(reference 1); categorical hinge at 1.1e-308 gives 0.5 (reference 1); float16 KL with q = 8.3e-7 "
+         "gives inf (reference 6.31); float16 BCE gradient at p = 1.19e-7, y = 0 gives NaN (reference 1).",
+         {"case": ("fuzz.keras.mean_absolute_error.6e20697dc54b", "fuzz.keras.categorical_hinge.fa10d68c0451",
+                   "fuzz.keras.binary_crossentropy.9f1ba924cb5a"), "kind": "grad"},
+         "differs", "tensorflow/core/platform/denormal.h (ScopedFlushDenormal around CPU kernels); measured"),
+    _dev("flushes-subnormals-kl",
+         "The same flushing in the KL value: float16 q = 8.3e-7 (subnormal in float16) counts as 0 before the "
+         "clip, so p/q overflows to inf where the reference gives 6.31, and the gradient is NaN where it is "
+         "inf (found by the fuzzer).",
+         {"case": "fuzz.keras.kl_divergence.4b1282e85953", "kind": ("edge", "grad")},
+         "differs", "tensorflow/core/platform/denormal.h (ScopedFlushDenormal around CPU kernels); measured"),
     _dev("float16-square-overflow",
          "mean_squared_error squares the difference in float16 (ops.square): 300^2 = 90000 > 65504 gives inf; "
          "the loss itself (45000) is representable in float16.",

@@ -205,6 +205,33 @@ _OPTAX_CLS = "optax/losses/_classification.py"
 
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
+        name="flushes_subnormals",
+        summary="XLA on CPU flushes subnormals to zero: in float16 a score of 1.19e-7 (subnormal there) "
+                "counts as 0, so multiclass_hinge_loss sees a tie and splits the gradient (found by the fuzzer).",
+        when={"case": "fuzz.optax.categorical_hinge.0069ac07603b", "kind": "grad"}, shows="differs",
+        versions=OPTAX_VERSIONS,
+        source="XLA CPU backend (denormals flushed in its compiled kernels); measured with jax 0.10.2"),
+    Deviation(
+        name="multiclass_hinge_tie_from_rounding",
+        summary="multiclass_hinge_loss adds the margin 1 in the input's dtype: in bfloat16 1 + 0.0039 rounds to 1, "
+                "a tie the exact scores do not have, and jax splits the gradient ([-0.5, 0.5, 0] against "
+                "[-1, 1, 0]; found by the fuzzer).",
+        when={"case": "fuzz.optax.categorical_hinge.b98f06888240", "kind": "grad"}, shows="differs",
+        versions=OPTAX_VERSIONS,
+        source="optax/losses/_classification.py multiclass_hinge_loss; jax max JVP splits ties"),
+    Deviation(
+        name="huber_grad_off_by_ulp_of_delta",
+        summary="huber_loss's gradient in the quadratic zone is off by up to ulp(delta) absolutely in every dtype: "
+                "autodiff of 0.5 q^2 + delta (|x| - q), q = min(|x|, delta), forms (x + delta) - delta. Found by "
+                "the fuzzer: float32, x = 1e-7, delta 1 gives 1.19e-7 (exact 1e-7); float16, delta 2, "
+                "x = 4.94e-4 gives 9.77e-4; bfloat16, delta 1, x = 0.00195 gives 0.",
+        when={"case": ("fuzz.optax.huber.be17f50c0963", "fuzz.optax.huber.e812c597c820",
+                       "fuzz.optax.huber.464022979b91", "fuzz.optax.huber.35724fb2c81f"), "kind": "grad",
+              "dtype": ("float16", "bfloat16", "float32", "float64")},
+        shows="differs", versions=OPTAX_VERSIONS,
+        source="optax/losses/_regression.py huber_loss (quadratic = minimum(abs_errors, delta); linear = "
+               "abs_errors - quadratic)"),
+    Deviation(
         name="integer_label_out_of_range_nan",
         summary="softmax_cross_entropy_with_integer_labels picks the label's logit with jnp.take_along_axis, "
                 "whose out-of-bounds mode fills NaN: label 3 with K = 3 classes gives NaN, where the "

@@ -95,20 +95,25 @@ class Deviation:
     """A declared departure from the reference under the framework's convention.
 
     ``when`` selects the checks it covers, by glob patterns on check fields: ``loss``, ``case``
-    (case id), ``form``, ``dtype``, ``device``, ``kind`` (value, grad, dtype, edge).  ``shows`` says
+    (case id), ``form``, ``dtype``, ``device``, ``kind`` (value, grad, dtype, edge); a tuple of patterns
+    matches when any does.  ``shows`` says
     what the framework does instead: ``"differs"`` (a different number), ``"nan"``, ``"inf"``,
     ``"value"`` or ``"error:<Type>"``.
     """
 
     name: str
     summary: str
-    when: Mapping[str, str]
+    when: Mapping[str, str | tuple[str, ...]]
     shows: str
     versions: str
     source: str
 
     def covers(self, **fields: str) -> bool:
-        return all(fnmatch.fnmatchcase(str(fields.get(key, "")), pattern) for key, pattern in self.when.items())
+        def matches(value, patterns) -> bool:
+            patterns = (patterns,) if isinstance(patterns, str) else patterns
+            return any(fnmatch.fnmatchcase(str(value), pattern) for pattern in patterns)
+
+        return all(matches(fields.get(key, ""), patterns) for key, patterns in self.when.items())
 
 
 @runtime_checkable

@@ -128,6 +128,9 @@ def _kl_divergence(p, q, *, base=None, axis=-1, convention="math"):
     val = np.sum(terms, axis=-1) / lb
     with errstate():
         g = np.where(p == 0, 0.0, -p / q) * mask / lb
+    if conv.value_for("zero_times_inf_nan", name):
+        # d(-p log q)/dq = -p / q is 0 * inf = NaN at p = q = 0 in the frameworks' autodiff too.
+        g = np.where((p == 0) & (q == 0), np.nan, g)
     return scalar(val), _back(g, axis)
 
 

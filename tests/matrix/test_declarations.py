@@ -24,7 +24,8 @@ def test_deviation_is_exercised(declared_deviation):
     adapter = session.adapter(adapter_name)
     deviation = next(d for d in adapter.deviations if d.name == name)
     items, edges = session.full_plan()
-    kinds = {"value": items, "grad": items, "dtype": items, "edge": edges}
+    fuzz = [i for i in edges if i.inputs.source == "fuzz"]  # test_edge also checks their gradients
+    kinds = {"value": items, "grad": items + fuzz, "dtype": items, "edge": edges}
     covered = [i.id for kind, cells in kinds.items() for i in cells
                if i.adapter == adapter_name and checks.covering_deviation(adapter, i, kind) is deviation]
     if not covered and deviation.when.get("device", "*") == "gpu" and "gpu" not in adapter.devices():

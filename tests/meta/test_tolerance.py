@@ -34,13 +34,20 @@ def test_bound_widens_with_conditioning():
     assert ill > 1000 * well
 
 
-def test_integer_valued_inputs_and_jumps_are_not_rounding_sensitivities():
+def test_jumps_are_not_rounding_sensitivities():
     def hinge_like(y, p):
         return np.maximum(0.0, 1.0 - y * p)
-    at_kink = tol.condition_scale(hinge_like, {"y": np.array([1.0]), "p": np.array([1.0])}, ["y", "p"], "float32")
-    assert at_kink[0] == 0.0  # |f| = 0, y not perturbed (integer), the kink's jump ignored
-    smooth = tol.condition_scale(hinge_like, {"y": np.array([1.0]), "p": np.array([0.5])}, ["y", "p"], "float32")
+    at_kink = tol.condition_scale(hinge_like, {"y": np.array([1.0]), "p": np.array([1.0])}, ["p"], "float32")
+    assert at_kink[0] == 0.0  # |f| = 0 and the kink's jump is ignored
+    smooth = tol.condition_scale(hinge_like, {"y": np.array([1.0]), "p": np.array([0.5])}, ["p"], "float32")
     assert smooth[0] == pytest.approx(0.5 + 0.5, rel=1e-6)  # |f| + |df/dp| |p|
+
+
+def test_discrete_targets_are_not_perturbed_but_integer_predictions_are():
+    from tests.support.checks import float_inputs
+    inputs = {"y_true": np.array([0.0, 1.0]), "y_pred": np.array([128.0, 128.0]), "labels": np.array([1])}
+    assert float_inputs(inputs) == ["y_pred"]
+    assert float_inputs({"y_true": np.array([0.3, 0.7]), "y_pred": np.array([1.0, 2.0])}) == ["y_true", "y_pred"]
 
 
 def test_bound_is_tight_for_a_well_conditioned_sum():

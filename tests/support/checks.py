@@ -22,11 +22,12 @@ from tests.support import tolerance as tol
 from tests.support.inputs import InputSet
 
 LABEL_INPUTS = {"labels"}
-# Losses computed through a rounded quantity of size about one: probabilities, shifted sums of
-# exponentials (see tolerance.error_bound).  The regression and hinge losses are not.
+# Losses computed through a rounded quantity of size about one (see tolerance.error_bound):
+# probabilities, shifted sums of exponentials, log 2 in log-cosh, the hinges' margin 1 - y * y_pred.
+# The regression losses (MSE, MAE, Huber) are not.
 UNIT_INTERMEDIATE = {"categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
                      "kl_divergence", "cross_entropy", "entropy", "nll", "softmax", "log_softmax", "sigmoid",
-                     "log_sigmoid"}
+                     "log_sigmoid", "log_cosh", "hinge", "squared_hinge", "categorical_hinge"}
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,21 @@ def reduced_terms(inputs: dict[str, np.ndarray]) -> int:
     return max((int(np.size(x)) for x in inputs.values()), default=1)
 
 
+TARGET_INPUTS = {"y_true", "p"}
+
+
 def float_inputs(inputs: dict[str, np.ndarray]) -> list[str]:
-    return [name for name, x in inputs.items() if name not in LABEL_INPUTS and np.issubdtype(np.asarray(x).dtype, np.floating)]
+    """The inputs whose rounding the tolerance model perturbs: every float input but a discrete target.
+
+    A target whose values are all integers ({0, 1} labels, one-hot rows, {-1, 1}) is compared exactly by
+    frameworks (Keras's hinge label conversion tests y in {0, 1}), and the products it enters are covered
+    by perturbing the other factor; predictions are always perturbed, integer-valued or not.
+    """
+    def discrete_target(name, x):
+        return name in TARGET_INPUTS and np.all(np.mod(np.asarray(x, dtype=np.float64), 1.0) == 0.0)
+
+    return [name for name, x in inputs.items() if name not in LABEL_INPUTS
+            and np.issubdtype(np.asarray(x).dtype, np.floating) and not discrete_target(name, x)]
 
 
 def evaluate_reference(fn: Callable, inputs: dict) -> tuple[np.ndarray | None, str]:

@@ -64,7 +64,7 @@ def case_inputs(case) -> InputSet:
 
 @functools.lru_cache(maxsize=None)
 def _edge_sets() -> tuple[InputSet, ...]:
-    return tuple(case_inputs(c) for c in document_cases() if c.kind == "edge")
+    return tuple(case_inputs(c) for c in document_cases() if c.kind in ("edge", "fuzz"))
 
 
 @functools.lru_cache(maxsize=None)

@@ -29,8 +29,10 @@ FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 # Number of elementary-operation levels a loss may chain (e.g. clip, divide, log, multiply, sum, mean).
 # Each contributes at most one rounding of the running value; 8 covers every loss in the suite.
 OPERATION_LEVELS = 8
-# Random-sign perturbations used to estimate the condition of the loss at the inputs.
+# Random-sign perturbations used to estimate the condition of the loss at the inputs; up to
+# EXACT_UP_TO perturbed elements, each is perturbed on its own instead (the exact first-order sum).
 PERTURBATIONS = 4
+EXACT_UP_TO = 32
 
 
 def numpy_dtype(dtype: str) -> np.dtype:
@@ -86,17 +88,17 @@ def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarr
     """Estimate ``|f| + sum_i |df/dx_i| |x_i|`` per output element.
 
     ``fn(**inputs)`` must be the float64 reference; ``perturbed`` names the float inputs whose rounding
-    matters.  Each trial multiplies every perturbed input by ``1 + s * eps`` (``s`` random signs) and
-    takes the change divided by ``eps``; the maximum over trials of a random-sign sum is within a small
-    factor of the sum of absolute terms.  Two things are not rounding sensitivities and are left out:
-    inputs whose values are all integers (labels, one-hot targets: frameworks compare them exactly,
-    and the products they enter are covered by perturbing the other factor), and jumps (a change that
-    does not halve when the perturbation halves: a kink or a branch, which exact inputs do not cross).
+    matters.  For a few elements each is multiplied by ``1 + eps`` in turn and the changes divided by
+    ``eps`` are summed: the first-order sum exactly.  For many, each trial multiplies every element by
+    ``1 + s * eps`` (``s`` random weights in [-1, 1]); the maximum over trials of such a sum is within a
+    small factor of the sum of absolute terms.  Jumps are not rounding sensitivities and are left out: a
+    change that does not halve when the perturbation halves is a kink or a branch, which exact inputs
+    do not cross.  (Which inputs to perturb is the caller's choice: see ``checks.perturbed_inputs``.)
     """
     base = np.asarray(fn(**inputs), dtype=np.float64)
     u = eps(dtype)
     rng = np.random.default_rng(seed)
-    names = [n for n in perturbed if not np.all(np.equal(np.mod(np.asarray(inputs[n], dtype=np.float64), 1.0), 0.0))]
+    names = list(perturbed)
     worst = np.zeros_like(base)
     if not names:
         return np.abs(np.where(np.isfinite(base), base, 0.0))
@@ -108,14 +110,27 @@ def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarr
         with np.errstate(all="ignore"):
             return np.abs(np.asarray(fn(**shifted), dtype=np.float64) - base)
 
-    for trial in range(PERTURBATIONS):
-        signs = {name: (np.ones(np.shape(inputs[name])) if trial == 0
-                        else rng.choice([-1.0, 1.0], size=np.shape(inputs[name]))) for name in names}
+    def first_order(signs):
         full, half = moved(signs, u), moved(signs, u / 2)
         with np.errstate(all="ignore"):
             smooth = (full <= 2.5 * half + 1e-300) & (full >= 1.5 * half)
         change = np.where(smooth | (full == 0), full, 0.0) / u
-        worst = np.fmax(worst, np.where(np.isfinite(change), change, 0.0))
+        return np.where(np.isfinite(change), change, 0.0)
+
+    sizes = {name: int(np.size(inputs[name])) for name in names}
+    if sum(sizes.values()) <= EXACT_UP_TO:
+        # Few elements: the sum of absolute first-order terms exactly, one coordinate at a time.
+        for name in names:
+            for index in range(sizes[name]):
+                signs = {n: np.zeros(np.shape(inputs[n])) for n in names}
+                signs[name].reshape(-1)[index] = 1.0
+                worst = worst + first_order(signs)
+    else:
+        for trial in range(PERTURBATIONS):
+            # Continuous random weights: a shift-invariant loss (log-softmax) cancels equal signs exactly.
+            signs = {name: (np.ones(np.shape(inputs[name])) if trial == 0
+                            else rng.uniform(-1.0, 1.0, size=np.shape(inputs[name]))) for name in names}
+            worst = np.fmax(worst, first_order(signs))
     return np.abs(np.where(np.isfinite(base), base, 0.0)) + worst
 
 
