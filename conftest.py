@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any TensorFlow import: keep the output readable
 
 pytest_plugins = ["reports.pytest_plugin"]

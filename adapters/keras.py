@@ -30,7 +30,7 @@ import inspect
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -45,17 +45,6 @@ MEASURED = "keras 3.15.1 / tensorflow-cpu 2.21.0"
 KERAS_VERSIONS = ">=3.15,<3.16"
 LOSSES_PY = "keras/src/losses/losses.py"
 TF_NN_PY = "keras/src/backend/tensorflow/nn.py"
-
-
-@dataclass(frozen=True)
-class KerasBinding(Binding):
-    """A :class:`Binding` that can also require fixed argument values (``tf.nn`` takes logits only)."""
-
-    requires: Mapping[str, Any] = field(default_factory=dict)
-
-    def accepts(self, call: Call) -> bool:
-        return super().accepts(call) and all(
-            bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items())
 
 
 @dataclass(frozen=True)
@@ -104,18 +93,18 @@ def _bindings() -> dict[str, Binding]:
     for loss, spec in _SPECS.items():
         args = _ARGS.get(loss, ())
         if spec.activation:
-            out[loss] = KerasBinding(loss=loss, api="keras.activations." + spec.function, forms=("function:none",),
+            out[loss] = Binding(loss=loss, api="keras.activations." + spec.function, forms=("function:none",),
                                      convention=CONVENTION, granularity="sample", args=(), dtypes=DTYPES,
                                      grad_wrt=spec.pred)
-            out[loss + "@tf.nn"] = KerasBinding(loss=loss, api="tf.nn." + spec.tfnn, forms=("tfnn:none",),
+            out[loss + "@tf.nn"] = Binding(loss=loss, api="tf.nn." + spec.tfnn, forms=("tfnn:none",),
                                                 convention=CONVENTION, granularity="sample", args=(),
                                                 dtypes=DTYPES, grad_wrt=spec.pred)
             continue
-        out[loss] = KerasBinding(loss=loss, api=f"keras.losses.{spec.function} / keras.losses.{spec.klass}",
+        out[loss] = Binding(loss=loss, api=f"keras.losses.{spec.function} / keras.losses.{spec.klass}",
                                  forms=_CLASS_FORMS, convention=CONVENTION, granularity="sample", args=args,
                                  dtypes=DTYPES, grad_wrt=spec.pred)
         if spec.tfnn:
-            out[loss + "@tf.nn"] = KerasBinding(
+            out[loss + "@tf.nn"] = Binding(
                 loss=loss, api="tf.nn." + spec.tfnn, forms=("tfnn:none",), convention=CONVENTION,
                 granularity="element" if loss == "binary_crossentropy" else "sample",
                 args=("from_logits",), dtypes=DTYPES, grad_wrt=spec.pred, requires={"from_logits": True})

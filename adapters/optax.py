@@ -22,8 +22,8 @@ JAX is imported lazily, so ``import adapters.optax`` works without JAX or optax 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -59,17 +59,13 @@ def _modules():
 
 @dataclass(frozen=True)
 class OptaxBinding(Binding):
-    """A :class:`Binding` that can also require argument values (optax cross-entropies take logits only)
-    and a one-hot input (``multiclass_hinge_loss`` takes integer labels, so only a one-hot ``y_true`` on
-    the last axis translates without changing the question)."""
+    """A :class:`Binding` that can also require a one-hot input (``multiclass_hinge_loss`` takes integer
+    labels, so only a one-hot ``y_true`` on the last axis translates without changing the question)."""
 
-    requires: Mapping[str, Any] = field(default_factory=dict)
     one_hot: str | None = None
 
     def accepts(self, call: Call) -> bool:
         if not super().accepts(call):
-            return False
-        if not all(bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items()):
             return False
         if self.one_hot is not None:
             y = call.inputs.get(self.one_hot)

@@ -74,6 +74,8 @@ class Binding:
     ``granularity`` says what the framework's unreduced output is: one loss per sample (reduced over the
     class axis, like Keras) or one per element (like ``torch.nn.functional.mse_loss``).  ``args`` lists
     the reference keyword arguments the framework call understands; a case using another is skipped.
+    ``requires`` pins argument values the API needs (``tf.nn`` cross entropies take logits only:
+    ``{"from_logits": True}``).
     """
 
     loss: str
@@ -84,10 +86,12 @@ class Binding:
     args: tuple[str, ...] = ()
     dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
     grad_wrt: str | None = "y_pred"
+    requires: Mapping[str, Any] = field(default_factory=dict)
 
     def accepts(self, call: Call) -> bool:
         return (call.form in self.forms and call.dtype in self.dtypes
-                and all(name in self.args for name in call.args if name != "axis"))
+                and all(name in self.args for name in call.args if name != "axis")
+                and all(bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items()))
 
 
 @dataclass(frozen=True)

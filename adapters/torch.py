@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import functools
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -57,14 +57,10 @@ def _torch():
 
 @dataclass(frozen=True)
 class TorchBinding(Binding):
-    """A :class:`Binding` that can also require argument values (``cross_entropy`` takes logits only)."""
-
-    requires: Mapping[str, Any] = field(default_factory=dict)
+    """A :class:`Binding` that keeps out-of-range labels off the GPU."""
 
     def accepts(self, call: Call) -> bool:
         if not super().accepts(call):
-            return False
-        if not all(bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items()):
             return False
         # On CUDA an out-of-range class index is a device-side assert that poisons the CUDA context for
         # the rest of the process (every later GPU check would error); such cells are not run on "gpu".

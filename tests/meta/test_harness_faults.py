@@ -16,7 +16,7 @@ import reference
 from adapters.protocol import Binding, Deviation, Outcome, timed
 from tests.support import checks, tolerance
 from tests.support.checks import Item
-from tests.support.inputs import InputSet, generated
+from tests.support.inputs import generated
 
 
 class ReferenceDouble:

@@ -1,0 +1,73 @@
+"""The suite's own speed: how much the harness costs over the framework calls it makes.
+
+    python -m tests.benchmarks.suite_speed
+
+prints, for the default CPU plan: import time per framework (a fresh interpreter each), the *floor* (a
+bare loop making exactly the matrix's framework calls through the adapters, after the imports), the
+matrix under pytest (``tests/matrix``, wall, in a subprocess), time per check, and the overhead ratio
+(matrix wall / (imports + floor)).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+IMPORTS = {"keras": "import tensorflow, keras", "torch": "import torch", "optax": "import jax, optax"}
+
+
+def import_seconds(statement: str) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def floor_seconds() -> tuple[float, int]:
+    """Run every default-plan cell's framework call once (value and gradient together, as the matrix does)."""
+    import adapters
+    from tests.support import checks, session
+    from tests.support.matrix import Selection, edge_items, matrix_items
+
+    chosen = [a for a in adapters.builtin() if a.available() is None]
+    for adapter in chosen:  # imports and first-call set-up are not part of the floor
+        adapter.devices()
+    session.ADAPTERS[:] = chosen
+    selection = Selection(devices=("cpu",), edge_sets=list(session._edge_sets()))
+    items = matrix_items(chosen, selection) + edge_items(chosen, selection)
+    by_name = {a.name: a for a in chosen}
+    start = time.perf_counter()
+    for item in items:
+        adapter = by_name[item.adapter]
+        adapter.run(checks.make_call(item, adapter.bindings[item.binding]))
+    return time.perf_counter() - start, len(items)
+
+
+def matrix_run() -> tuple[float, int]:
+    results = ROOT / "reports" / "out" / "suite-speed-results.json"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/matrix", "--device",
+                    "cpu", "--results", str(results)], cwd=ROOT, capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    checks = len(json.loads(results.read_text())["checks"])
+    return wall, checks
+
+
+def main() -> None:
+    imports = {name: import_seconds(statement) for name, statement in IMPORTS.items()}
+    floor, calls = floor_seconds()
+    wall, checks = matrix_run()
+    base = sum(imports.values()) + floor
+    print("import seconds:", {k: round(v, 2) for k, v in imports.items()})
+    print(f"floor: {calls} framework calls in {floor:.1f} s (bare loop over the adapters)")
+    print(f"matrix under pytest: {checks} checks in {wall:.1f} s wall, {1000 * wall / checks:.1f} ms per check")
+    print(f"overhead: matrix wall / (imports + floor) = {wall / base:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
