@@ -310,7 +310,7 @@ def compare(adapter: Adapter, item: Item, kind: str) -> dict:
             returned = call.dtype if gradient else adapter.output_dtype(call)
             if returned != work:
                 bound = bound + tol.ulp(expected, returned)
-            measured = tol.measure(actual_arr, expected, work, zero_scale=bound)
+            measured = tol.measure(actual_arr, expected, work, floor=bound)
             record["grad_error" if gradient else "value_error"] = _error_record(measured, bound, inputs)
             agrees = tol.within(actual_arr, expected, bound)
             if not gradient:

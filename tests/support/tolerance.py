@@ -58,7 +58,8 @@ def quantize(x, dtype: str) -> np.ndarray:
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         return x
-    return np.asarray(np.asarray(x, dtype=np.float64).astype(numpy_dtype(dtype)), dtype=np.float64)
+    with np.errstate(over="ignore"):  # beyond the dtype's range is inf, as the framework sees it
+        return np.asarray(np.asarray(x, dtype=np.float64).astype(numpy_dtype(dtype)), dtype=np.float64)
 
 
 def saturate(x, dtype: str) -> np.ndarray:
@@ -170,12 +171,13 @@ def printed_tolerance(printed: str, computed_dtype: str | None = None, bound: fl
     return half_unit + (bound if computed_dtype else 0.0)
 
 
-def measure(actual, expected, dtype: str, zero_scale=None) -> dict:
+def measure(actual, expected, dtype: str, floor=None) -> dict:
     """Absolute, relative and ulp error of ``actual`` against ``expected``, and where the worst is.
 
     Non-finite values are compared by class: NaN matches NaN and +-inf matches the same inf (error 0);
-    any other mismatch of class is an infinite error.  Where ``expected`` is exactly 0 an ulp of 0 (a
-    subnormal) says nothing, so ulps there are counted at ``zero_scale`` (the error bound, say).
+    any other mismatch of class is an infinite error.  Where ``expected`` is 0 or far smaller than the
+    computation's own rounding (a softmax gradient of 1e-17), an ulp of it says nothing, so ulps are
+    counted at no less than ``floor`` (the error bound, say).
     """
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
@@ -185,7 +187,7 @@ def measure(actual, expected, dtype: str, zero_scale=None) -> dict:
     with np.errstate(all="ignore"):
         abs_err = np.where(same_class, 0.0, np.where(finite, np.abs(a - e), np.inf))
         rel_err = np.where(abs_err == 0, 0.0, abs_err / np.abs(e))
-        base = e if zero_scale is None else np.where(e == 0, np.broadcast_to(zero_scale, e.shape), e)
+        base = e if floor is None else np.maximum(np.abs(e), np.broadcast_to(floor, e.shape))
         ulps = np.where(abs_err == 0, 0.0, abs_err / ulp(base, dtype))
     if abs_err.size == 0:
         return {"abs": 0.0, "rel": 0.0, "ulps": 0.0, "worst_index": None}
