@@ -119,7 +119,7 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
     if _accepts_convention(fn):
         kwargs["convention"] = convention
 
-    def compute(inputs, cast):
+    def compute(inputs, cast, reduce=True):
         if cast:
             inputs = {name: (np.asarray(x).astype(tol.numpy_dtype(dtype))
                              if name not in LABEL_INPUTS and np.issubdtype(np.asarray(x).dtype, np.floating) else x)
@@ -129,7 +129,7 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
         with np.errstate(all="ignore"):
             out = np.asarray(fn(**inputs, **kwargs), dtype=np.float64)
         if not gradient:
-            return np.asarray(reference.reduce(out, reduction), dtype=np.float64)
+            return np.asarray(reference.reduce(out, reduction), dtype=np.float64) if reduce else out
         if granularity == "element":
             out = out[..., 0]
         return out * reduction_weight(per_output_shape(loss, inputs, args, granularity), reduction)
@@ -138,6 +138,7 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
         return compute(inputs, cast=dtype is not None)
 
     evaluate.widened = lambda **inputs: compute(inputs, cast=False)
+    evaluate.unreduced = lambda **inputs: compute(inputs, cast=False, reduce=False)
     return evaluate
 
 
@@ -258,6 +259,24 @@ def base_record(adapter: Adapter, item: Item, kind: str) -> dict:
     }
 
 
+def value_bound(fn, inputs: dict, dtype: str, call: Call, loss: str, gradient: bool) -> np.ndarray:
+    """The error bound of one check, per output element.
+
+    Each row of a per-sample (or per-element) loss depends on its own inputs only, which makes the
+    condition estimate exact and cheap (``independent_rows``); a reduced value gets the reduction of
+    its samples' bounds (every reduction here is a non-negative linear combination) plus its rounding.
+    """
+    axis = call.args.get("axis", -1)
+    rows = axis is None or axis == -1
+    unit = loss in UNIT_INTERMEDIATE
+    floats, terms = float_inputs(inputs), reduced_terms(inputs)
+    if gradient or call.reduction == "none":
+        return tol.error_bound(fn.widened, inputs, floats, dtype, terms, unit, independent_rows=rows)
+    per_sample = tol.error_bound(fn.unreduced, inputs, floats, dtype, terms, unit, independent_rows=rows)
+    reduced = np.asarray(reference.reduce(per_sample, call.reduction), dtype=np.float64)
+    return reduced + tol.ulp(fn.widened(**inputs), dtype)
+
+
 def _error_record(measured: dict, bound: np.ndarray, inputs: dict) -> dict:
     worst = measured.get("worst_index")
     worst_input = None
@@ -303,8 +322,7 @@ def compare(adapter: Adapter, item: Item, kind: str) -> dict:
             agrees = False
             record["reason"] = f"shape {list(actual_arr.shape)} != reference {list(np.shape(expected))}"
         else:
-            bound = tol.error_bound(fn.widened, inputs, float_inputs(inputs), work, reduced_terms(inputs),
-                                    unit_intermediate=binding.loss in UNIT_INTERMEDIATE)
+            bound = value_bound(fn, inputs, work, call, binding.loss, gradient)
             # The result is rounded once more into the dtype it comes back in, when that is not the one it
             # was computed in (a gradient flows back through a cast to the input's dtype).
             returned = call.dtype if gradient else adapter.output_dtype(call)

@@ -85,7 +85,7 @@ def ulp(x, dtype: str) -> np.ndarray:
 
 
 def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray], perturbed: list[str],
-                    dtype: str, seed: int = 0) -> np.ndarray:
+                    dtype: str, seed: int = 0, independent_rows: bool = False) -> np.ndarray:
     """Estimate ``|f| + sum_i |df/dx_i| |x_i|`` per output element.
 
     ``fn(**inputs)`` must be the float64 reference; ``perturbed`` names the float inputs whose rounding
@@ -94,7 +94,11 @@ def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarr
     ``1 + s * eps`` (``s`` random weights in [-1, 1]); the maximum over trials of such a sum is within a
     small factor of the sum of absolute terms.  Jumps are not rounding sensitivities and are left out: a
     change that does not halve when the perturbation halves is a kink or a branch, which exact inputs
-    do not cross.  (Which inputs to perturb is the caller's choice: see ``checks.perturbed_inputs``.)
+    do not cross.  (Which inputs to perturb is the caller's choice: see ``checks.float_inputs``.)
+
+    ``independent_rows``: each output element depends on one row of each input (the class axis last,
+    no reduction over the batch), so position ``j`` of every row is perturbed at once and every row's
+    partial comes out of one evaluation: the exact first-order sum at one evaluation per class.
     """
     base = np.asarray(fn(**inputs), dtype=np.float64)
     u = eps(dtype)
@@ -119,7 +123,13 @@ def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarr
         return np.where(np.isfinite(change), change, 0.0)
 
     sizes = {name: int(np.size(inputs[name])) for name in names}
-    if sum(sizes.values()) <= EXACT_UP_TO:
+    if independent_rows and all(np.ndim(inputs[name]) >= 1 for name in names):
+        for name in names:
+            for j in range(np.shape(inputs[name])[-1]):
+                signs = {n: np.zeros(np.shape(inputs[n])) for n in names}
+                signs[name][..., j] = 1.0
+                worst = worst + first_order(signs)
+    elif sum(sizes.values()) <= EXACT_UP_TO:
         # Few elements: the sum of absolute first-order terms exactly, one coordinate at a time.
         for name in names:
             for index in range(sizes[name]):
@@ -136,7 +146,8 @@ def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarr
 
 
 def error_bound(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray], perturbed: list[str],
-                dtype: str, n_terms: int, unit_intermediate: bool = False) -> np.ndarray:
+                dtype: str, n_terms: int, unit_intermediate: bool = False,
+                independent_rows: bool = False) -> np.ndarray:
     """Largest error a correct ``dtype`` implementation may show, per output element (absolute).
 
     ``n_terms`` is the length of the longest reduction inside the loss (classes times reduced batch).
@@ -153,7 +164,8 @@ def error_bound(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray],
     # gamma_n = nu / (1 - nu) holds while nu < 1; past that (bfloat16 over hundreds of terms) the
     # worst-case bound says nothing, and the first-order nu is the meaningful estimate.
     gamma = nu / (1.0 - nu) if nu < 0.5 else nu
-    scale = condition_scale(fn, inputs, perturbed, dtype) + (1.0 if unit_intermediate else 0.0)
+    scale = condition_scale(fn, inputs, perturbed, dtype, independent_rows=independent_rows)
+    scale = scale + (1.0 if unit_intermediate else 0.0)
     own = 2.0 if dtype == "float64" else 1.0
     # The output is rounded to dtype once more, and can underflow to the subnormal range.
     floor = 4.0 * float(finfo(dtype).smallest_normal)
