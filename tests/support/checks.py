@@ -328,7 +328,10 @@ def compare(adapter: Adapter, item: Item, kind: str) -> dict:
             returned = call.dtype if gradient else adapter.output_dtype(call)
             if returned != work:
                 bound = bound + tol.ulp(expected, returned)
-            measured = tol.measure(actual_arr, expected, work, floor=bound)
+            # ulps at no less than the computation's own magnitude (the bound over gamma), not at a
+            # result that cancelled to near zero.
+            magnitude = bound / tol.gamma_n(work, reduced_terms(inputs))
+            measured = tol.measure(actual_arr, expected, work, floor=magnitude)
             record["grad_error" if gradient else "value_error"] = _error_record(measured, bound, inputs)
             agrees = tol.within(actual_arr, expected, bound)
             if not gradient:

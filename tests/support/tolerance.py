@@ -145,6 +145,14 @@ def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarr
     return np.abs(np.where(np.isfinite(base), base, 0.0)) + worst
 
 
+def gamma_n(dtype: str, n_terms: int) -> float:
+    """Higham's gamma for ``OPERATION_LEVELS + n_terms`` roundings in ``dtype``."""
+    nu = (OPERATION_LEVELS + n_terms) * eps(dtype)
+    # gamma_n = nu / (1 - nu) holds while nu < 1; past that (bfloat16 over hundreds of terms) the
+    # worst-case bound says nothing, and the first-order nu is the meaningful estimate.
+    return nu / (1.0 - nu) if nu < 0.5 else nu
+
+
 def error_bound(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray], perturbed: list[str],
                 dtype: str, n_terms: int, unit_intermediate: bool = False,
                 independent_rows: bool = False) -> np.ndarray:
@@ -159,11 +167,7 @@ def error_bound(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray],
     For float64 the reference's own
     rounding counts too, hence the factor 2.
     """
-    u = eps(dtype)
-    nu = (OPERATION_LEVELS + n_terms) * u
-    # gamma_n = nu / (1 - nu) holds while nu < 1; past that (bfloat16 over hundreds of terms) the
-    # worst-case bound says nothing, and the first-order nu is the meaningful estimate.
-    gamma = nu / (1.0 - nu) if nu < 0.5 else nu
+    gamma = gamma_n(dtype, n_terms)
     scale = condition_scale(fn, inputs, perturbed, dtype, independent_rows=independent_rows)
     scale = scale + (1.0 if unit_intermediate else 0.0)
     own = 2.0 if dtype == "float64" else 1.0
