@@ -450,6 +450,9 @@ def flag_witness(adapter: Adapter, flag: str, pool: list[InputSet]) -> dict:
                               api=f"{binding.api} [{item.form}]", expected=small(a) if a is not None else a_behaviour,
                               observed=small(actual) if got.error is None else f"error:{got.error}")
                 record["extra"].update(quantity=quantity, without_flag=small(b) if b is not None else b_behaviour)
+                if a is not None and b is not None:  # the flag's effect: with it against without it
+                    gap = tol.measure(a, b, "float32")
+                    record["math_distance"] = {"abs": gap["abs"], "rel": gap["rel"]}
                 follows = _agrees(actual, observed, a, a_behaviour, bound)
                 plain = _agrees(actual, observed, b, b_behaviour, bound)
                 if follows and not plain:
