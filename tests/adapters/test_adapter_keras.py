@@ -9,9 +9,9 @@ import pytest
 
 from adapters import keras as keras_adapter
 from adapters.protocol import Adapter, Call
+from tests.support.tolerance import FLOAT_DTYPES
 
 ADAPTER = keras_adapter.ADAPTER
-FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 _P = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
 _ONE_HOT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])

@@ -11,9 +11,9 @@ import pytest
 from adapters import optax as optax_adapter
 from adapters import torch as torch_adapter
 from adapters.protocol import Adapter, Call
+from tests.support.tolerance import FLOAT_DTYPES
 
 MODULES = {"torch": torch_adapter, "optax": optax_adapter}
-FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 _Z = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])
 _P = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from adapters.protocol import Adapter, Call
 from tests.support.checks import Item
 from tests.support.inputs import InputSet, generated
-
-FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+from tests.support.tolerance import FLOAT_DTYPES
 
 
 @dataclass
@@ -28,13 +27,11 @@ class Selection:
 
 
 def _accepts(adapter: Adapter, key: str, inputs: InputSet, form: str, dtype: str, device: str) -> bool:
+    """The binding takes these inputs in this form, dtype and device (and has what it differentiates)."""
     binding = adapter.bindings[key]
     call = Call(loss=binding.loss, inputs=inputs.inputs, args=inputs.args, form=form, dtype=dtype, device=device)
-    return binding.loss == inputs.loss and binding.accepts(call) and set(inputs.inputs) >= _needed(binding)
-
-
-def _needed(binding) -> set[str]:
-    return {binding.grad_wrt} if binding.grad_wrt else set()
+    wrt = {binding.grad_wrt} if binding.grad_wrt else set()
+    return binding.loss == inputs.loss and binding.accepts(call) and set(inputs.inputs) >= wrt
 
 
 def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, device: str):
