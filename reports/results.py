@@ -220,8 +220,18 @@ def _type_check(types: str | Sequence[str]) -> Check:
     allow_bool, finite_only = "boolean" in names, "number" in names
     wanted = " or ".join(names)
 
+    # Fast path: the exact JSON-decoded classes (bool is its own class, so it only passes when allowed;
+    # a float still has to be finite).  Subclasses take the general path.
+    exact = frozenset(c for c in classes if c is not float and (allow_bool or c is not bool))
+
     def check(value: Any) -> Failure | None:
-        if (isinstance(value, classes) and (allow_bool or not isinstance(value, bool))
+        kind = type(value)
+        if kind in exact:
+            return None
+        if kind is float and float in classes:
+            if not finite_only or math.isfinite(value):
+                return None
+        elif (isinstance(value, classes) and (allow_bool or not isinstance(value, bool))
                 and not (finite_only and isinstance(value, float) and not math.isfinite(value))):
             return None
         return "", f"expected {wanted}, got {_describe(value)}"
