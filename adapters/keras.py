@@ -375,7 +375,12 @@ class KerasAdapter:
                 with tf.GradientTape() as tape:
                     tape.watch(pred)
                     out = fn(true, pred)
-                    total = tf.reduce_sum(out)
+                    if call.cotangent is None:
+                        total = tf.reduce_sum(out)
+                    else:
+                        seed = np.asarray(call.cotangent)
+                        seed = np.moveaxis(seed, axis, -1) if moved and spec.activation else seed
+                        total = tf.reduce_sum(out * tf.cast(tf.constant(seed), out.dtype))
                 grad = tape.gradient(total, pred)
             else:
                 out = fn(true, pred)

@@ -40,6 +40,9 @@ class Call:
     dtype: str = "float32"
     device: str = "cpu"
     grad: bool = True
+    # The seed of the gradient: Outcome.grad is d(sum(cotangent * output))/d(input); None means ones.
+    # Activations get a non-uniform one, else the gradient of sum(softmax) is 0 whatever the backward does.
+    cotangent: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def api(self) -> str:
@@ -55,7 +58,7 @@ class Outcome:
     """What the framework returned, as NumPy, or the error it raised (``"ValueError: ..."``)."""
 
     value: np.ndarray | None = None
-    grad: np.ndarray | None = None
+    grad: np.ndarray | None = None  # d(sum(call.cotangent * value))/d(binding.grad_wrt input)
     dtype: str | None = None
     grad_dtype: str | None = None
     error: str | None = None

@@ -302,7 +302,9 @@ class TorchAdapter:
         value = out.detach().to(torch.float64).cpu().numpy()
         outcome = Outcome(value=value, dtype=_dtype_name(out.dtype))
         if wrt is not None:
-            (grad,) = torch.autograd.grad(out.sum(), tensors[wrt], allow_unused=True)
+            seed = None if call.cotangent is None else torch.as_tensor(call.cotangent, device=out.device).to(out.dtype)
+            total = out.sum() if seed is None else (out * seed).sum()
+            (grad,) = torch.autograd.grad(total, tensors[wrt], allow_unused=True)
             if grad is None:
                 grad = torch.zeros_like(tensors[wrt])
             outcome.grad = grad.detach().to(torch.float64).cpu().numpy()

@@ -141,3 +141,41 @@ def test_records_carry_measured_errors():
     error = record["value_error"]
     assert set(error) >= {"abs", "rel", "ulps", "tol", "worst_index"}
     assert error["abs"] <= error["tol"]
+
+
+class SoftmaxDouble:
+    """'The framework' is the reference softmax; ``fault`` plants a backward that keeps rows summing to 0."""
+
+    name = "softmax-double"
+    deviations: tuple = ()
+
+    def __init__(self, fault: bool):
+        self.fault = fault
+        self.bindings = {"softmax": Binding(loss="softmax", api="reference.softmax", forms=("function:none",),
+                                            convention="math", grad_wrt="z")}
+
+    def version(self):
+        return "0"
+
+    def output_dtype(self, call):
+        return call.dtype
+
+    def run(self, call):
+        def go():
+            z = np.asarray(call.inputs["z"], dtype=np.float64)
+            s = reference.softmax(z)
+            w = call.cotangent if call.cotangent is not None else np.ones_like(z)
+            if self.fault:  # s * (w - mean w): rows still sum to ~0, but it is not the softmax Jacobian
+                grad = s * (w - w.mean(axis=-1, keepdims=True))
+            else:
+                grad = reference.grads.softmax_vjp(z, w, -1)
+            return Outcome(value=s, grad=grad, dtype=call.dtype, grad_dtype=call.dtype)
+        return timed(go)
+
+
+@pytest.mark.parametrize("fault, verdict", [(False, "pass"), (True, "fail")])
+def test_activation_gradient_is_checked_with_a_non_uniform_seed(fault, verdict):
+    double = SoftmaxDouble(fault)
+    checks._OUTCOMES.clear()
+    item = Item(double.name, "softmax", "function:none", "float32", "cpu", generated("softmax")[0])
+    assert checks.compare(double, item, "grad")["verdict"] == verdict

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import platform
+import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -58,10 +59,23 @@ def quantized_inputs(inputs: dict[str, np.ndarray], dtype: str) -> dict[str, np.
             for name, x in inputs.items()}
 
 
+def cotangent_for(item: Item, binding: Binding) -> np.ndarray | None:
+    """A fixed, non-uniform gradient seed for an activation (shaped like its output, exact in the dtype).
+
+    With the plain sum as the seed a softmax's gradient is identically 0, which any backward that keeps
+    rows summing to zero would pass; losses are scalar per sample and keep the plain sum.
+    """
+    if binding.loss not in reference.ACTIVATIONS or binding.grad_wrt not in item.inputs.inputs:
+        return None
+    shape = np.shape(item.inputs.inputs[binding.grad_wrt])
+    seed = zlib.crc32(item.inputs.id.encode())
+    return tol.quantize(np.random.default_rng(seed).uniform(-1.0, 1.0, size=shape), item.dtype)
+
+
 def make_call(item: Item, binding: Binding) -> Call:
     return Call(loss=binding.loss, inputs=quantized_inputs(item.inputs.inputs, item.dtype),
                 args=dict(item.inputs.args), form=item.form, dtype=item.dtype, device=item.device,
-                grad=binding.grad_wrt is not None)
+                grad=binding.grad_wrt is not None, cotangent=cotangent_for(item, binding))
 
 
 def compute_dtype(adapter: Adapter, call: Call) -> str:
@@ -85,16 +99,22 @@ def outcome(adapter: Adapter, item: Item) -> Outcome:
 # The reference side
 
 
-def reference_function(loss: str, gradient: bool = False) -> Callable:
-    """The reference loss or activation by name; with ``gradient``, d(sum of its outputs)/d(input)."""
+def reference_function(loss: str, gradient: bool = False, cotangent=None) -> Callable:
+    """The reference loss or activation by name; with ``gradient``, d(sum(cotangent * outputs))/d(input)
+    (a loss's per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None)."""
     if loss in reference.LOSSES:
         return getattr(reference.grads, loss) if gradient else reference.LOSSES[loss]
     if not gradient:
         return reference.ACTIVATIONS[loss]
+
+    def seed(z):
+        return np.ones_like(np.asarray(z, dtype=np.float64)) if cotangent is None else np.asarray(cotangent)
+
     vjp = {"softmax": reference.grads.softmax_vjp, "log_softmax": reference.grads.log_softmax_vjp}
     if loss in vjp:
-        return lambda z, axis=-1: vjp[loss](z, np.ones_like(np.asarray(z, dtype=np.float64)), axis)
-    return getattr(reference.grads, f"{loss}_grad")
+        return lambda z, axis=-1: vjp[loss](z, seed(z), axis)
+    elementwise = getattr(reference.grads, f"{loss}_grad")
+    return lambda z: elementwise(z) * seed(z)
 
 
 @functools.lru_cache(maxsize=None)
@@ -102,8 +122,8 @@ def _accepts_convention(fn: Callable) -> bool:
     return "convention" in inspect.signature(fn).parameters
 
 
-def reference_loss(loss: str, args: dict, convention, granularity: str = "sample",
-                   reduction: str = "none", gradient: bool = False, dtype: str | None = None) -> Callable[..., np.ndarray]:
+def reference_loss(loss: str, args: dict, convention, granularity: str = "sample", reduction: str = "none",
+                   gradient: bool = False, dtype: str | None = None, cotangent=None) -> Callable[..., np.ndarray]:
     """A function of the named inputs giving what a framework bound this way must return.
 
     ``granularity="element"`` gives each element its own loss (a trailing axis of length one is added,
@@ -114,7 +134,7 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
     returned function's ``widened`` attribute is the same computation on float64 inputs, which the
     tolerance model perturbs.
     """
-    fn = reference_function(loss, gradient)
+    fn = reference_function(loss, gradient, cotangent)
     kwargs = dict(args)
     if _accepts_convention(fn):
         kwargs["convention"] = convention
@@ -302,7 +322,7 @@ def compare(adapter: Adapter, item: Item, kind: str) -> dict:
     work = compute_dtype(adapter, call)
     inputs = quantized_inputs(call.inputs, work) if work != item.dtype else dict(call.inputs)
     fn = reference_loss(binding.loss, call.args, convention, binding.granularity, call.reduction, gradient,
-                        dtype=work)
+                        dtype=work, cotangent=call.cotangent)
     expected, expected_behaviour = evaluate_reference(fn, inputs)
     record["extra"]["compute_dtype"] = work
     if expected is not None:
