@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any TensorFlow import: keep the output readable
 
 pytest_plugins = ["reports.pytest_plugin"]
@@ -39,7 +41,10 @@ def pytest_addoption(parser):
     group.addoption("--sweep", action="store_true", default=False,
                     help="cross every input set with every dtype and form (slower; default: a covering subset)")
     group.addoption("--fuzz-examples", type=int, default=4, metavar="N",
-                    help="Hypothesis examples per binding in tests/fuzz (default 10: fits CI; e.g. 300 for a deep run)")
+                    help="Hypothesis examples per binding in tests/fuzz (default 4: fits CI; e.g. 300 for a deep run)")
+    group.addoption("--counterexamples", metavar="DIR", default=None,
+                    help="where fuzzing saves failing examples (default: .lossparity/counterexamples; never "
+                         "cases/: `python -m lossparity promote` turns one into a case file)")
     group.addoption("--benchmarks", action="store_true", default=False,
                     help="collect and run tests/benchmarks (pytest-benchmark; not part of the default run)")
 
@@ -49,8 +54,7 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {text}")
     from tests.support import session
 
-    session.configure(config)
-    for adapter in session.ADAPTERS:
+    for adapter in session.configure(config).adapters:
         config.addinivalue_line("markers", f"{adapter.name}: checks of the {adapter.name} adapter")
 
 
@@ -60,13 +64,24 @@ def pytest_generate_tests(metafunc):
     session.parametrize(metafunc)
 
 
+@pytest.fixture(scope="session")
+def lp_session(request):
+    """The run's :class:`lossparity.session.Session` (adapters, selection, cached framework outcomes)."""
+    from tests.support import session
+
+    return session.of(request.config)
+
+
 def pytest_lossparity_run_settings(config):
     """What the results file records about how the frameworks were set up (x64, TF32, determinism...)."""
     from tests.support import session
 
-    settings = {"devices": list(session.SELECTION.devices), "dtypes": list(session.SELECTION.dtypes),
-                "sweep": session.SELECTION.sweep}
-    for adapter in session.available():
+    run = session.of(config)
+    selection = run.selection
+    settings = {"devices": list(selection.devices), "dtypes": list(selection.dtypes), "sweep": selection.sweep}
+    for adapter in run.available:
         describe = getattr(adapter, "settings", None)
-        settings[adapter.name] = describe() if callable(describe) else {"version": adapter.version()}
+        entry = dict(describe()) if callable(describe) else {}
+        entry.setdefault("version", adapter.version())
+        settings[adapter.name] = entry
     return settings

@@ -28,7 +28,7 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "binary_crossentropy", "nll", "hinge", "squared_hinge",
     "categorical_hinge", "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh",
-    "softmax", "log_softmax", "sigmoid", "log_sigmoid",
+    "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
 DPS = 60
@@ -394,4 +394,26 @@ def log_sigmoid(z) -> np.ndarray:
     z = f64(z)
     with mp.workdps(DPS):
         out = np.array([to_float(-_softplus(-mpf(float(v)))) for v in z.ravel()]).reshape(z.shape)
+    return out[()] if out.ndim == 0 else out
+
+
+def softplus(z) -> np.ndarray:
+    """Exact softplus ``log(1 + exp(z))``, correctly rounded."""
+    z = f64(z)
+    with mp.workdps(DPS):
+        out = np.array([to_float(_softplus(mpf(float(v)))) for v in z.ravel()]).reshape(z.shape)
+    return out[()] if out.ndim == 0 else out
+
+
+def logsumexp(z, axis: int = -1) -> np.ndarray:
+    """Exact ``log(sum(exp(z)))`` along ``axis``, correctly rounded."""
+    z = np.moveaxis(f64(z), axis, -1)
+    with mp.workdps(DPS):
+        rows = z.reshape(-1, z.shape[-1])
+        out = []
+        for row in rows:
+            r = [mpf(float(x)) for x in row]
+            m = max(r)
+            out.append(to_float(m if m in (INF, -INF) else m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in r))))
+    out = np.array(out).reshape(z.shape[:-1])
     return out[()] if out.ndim == 0 else out

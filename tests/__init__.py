@@ -1,1 +1,1 @@
-"""The suite's tests; helpers live in tests/support, grouped by concern."""
+"""The suite's tests, grouped by area; the engine they drive is the lossparity package."""

@@ -30,15 +30,15 @@ def import_seconds(statement: str) -> float:
 def floor_seconds() -> tuple[float, int]:
     """Run every default-plan cell's framework call once (value and gradient together, as the matrix does)."""
     import adapters
-    from tests.support import checks, session
-    from tests.support.matrix import Selection, edge_items, matrix_items
+    from lossparity import checks
+    from lossparity.plan import Selection
+    from lossparity.session import Session
 
     chosen = [a for a in adapters.builtin() if a.available() is None]
     for adapter in chosen:  # imports and first-call set-up are not part of the floor
         adapter.devices()
-    session.ADAPTERS[:] = chosen
-    selection = Selection(devices=("cpu",), edge_sets=list(session._edge_sets()))
-    items = matrix_items(chosen, selection) + edge_items(chosen, selection)
+    session = Session(chosen, Selection(devices=("cpu",)))
+    items = [item for cells in session.plan for item in cells]
     by_name = {a.name: a for a in chosen}
     start = time.perf_counter()
     for item in items:

@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 
 from adapters.protocol import Call
-from tests.support import checks, session
-from tests.support.inputs import GENERATORS
+from lossparity import checks
+from lossparity.catalogue import CATALOGUE
 
 SIZES = {"small": (32, 10), "medium": (1024, 1000), "large": (8192, 32000)}
 ROUNDS = {"small": 20, "medium": 5, "large": 3}
@@ -60,12 +60,12 @@ def _sizes(device: str) -> tuple[str, ...]:
     return ("small", "large") if device == "gpu" else ("small", "medium")
 
 
-def benches() -> list[Bench]:
+def benches(session) -> list[Bench]:
     found, losses, gpu = [], set(), False
-    for adapter in session.available():
-        devices = [d for d in adapter.devices() if d in session.SELECTION.devices]
+    for adapter in session.available:
+        devices = [d for d in adapter.devices() if d in session.selection.devices]
         for key, binding in adapter.bindings.items():
-            if key != binding.loss or binding.loss not in GENERATORS:
+            if key != binding.loss or binding.loss not in CATALOGUE:
                 continue  # the primary binding of each loss (not the @tf.nn alternatives)
             losses.add(binding.loss)
             for device in devices:
@@ -80,9 +80,11 @@ def benches() -> list[Bench]:
 
 def pytest_generate_tests(metafunc):
     if "bench" in metafunc.fixturenames:
+        from tests.support import session
+
         metafunc.parametrize("bench", [
             pytest.param(b, id=b.id, marks=[getattr(pytest.mark, b.framework)] if b.framework != "reference" else [])
-            for b in benches()])
+            for b in benches(session.of(metafunc.config))])
 
 
 # ------------------------------------------------------------------------------------------- inputs
@@ -175,7 +177,7 @@ def reference_mean(loss: str, size: str, mode: str) -> float:
     return _REFERENCE_MEAN[key]
 
 
-def test_benchmark(bench: Bench, benchmark, record_check):
+def test_benchmark(bench: Bench, benchmark, lp_session, record_check):
     inputs = bench_inputs(bench.loss, bench.size)
     grad = bench.mode == "value+grad"
     benchmark.group = f"{bench.loss}-{bench.size}-{bench.mode}"
@@ -190,7 +192,7 @@ def test_benchmark(bench: Bench, benchmark, record_check):
                     dtype="float64", convention="math", device_name=checks.cpu_name())
         ratio = 1.0
     else:
-        adapter = session.adapter(bench.framework)
+        adapter = lp_session.adapter(bench.framework)
         binding = adapter.bindings[bench.key]
         args = bench_args(bench.loss, binding)
         call = Call(loss=binding.loss, inputs=inputs, args=args, form=binding.forms[0], dtype=DTYPE,
@@ -204,7 +206,8 @@ def test_benchmark(bench: Bench, benchmark, record_check):
         mean, std, rounds = run_timed(benchmark, lambda: adapter.run(call), ROUNDS[bench.size])
         device_name = getattr(adapter, "device_name", None)
         meta = dict(framework=adapter.name, framework_version=adapter.version(),
-                    api=f"{binding.api} [{binding.forms[0]}]", dtype=DTYPE, convention=binding.convention,
+                    api=binding.api, binding=bench.key, form=binding.forms[0], reduction=call.reduction,
+                    args=dict(args), dtype=DTYPE, convention=binding.convention,
                     device_name=device_name(bench.device) if callable(device_name) else checks.cpu_name())
         ratio = mean / reference_mean(bench.loss, bench.size, bench.mode)
     moved = bytes_moved(inputs, value_shape, grad)

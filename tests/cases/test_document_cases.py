@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import cases
-from tests.support import case_eval as E
+from lossparity import case_eval as E
 
 ALL = cases.load_all()
 CHECKED = [c for c in ALL if c.kind in ("golden", "erratum", "invariant", "identity", "example")]

@@ -7,8 +7,10 @@ form and the reference arguments the binding understands; each example runs :fun
 the value and, where the binding has one, the gradient.
 
 A ``fail`` verdict is a finding.  Hypothesis shrinks it and replays the minimal example last; that final
-replay writes the example as a ``kind = "fuzz"`` case to ``cases/fuzz/<adapter>-<binding>.toml`` (the id
-says where it came from; the notes say why and when), so that it runs in every later run.  A
+replay writes the example as a ``kind = "fuzz"`` case to ``<counterexamples>/<adapter>-<binding>.toml``
+(``--counterexamples DIR``, default ``.lossparity/counterexamples``, git-ignored; the id says where it came
+from, the notes say why and when).  A run never writes into ``cases/``: ``python -m lossparity promote FILE``
+turns a saved counterexample into a case that every later run replays.  A
 ``fail`` that a declared deviation explains once its ``case`` pattern is set aside (the float16 overflow
 deviations, declared for the generated inputs) is a known deviation, not a finding: it is counted, not
 saved, and the test passes.
@@ -29,30 +31,31 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
-import reference
-from tests.support import checks, session, strategies
-from tests.support import tolerance as tol
-from tests.support.checks import Item
-from tests.support.inputs import InputSet
+from lossparity import checks, conventions, strategies
+from lossparity import tolerance as tol
+from lossparity.checks import Item
+from lossparity.inputs import InputSet
 
 ACCEPTED = ("pass", "deviation")
-CASES_DIR = Path(__file__).resolve().parents[2] / "cases" / "fuzz"
 DEFAULT_EXAMPLES = 10
 
 
-def fuzz_targets():
-    for adapter in session.available():
-        for key, binding in adapter.bindings.items():
-            if binding.loss in strategies.SUPPORTED:
-                yield adapter, key
+def fuzz_targets(session):
+    """Every binding of every available adapter (a loss without a strategy fails the catalogue's meta-test,
+    it is not filtered out here)."""
+    for adapter in session.available:
+        for key in adapter.bindings:
+            yield adapter, key
 
 
 def pytest_generate_tests(metafunc):
     if "fuzz_target" in metafunc.fixturenames:
+        from tests.support import session
+
         metafunc.parametrize("fuzz_target", [
             pytest.param((adapter.name, key), id=f"{adapter.name}-{key}",
                          marks=[getattr(pytest.mark, adapter.name), pytest.mark.fuzz])
-            for adapter, key in fuzz_targets()])
+            for adapter, key in fuzz_targets(session.of(metafunc.config))])
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -84,7 +87,7 @@ def overflows_dtype(adapter, item: Item, kind: str) -> bool:
     implementation in that dtype can return it: the example lies outside the dtype's domain."""
     binding = adapter.bindings[item.binding]
     call = checks.make_call(item, binding)
-    fn = checks.reference_loss(binding.loss, call.args, reference.CONVENTIONS[binding.convention],
+    fn = checks.reference_loss(binding.loss, call.args, conventions.of(adapter, binding),
                                binding.granularity, call.reduction, kind == "grad", dtype=item.dtype)
     expected, behaviour = checks.evaluate_reference(fn, dict(call.inputs))
     if expected is None or behaviour != "value":
@@ -116,12 +119,12 @@ def case_id(adapter: str, binding: str, input_id: str) -> str:
     return f"fuzz.{slug}.{input_id.removeprefix('fuzz.')}"
 
 
-def save_case(adapter, item: Item, kind: str, record: dict) -> Path:
-    """Append the failing example to ``cases/fuzz/<adapter>-<binding>.toml`` (once per id)."""
+def save_case(folder: Path, adapter, item: Item, kind: str, record: dict) -> Path:
+    """Append the failing example to ``<folder>/<adapter>-<binding>.toml`` (once per id)."""
     binding = adapter.bindings[item.binding]
-    CASES_DIR.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9._-]+", "-", item.binding.lower())
-    path = CASES_DIR / f"{adapter.name}-{slug}.toml"
+    path = folder / f"{adapter.name}-{slug}.toml"
     cid = "fuzz." + item.inputs.id.removeprefix("fuzzing.")
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     if f'id = "{cid}"' in existing:
@@ -175,13 +178,14 @@ def _closeness(record: dict, kind: str) -> float:
 
 # ------------------------------------------------------------------------------------------ the test
 
-def test_fuzz(fuzz_target, request, record_check):
+def test_fuzz(fuzz_target, request, lp_session, record_check):
     name, key = fuzz_target
+    session = lp_session
     adapter = session.adapter(name)
     binding = adapter.bindings[key]
     examples = request.config.getoption("fuzz_examples", DEFAULT_EXAMPLES) or DEFAULT_EXAMPLES
-    dtypes = tuple(d for d in binding.dtypes if d in session.SELECTION.dtypes)
-    devices = tuple(d for d in adapter.devices() if d in session.SELECTION.devices)
+    dtypes = tuple(d for d in binding.dtypes if d in session.selection.dtypes)
+    devices = tuple(d for d in adapter.devices() if d in session.selection.devices)
     if not dtypes or not devices:
         pytest.skip(f"no selected dtype/device for {name} {key}")
     kinds = ("value", "grad") if binding.grad_wrt else ("value",)
@@ -207,7 +211,7 @@ def test_fuzz(fuzz_target, request, record_check):
         note(f"{item.id}: args {example['args']}, shapes "
              f"{ {k: np.shape(v) for k, v in example['inputs'].items()} }")
         for kind in kinds:
-            record = checks.compare(adapter, item, kind)
+            record = checks.compare(session, item, kind)
             stats["checks"] += 1
             verdict = record["verdict"]
             if verdict == "fail":
@@ -233,8 +237,8 @@ def test_fuzz(fuzz_target, request, record_check):
                 record["extra"]["quantity"] = kind
                 kept["failure"] = record
                 if _final_replay():
-                    path = save_case(adapter, item, kind, record)
-                    record["extra"]["saved_to"] = str(path.relative_to(CASES_DIR.parents[1]))
+                    path = save_case(session.counterexamples, adapter, item, kind, record)
+                    record["extra"]["saved_to"] = str(path)
                 raise AssertionError(f"{kind} of {key} on {item.id}: {record.get('reason')}")
 
     try:
@@ -242,7 +246,7 @@ def test_fuzz(fuzz_target, request, record_check):
     finally:
         record = kept["failure"] or kept["closest"][1]
         if record is None:  # nothing ran to completion (an error in the strategy itself)
-            record = {"framework": name, "loss": binding.loss, "case": None}
+            record = {"framework": name, "loss": binding.loss, "case": None, "binding": key}
         record = dict(record)
         record["extra"] = dict(record.get("extra") or {})
         record["extra"]["fuzz"] = dict(stats, max_examples=int(examples), closest_error_over_tolerance=(

@@ -1,29 +1,29 @@
 """Strict in both directions: every declared convention flag and deviation must still show."""
 import pytest
 
-from tests.support import checks, session
-from tests.support.inputs import generated
+from lossparity import checks
+from lossparity.inputs import InputSet, generated
 
 
-def _pool():
-    sets = [inputs for loss in {b.loss for a in session.available() for b in a.bindings.values()}
+def _pool(session):
+    sets = [inputs for loss in {b.loss for a in session.available for b in a.bindings.values()}
             for inputs in generated(loss)]
-    return sets + [session.case_inputs(c) for c in session.document_cases() if c.inputs]
+    return sets + [InputSet.from_case(c) for c in session.cases if c.inputs]
 
 
-def test_convention_flag_shows(declared_flag, record_check):
+def test_convention_flag_shows(declared_flag, lp_session, record_check):
     adapter_name, flag = declared_flag
-    record = checks.flag_witness(session.adapter(adapter_name), flag, _pool())
+    record = checks.flag_witness(lp_session, adapter_name, flag, _pool(lp_session))
     record_check(record)
     assert record["verdict"] == "pass", record["reason"]
 
 
-def test_deviation_is_exercised(declared_deviation):
+def test_deviation_is_exercised(declared_deviation, lp_session):
     """A declaration must cover some check of the full (``--sweep``) matrix, or it is stale."""
     adapter_name, name = declared_deviation
-    adapter = session.adapter(adapter_name)
+    adapter = lp_session.adapter(adapter_name)
     deviation = next(d for d in adapter.deviations if d.name == name)
-    items, edges = session.full_plan()
+    items, edges = lp_session.full_plan
     fuzz = [i for i in edges if i.inputs.source == "fuzz"]  # test_edge also checks their gradients
     kinds = {"value": items, "grad": items + fuzz, "dtype": items, "edge": edges}
     covered = [i.id for kind, cells in kinds.items() for i in cells

@@ -6,47 +6,46 @@ fails with the reason.
 """
 import pytest
 
-from tests.support import checks, session
+from lossparity import checks
 
 ACCEPTED = ("pass", "deviation")
 
 
-def test_framework_available(adapter_name):
-    reason = session.adapter(adapter_name).available()
+def test_framework_available(adapter_name, lp_session):
+    reason = lp_session.adapter(adapter_name).available()
     if reason:
         pytest.skip(reason)
 
 
-def test_gpu_present(adapter_name, request):
-    adapter = session.adapter(adapter_name)
+def test_gpu_present(adapter_name, lp_session):
+    adapter = lp_session.adapter(adapter_name)
     if adapter.available():
         pytest.skip(adapter.available())
-    if "gpu" not in session.SELECTION.devices:
+    if "gpu" not in lp_session.selection.devices:
         pytest.skip("--device cpu: GPU not requested")
     if "gpu" not in adapter.devices():
         pytest.skip(f"no GPU visible to {adapter_name}: its GPU checks are not run on this machine")
 
 
-def test_value(value_item, record_check):
+def test_value(value_item, lp_session, record_check):
     """The value, and the output's dtype and shape, of one framework call (two records)."""
-    adapter = session.adapter(value_item.adapter)
-    value = record_check(checks.compare(adapter, value_item, "value"))
-    dtype = record_check(checks.dtype_check(adapter, value_item))
+    value = record_check(checks.compare(lp_session, value_item, "value"))
+    dtype = record_check(checks.dtype_check(lp_session, value_item))
     failed = [r["reason"] for r in (value, dtype) if r["verdict"] not in ACCEPTED]
     assert not failed, "; ".join(failed)
 
 
-def test_grad(grad_item, record_check):
-    record = checks.compare(session.adapter(grad_item.adapter), grad_item, "grad")
+def test_grad(grad_item, lp_session, record_check):
+    record = checks.compare(lp_session, grad_item, "grad")
     record_check(record)
     assert record["verdict"] in ACCEPTED, record["reason"]
 
 
-def test_edge(edge_item, record_check):
+def test_edge(edge_item, lp_session, record_check):
     """An edge case's behaviour; a saved fuzz counterexample's gradient too."""
-    adapter = session.adapter(edge_item.adapter)
-    records = [record_check(checks.compare(adapter, edge_item, "edge"))]
+    adapter = lp_session.adapter(edge_item.adapter)
+    records = [record_check(checks.compare(lp_session, edge_item, "edge"))]
     if edge_item.inputs.source == "fuzz" and adapter.bindings[edge_item.binding].grad_wrt:
-        records.append(record_check(checks.compare(adapter, edge_item, "grad")))
+        records.append(record_check(checks.compare(lp_session, edge_item, "grad")))
     failed = [r["reason"] for r in records if r["verdict"] not in ACCEPTED]
     assert not failed, "; ".join(failed)

@@ -14,9 +14,15 @@ import pytest
 
 import reference
 from adapters.protocol import Binding, Deviation, Outcome, timed
-from tests.support import checks, tolerance
-from tests.support.checks import Item
-from tests.support.inputs import generated
+from lossparity import checks, tolerance
+from lossparity.checks import Item
+from lossparity.conventions import registry
+from lossparity.inputs import generated
+from lossparity.session import Session
+
+import adapters
+
+CONVENTIONS = registry(adapters.builtin())
 
 
 class ReferenceDouble:
@@ -27,6 +33,7 @@ class ReferenceDouble:
 
     def __init__(self, fault: str | None = None, convention: str = "math"):
         self.fault = fault
+        self.conventions = {convention: CONVENTIONS[convention]}
         forms = ("function:none", "function:mean", "function:sum")
         self.bindings = {
             loss: Binding(loss=loss, api=f"reference.{loss}", forms=forms, convention=convention,
@@ -48,11 +55,11 @@ class ReferenceDouble:
 
     def run(self, call):
         def go():
-            convention = self.bindings[call.loss].convention
+            convention = self.conventions[self.bindings[call.loss].convention]
             if self.fault == "epsilon":
-                flags = dict(reference.CONVENTIONS[convention].flags)
+                flags = dict(convention.flags)
                 flags["prob_clip"] = replace(flags["prob_clip"], value=1e-6)
-                convention = replace(reference.CONVENTIONS[convention], flags=flags)
+                convention = replace(convention, flags=flags)
             inputs = {k: np.asarray(v, dtype=np.float64) for k, v in call.inputs.items()}
             fn = getattr(reference, call.loss)
             per = fn(**inputs, **call.args, convention=convention)
@@ -76,7 +83,6 @@ class ReferenceDouble:
 
 def _item(double, loss="categorical_crossentropy", form="function:none", dtype="float32", set_index=0):
     inputs = generated(loss)[set_index]
-    checks._OUTCOMES.clear()  # the doubles share item ids; never reuse another double's outcome
     return Item(double.name, loss, form, dtype, "cpu", inputs)
 
 
@@ -85,9 +91,9 @@ def _item(double, loss="categorical_crossentropy", form="function:none", dtype="
 def test_unfaulted_double_passes(dtype, form):
     double = ReferenceDouble()
     for kind in ("value", "grad"):
-        record = checks.compare(double, _item(double, form=form, dtype=dtype), kind)
+        record = checks.compare(Session([double]), _item(double, form=form, dtype=dtype), kind)
         assert record["verdict"] == "pass", record
-    assert checks.dtype_check(double, _item(double, form=form, dtype=dtype))["verdict"] == "pass"
+    assert checks.dtype_check(Session([double]), _item(double, form=form, dtype=dtype))["verdict"] == "pass"
 
 
 @pytest.mark.parametrize("fault, kind, form", [
@@ -101,43 +107,42 @@ def test_unfaulted_double_passes(dtype, form):
 def test_planted_fault_fails(fault, kind, form):
     double = ReferenceDouble(fault)
     item = _item(double, form=form)
-    record = checks.dtype_check(double, item) if kind == "dtype" else checks.compare(double, item, kind)
+    record = checks.dtype_check(Session([double]), item) if kind == "dtype" else checks.compare(Session([double]), item, kind)
     assert record["verdict"] == "fail", record
 
 
 def test_changed_clip_epsilon_fails_on_clip_witness():
     double = ReferenceDouble("epsilon", convention="keras")
     clipped = next(s for s in generated("categorical_crossentropy") if s.id.startswith("gen.clipped"))
-    checks._OUTCOMES.clear()
     item = Item(double.name, "categorical_crossentropy", "function:none", "float32", "cpu", clipped)
-    assert checks.compare(double, item, "value")["verdict"] == "fail"
+    assert checks.compare(Session([double]), item, "value")["verdict"] == "fail"
 
 
 def test_declared_deviation_that_no_longer_shows_fails():
     double = ReferenceDouble()
     double.deviations = (Deviation("ghost", "declared but fixed", {"loss": "mean_squared_error"}, "differs",
                                    ">=0", "nowhere"),)
-    record = checks.compare(double, _item(double, loss="mean_squared_error"), "value")
+    record = checks.compare(Session([double]), _item(double, loss="mean_squared_error"), "value")
     assert record["verdict"] == "fail" and "no longer shows" in record["reason"]
 
 
 def test_declared_deviation_that_shows_is_accepted():
     double = ReferenceDouble("nan")
     double.deviations = (Deviation("nan-out", "returns NaN", {"loss": "mean_squared_error"}, "nan", ">=0", "x"),)
-    record = checks.compare(double, _item(double, loss="mean_squared_error"), "value")
+    record = checks.compare(Session([double]), _item(double, loss="mean_squared_error"), "value")
     assert record["verdict"] == "deviation"
 
 
 def test_deviation_that_shows_otherwise_fails():
     double = ReferenceDouble("nan")
     double.deviations = (Deviation("err", "raises", {"loss": "mean_squared_error"}, "error:ValueError", ">=0", "x"),)
-    record = checks.compare(double, _item(double, loss="mean_squared_error"), "value")
+    record = checks.compare(Session([double]), _item(double, loss="mean_squared_error"), "value")
     assert record["verdict"] == "fail" and "says error:ValueError" in record["reason"]
 
 
 def test_records_carry_measured_errors():
     double = ReferenceDouble()
-    record = checks.compare(double, _item(double), "value")
+    record = checks.compare(Session([double]), _item(double), "value")
     error = record["value_error"]
     assert set(error) >= {"abs", "rel", "ulps", "tol", "worst_index"}
     assert error["abs"] <= error["tol"]
@@ -176,6 +181,5 @@ class SoftmaxDouble:
 @pytest.mark.parametrize("fault, verdict", [(False, "pass"), (True, "fail")])
 def test_activation_gradient_is_checked_with_a_non_uniform_seed(fault, verdict):
     double = SoftmaxDouble(fault)
-    checks._OUTCOMES.clear()
     item = Item(double.name, "softmax", "function:none", "float32", "cpu", generated("softmax")[0])
-    assert checks.compare(double, item, "grad")["verdict"] == verdict
+    assert checks.compare(Session([double]), item, "grad")["verdict"] == verdict

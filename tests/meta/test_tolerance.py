@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tests.support import tolerance as tol
+from lossparity import tolerance as tol
 
 
 @pytest.mark.parametrize("printed, expected", [("2.3978953", 5e-8), ("0.02", 5e-3), ("1.8", 0.05),
@@ -44,7 +44,7 @@ def test_jumps_are_not_rounding_sensitivities():
 
 
 def test_discrete_targets_are_not_perturbed_but_integer_predictions_are():
-    from tests.support.checks import float_inputs
+    from lossparity.checks import float_inputs
     inputs = {"y_true": np.array([0.0, 1.0]), "y_pred": np.array([128.0, 128.0]), "labels": np.array([1])}
     assert float_inputs(inputs) == ["y_pred"]
     assert float_inputs({"y_true": np.array([0.3, 0.7]), "y_pred": np.array([1.0, 2.0])}) == ["y_true", "y_pred"]

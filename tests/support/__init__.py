@@ -1,1 +1,1 @@
-"""Test helpers split by concern: tolerance, inputs, matrix planning, checks, session."""
+"""pytest glue for the suite: the run's session from the command line (the engine itself is lossparity/)."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from adapters.protocol import Adapter, Call
-from tests.support.checks import Item
-from tests.support.inputs import InputSet, generated
-from tests.support.tolerance import FLOAT_DTYPES
+from lossparity.checks import Item
+from lossparity.inputs import InputSet, generated
+from lossparity.tolerance import FLOAT_DTYPES
 
 
 @dataclass
@@ -36,14 +36,17 @@ def _accepts(adapter: Adapter, key: str, inputs: InputSet, form: str, dtype: str
 
 def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, device: str):
     binding = adapter.bindings[key]
-    accepted = [s for s in sets if _accepts(adapter, key, s, binding.forms[0], "float32", device)]
+    # The primary dtype gets every input set: float32 where the binding has it.
+    chosen = [d for d in binding.dtypes if d in sel.dtypes]
+    primary = "float32" if "float32" in chosen else (chosen[0] if chosen else "float32")
+    accepted = [s for s in sets if _accepts(adapter, key, s, binding.forms[0], primary, device)]
     # The core set crosses every dtype and every form: the first small batch the binding accepts.
     core = next((s.id for s in accepted if s.id.startswith("gen.small.")), None)
     for inputs in sets:
         for dtype in binding.dtypes:
-            if dtype not in sel.dtypes or not (sel.sweep or inputs.id == core or dtype == "float32"):
+            if dtype not in sel.dtypes or not (sel.sweep or inputs.id == core or dtype == primary):
                 continue
-            forms = binding.forms if (sel.sweep or (inputs.id == core and dtype == "float32")) else binding.forms[:1]
+            forms = binding.forms if (sel.sweep or (inputs.id == core and dtype == primary)) else binding.forms[:1]
             for form in forms:
                 if _accepts(adapter, key, inputs, form, dtype, device):
                     yield Item(adapter.name, key, form, dtype, device, inputs)
@@ -74,3 +77,19 @@ def edge_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
                     if dtype in sel.dtypes and _accepts(adapter, key, inputs, binding.forms[0], dtype, device):
                         items.append(Item(adapter.name, key, binding.forms[0], dtype, device, inputs))
     return items
+
+
+def coverage_gaps(adapters: list[Adapter], sel: Selection) -> list[str]:
+    """Each (adapter, binding, dtype it declares and ``sel`` selects) that no matrix cell of ``sel``
+    checks: a binding a generator, an argument variant or a form silently never reaches."""
+    checked = {(i.adapter, i.binding, i.dtype) for i in matrix_items(adapters, sel)}
+    gaps = []
+    for adapter in adapters:
+        if not [d for d in adapter.devices() if d in sel.devices]:
+            continue
+        for key, binding in adapter.bindings.items():
+            for dtype in binding.dtypes:
+                if dtype in sel.dtypes and (adapter.name, key, dtype) not in checked:
+                    gaps.append(f"{adapter.name} binding {key!r} ({binding.loss}) declares {dtype} but the default "
+                                f"plan gives it no check in {dtype}")
+    return gaps

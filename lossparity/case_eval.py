@@ -7,17 +7,34 @@ the bound alone.  Nothing is written by hand.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
 
-from tests.support.tolerance import error_bound, measure, numpy_dtype, printed_tolerance, quantize, ulp
+from lossparity.tolerance import error_bound, measure, numpy_dtype, printed_tolerance, quantize, ulp
 
 
 def _reference():
     import reference
 
     return reference
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_conventions():
+    import adapters
+
+    from lossparity.conventions import registry
+
+    return registry(adapters.builtin())
+
+
+def named_convention(convention):
+    """A case's convention: a Convention object as is; a name from what the built-in adapters declare."""
+    from lossparity.conventions import resolve
+
+    return resolve(convention, _builtin_conventions())
 
 
 # -- printed numbers ---------------------------------------------------------------------------------
@@ -83,7 +100,7 @@ def case_function(case, convention: str | None = None) -> Callable[..., np.ndarr
     fn = base_function(case)
     kwargs = dict(case.args)
     if "convention" in inspect.signature(fn).parameters:
-        kwargs["convention"] = convention or case.convention
+        kwargs["convention"] = named_convention(convention or case.convention)
 
     def evaluate(**inputs):
         out = fn(**inputs, **kwargs)
@@ -161,11 +178,16 @@ def case_tolerance(case, printed: Any = None, convention: str | None = None) -> 
 
 
 def close(actual, expected, tol) -> bool:
+    """The matrix's agreement rule (:func:`lossparity.checks.agreement`) for a number the document printed
+    (or a reference value) against the reference: same behaviour, same size, within ``tol``."""
+    from lossparity.checks import agreement
+    from adapters.protocol import classify
+
     a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     if a.size != e.size:
         return False
-    with np.errstate(invalid="ignore"):
-        return bool(np.all(np.abs(a.reshape(e.shape) - e) <= tol))
+    a = a.reshape(e.shape)
+    return agreement(a, classify(a), e, classify(e), np.broadcast_to(np.asarray(tol, dtype=np.float64), e.shape))
 
 
 def error_record(actual, expected, tol, dtype: str | None = "float64", printed: Any = None) -> dict:
@@ -250,7 +272,7 @@ def identity_checks(case) -> list[dict]:
     """
     ref = _reference()
     name = case.identity.name
-    conv = case.convention
+    conv = named_convention(case.convention)
     args = dict(case.args)
     inputs = quantized_inputs(case)
     floats = float_inputs(case)

@@ -29,18 +29,12 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tests.support import tolerance as tol
+from lossparity import tolerance as tol
 
 MAX_ROWS = 64
 MAX_CLASSES = 40
 NEAR_CLIP = (1e-8, 1.0 - 1e-8, 1e-7, 1.0 - 1e-7, 1e-12)
 
-PROBABILITY_LOSSES = {"categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy"}
-REGRESSION_LOSSES = {"mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh"}
-HINGE_LOSSES = {"hinge", "squared_hinge"}
-ACTIVATION_LOSSES = {"softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp"}
-SUPPORTED = (PROBABILITY_LOSSES | REGRESSION_LOSSES | HINGE_LOSSES | ACTIVATION_LOSSES
-             | {"kl_divergence", "nll", "categorical_hinge", "entropy", "cross_entropy"})
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -104,14 +98,15 @@ def shapes(draw, max_classes: int = MAX_CLASSES) -> tuple[int, ...]:
 # ------------------------------------------------------------------------------------------- values
 
 def _magnitude_floats(cap: float) -> st.SearchStrategy[float]:
-    """Finite floats across magnitudes: exact zeros, tiny, unit-size, large up to ``cap``."""
+    """Finite floats across magnitudes: exact zeros, 1e-6 (the smallest magnitude drawn: below it float32
+    and half precision reach subnormals, which the edge battery covers), unit-size, large up to ``cap``."""
     cap = float(cap)
     return st.one_of(
         st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False),
         st.floats(-min(30.0, cap), min(30.0, cap), allow_nan=False, allow_infinity=False),
         st.floats(-cap, cap, allow_nan=False, allow_infinity=False),
         st.sampled_from([0.0, 1e-6, -1e-6, cap, -cap]),
-    )
+    ).map(lambda x: 0.0 if abs(x) < 1e-6 else x)
 
 
 def float_arrays(shape, elements) -> st.SearchStrategy[np.ndarray]:
@@ -178,18 +173,24 @@ def one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- arguments
 
 def argument_values(loss: str, binding_args: tuple[str, ...], fixed: dict | None = None) -> st.SearchStrategy[dict]:
-    """The reference keyword arguments a binding understands, with values worth trying; ``fixed`` pins
-    the values a binding requires (``tf.nn`` and optax cross entropies take logits only)."""
+    """The reference keyword arguments a binding understands, drawn from the domains the loss's catalogue
+    entry gives (its ``samples`` and ``interval``); ``fixed`` pins the values a binding requires (``tf.nn``
+    and optax cross entropies take logits only).  ``axis`` is left at its default (layout is the matrix's
+    rank-3 batches' job)."""
+    from lossparity.catalogue import entry
+
     choices: dict[str, st.SearchStrategy] = {}
-    if "from_logits" in binding_args:
-        choices["from_logits"] = st.booleans()
-    if "label_smoothing" in binding_args:
-        choices["label_smoothing"] = st.one_of(st.just(0.0), st.sampled_from((0.1, 0.2, 0.5, 1.0)),
-                                               st.floats(0.0, 1.0, allow_nan=False))
-    if "delta" in binding_args:
-        choices["delta"] = st.one_of(st.sampled_from((1.0, 0.5, 2.0)), st.floats(1e-3, 100.0))
-    if "beta" in binding_args:
-        choices["beta"] = st.one_of(st.sampled_from((1.0, 0.5, 2.0)), st.floats(1e-3, 100.0))
+    for spec in entry(loss).args:
+        if spec.name not in binding_args or spec.name == "axis":
+            continue
+        if spec.kind == "bool":
+            choices[spec.name] = st.booleans()
+            continue
+        options = [st.sampled_from(spec.samples)] if spec.samples else []
+        if spec.interval is not None:
+            options.append(st.floats(*spec.interval, allow_nan=False, allow_infinity=False))
+        if options:
+            choices[spec.name] = st.one_of(*options)
     for name, value in (fixed or {}).items():
         if name in choices:
             choices[name] = st.just(value)
@@ -198,94 +199,124 @@ def argument_values(loss: str, binding_args: tuple[str, ...], fixed: dict | None
 
 # ------------------------------------------------------------------------------------------- per loss
 
+# Each loss's catalogue entry (lossparity/catalogue.py) names one of the strategies below; each draws the
+# loss's named inputs (as the reference function takes them) for a dtype and the reference arguments.
+
 @st.composite
-def loss_inputs(draw, loss: str, dtype: str, args: dict) -> dict[str, np.ndarray]:
-    """Named inputs of the reference function ``loss`` (as ``reference.LOSSES[loss]`` takes them)."""
+def activation_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    return {"z": draw(logits(draw(shapes()), dtype))}
+
+
+@st.composite
+def regression_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
     shape = draw(shapes())
-    n = int(np.prod(shape))
+    cap = regression_cap(dtype, int(np.prod(shape)))
+    elements = _magnitude_floats(cap)
+    y_true = rounded(draw(float_arrays(shape, elements)), dtype)
+    near = draw(st.booleans())  # predictions close to the targets: cancellation in y - p
+    if near:
+        noise = draw(float_arrays(shape, st.floats(-1e-3, 1e-3)))
+        y_pred = rounded(np.clip(y_true * (1 + noise) + noise, -cap, cap), dtype)
+    else:
+        y_pred = rounded(draw(float_arrays(shape, elements)), dtype)
+    return {"y_true": y_true, "y_pred": y_pred}
+
+
+@st.composite
+def hinge_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    shape = draw(shapes())
+    cap = regression_cap(dtype, int(np.prod(shape)))
+    y_true = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from((-1.0, 1.0))))
+    return {"y_true": y_true, "y_pred": rounded(draw(float_arrays(shape, _magnitude_floats(cap))), dtype)}
+
+
+@st.composite
+def categorical_hinge_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    shape = draw(shapes())
+    cap = regression_cap(dtype, int(np.prod(shape)))
+    labels = draw(labels_for(shape))
+    return {"y_true": one_hot(labels, shape[-1]),
+            "y_pred": rounded(draw(float_arrays(shape, _magnitude_floats(cap))), dtype)}
+
+
+@st.composite
+def categorical_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    shape = draw(shapes())
     from_logits = bool(args.get("from_logits", False))
     smoothing = float(args.get("label_smoothing", 0.0) or 0.0)
+    labels = draw(labels_for(shape))
+    soft = draw(st.integers(0, 4)) == 0  # now and then a soft target row instead of one-hot
+    y_true = draw(probabilities(shape, dtype)) if soft else one_hot(labels, shape[-1])
+    if from_logits:
+        return {"y_true": y_true, "y_pred": draw(logits(shape, dtype))}
+    weighed = (y_true > 0) | (smoothing > 0)
+    return {"y_true": y_true, "y_pred": draw(probabilities(shape, dtype, positive=weighed))}
 
-    if loss in ACTIVATION_LOSSES:
-        return {"z": draw(logits(shape, dtype))}
 
-    if loss in REGRESSION_LOSSES:
-        cap = regression_cap(dtype, n)
-        elements = _magnitude_floats(cap)
-        y_true = rounded(draw(float_arrays(shape, elements)), dtype)
-        near = draw(st.booleans())  # predictions close to the targets: cancellation in y - p
-        if near:
-            noise = draw(float_arrays(shape, st.floats(-1e-3, 1e-3)))
-            y_pred = rounded(np.clip(y_true * (1 + noise) + noise, -cap, cap), dtype)
-        else:
-            y_pred = rounded(draw(float_arrays(shape, elements)), dtype)
-        return {"y_true": y_true, "y_pred": y_pred}
+@st.composite
+def sparse_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    shape = draw(shapes())
+    smoothing = float(args.get("label_smoothing", 0.0) or 0.0)
+    labels = draw(labels_for(shape))
+    if args.get("from_logits", False):
+        return {"labels": labels, "y_pred": draw(logits(shape, dtype))}
+    weighed = one_hot(labels, shape[-1]) > 0 if smoothing == 0 else np.ones(shape, dtype=bool)
+    return {"labels": labels, "y_pred": draw(probabilities(shape, dtype, positive=weighed))}
 
-    if loss in HINGE_LOSSES:
-        cap = regression_cap(dtype, n)
-        y_true = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from((-1.0, 1.0))))
-        return {"y_true": y_true, "y_pred": rounded(draw(float_arrays(shape, _magnitude_floats(cap))), dtype)}
 
-    if loss == "categorical_hinge":
-        cap = regression_cap(dtype, n)
-        labels = draw(labels_for(shape))
-        return {"y_true": one_hot(labels, shape[-1]),
-                "y_pred": rounded(draw(float_arrays(shape, _magnitude_floats(cap))), dtype)}
+@st.composite
+def binary_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    shape = draw(shapes())
+    smoothing = float(args.get("label_smoothing", 0.0) or 0.0)
+    soft = draw(st.integers(0, 3)) == 0
+    if soft:
+        y_true = rounded(draw(float_arrays(shape, st.floats(0.0, 1.0))), dtype)
+    else:
+        y_true = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from((0.0, 1.0))))
+    if args.get("from_logits", False):
+        return {"y_true": y_true, "y_pred": draw(logits(shape, dtype))}
+    p = rounded(draw(float_arrays(shape, st.one_of(
+        st.floats(0.0, 1.0), st.sampled_from((0.0, 1.0, 0.5, *NEAR_CLIP))))), dtype)
+    # log p is needed where the (smoothed) target is > 0, log(1 - p) where it is < 1.
+    y_eff = y_true * (1 - smoothing) + smoothing / 2
+    p = np.where((y_eff > 0) & (p <= 0), _tiny(dtype), p)
+    below_one = float(np.nextafter(np.asarray(1.0, dtype=tol.numpy_dtype(dtype)),
+                                   np.asarray(0.0, dtype=tol.numpy_dtype(dtype))).astype(np.float64))
+    p = np.where((y_eff < 1) & (p >= 1), below_one, p)
+    return {"y_true": y_true, "y_pred": p}
 
-    if loss == "categorical_crossentropy":
-        labels = draw(labels_for(shape))
-        soft = draw(st.integers(0, 4)) == 0  # now and then a soft target row instead of one-hot
-        y_true = probabilities(shape, dtype) if soft else None
-        y_true = draw(y_true) if soft else one_hot(labels, shape[-1])
-        if from_logits:
-            return {"y_true": y_true, "y_pred": draw(logits(shape, dtype))}
-        weighed = (y_true > 0) | (smoothing > 0)
-        return {"y_true": y_true, "y_pred": draw(probabilities(shape, dtype, positive=weighed))}
 
-    if loss == "sparse_categorical_crossentropy":
-        labels = draw(labels_for(shape))
-        if from_logits:
-            return {"labels": labels, "y_pred": draw(logits(shape, dtype))}
-        weighed = one_hot(labels, shape[-1]) > 0 if smoothing == 0 else np.ones(shape, dtype=bool)
-        return {"labels": labels, "y_pred": draw(probabilities(shape, dtype, positive=weighed))}
+@st.composite
+def divergence_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    shape = draw(shapes())
+    p = draw(probabilities(shape, dtype))
+    q = draw(probabilities(shape, dtype, positive=p > 0))
+    return {"p": p, "q": q}
 
-    if loss == "binary_crossentropy":
-        soft = draw(st.integers(0, 3)) == 0
-        if soft:
-            y_true = rounded(draw(float_arrays(shape, st.floats(0.0, 1.0))), dtype)
-        else:
-            y_true = draw(hnp.arrays(np.float64, shape, elements=st.sampled_from((0.0, 1.0))))
-        if from_logits:
-            return {"y_true": y_true, "y_pred": draw(logits(shape, dtype))}
-        p = rounded(draw(float_arrays(shape, st.one_of(
-            st.floats(0.0, 1.0), st.sampled_from((0.0, 1.0, 0.5, *NEAR_CLIP))))), dtype)
-        # log p is needed where the (smoothed) target is > 0, log(1 - p) where it is < 1.
-        y_eff = y_true * (1 - smoothing) + smoothing / 2
-        p = np.where((y_eff > 0) & (p <= 0), _tiny(dtype), p)
-        below_one = float(np.nextafter(np.asarray(1.0, dtype=tol.numpy_dtype(dtype)),
-                                       np.asarray(0.0, dtype=tol.numpy_dtype(dtype))).astype(np.float64))
-        p = np.where((y_eff < 1) & (p >= 1), below_one, p)
-        return {"y_true": y_true, "y_pred": p}
 
-    if loss in ("kl_divergence", "cross_entropy"):
-        p = draw(probabilities(shape, dtype))
-        q = draw(probabilities(shape, dtype, positive=p > 0))
-        return {"p": p, "q": q}
+@st.composite
+def entropy_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    return {"p": draw(probabilities(draw(shapes()), dtype))}
 
-    if loss == "entropy":
-        return {"p": draw(probabilities(shape, dtype))}
 
-    if loss == "nll":
-        labels = draw(labels_for(shape))
-        z = draw(logits(shape, dtype))
-        raw = draw(st.integers(0, 3)) == 0  # arbitrary finite scores now and then: nll just picks one
-        if not raw:
-            with np.errstate(all="ignore"):
-                m = z.max(axis=-1, keepdims=True)
-                z = rounded(z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True)), dtype)
-        return {"labels": labels, "log_probs": z}
+@st.composite
+def nll_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
+    shape = draw(shapes())
+    labels = draw(labels_for(shape))
+    z = draw(logits(shape, dtype))
+    raw = draw(st.integers(0, 3)) == 0  # arbitrary finite scores now and then: nll just picks one
+    if not raw:
+        with np.errstate(all="ignore"):
+            m = z.max(axis=-1, keepdims=True)
+            z = rounded(z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True)), dtype)
+    return {"labels": labels, "log_probs": z}
 
-    raise ValueError(f"no fuzz strategy for loss {loss!r}")
+
+def loss_inputs(loss: str, dtype: str, args: dict) -> st.SearchStrategy[dict[str, np.ndarray]]:
+    """Named inputs of ``loss`` (as the reference function takes them): its catalogue entry's strategy."""
+    from lossparity.catalogue import CATALOGUE
+
+    return CATALOGUE[loss].strategy(dtype, args)
 
 
 @st.composite

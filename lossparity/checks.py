@@ -1,9 +1,10 @@
 """The checks of the conformance matrix: a framework against the reference under its declared convention.
 
 One :class:`Item` is one cell of the matrix (adapter, binding, API form, dtype, device, input set).
-Each check function runs the framework once (outcomes are cached, so the value, gradient and dtype
-checks of one item share a single framework call), computes the expectation with the reference, and
-returns a results record whose ``verdict`` the test asserts.  The verdict logic is the same everywhere
+Each check function takes the run's :class:`lossparity.session.Session`, which runs the framework once
+per item (the value, gradient and dtype checks of one item share a single framework call), computes the
+expectation with the reference, and returns a results record (the fields of
+:class:`lossparity.records.CheckRecord`) whose ``verdict`` the test asserts.  The verdict logic is the same everywhere
 (:func:`judge`): an undeclared difference fails, a declared deviation that no longer shows fails.
 """
 from __future__ import annotations
@@ -19,16 +20,15 @@ import numpy as np
 
 import reference
 from adapters.protocol import Adapter, Binding, Call, Deviation, Outcome, classify, describe
-from tests.support import tolerance as tol
-from tests.support.inputs import InputSet
+from lossparity import conventions
+from lossparity.catalogue import CATALOGUE, entry
+from lossparity import tolerance as tol
+from lossparity.inputs import InputSet
 
-LABEL_INPUTS = {"labels"}
-# Losses computed through a rounded quantity of size about one (see tolerance.error_bound):
-# probabilities, shifted sums of exponentials, log 2 in log-cosh, the hinges' margin 1 - y * y_pred.
-# The regression losses (MSE, MAE, Huber) are not.
-UNIT_INTERMEDIATE = {"categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
-                     "kl_divergence", "cross_entropy", "entropy", "nll", "softmax", "log_softmax", "sigmoid",
-                     "log_sigmoid", "log_cosh", "hinge", "squared_hinge", "categorical_hinge"}
+# Inputs that hold integer class indices, by the catalogue's roles (never rounded or perturbed).
+LABEL_INPUTS = frozenset().union(*(info.label_inputs for info in CATALOGUE.values()))
+# Inputs compared exactly by frameworks when their values are integers (one-hot rows, {0, 1}, {-1, 1}).
+DISCRETE_INPUTS = frozenset().union(*(info.discrete_inputs for info in CATALOGUE.values()))
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,6 @@ class Item:
 # ---------------------------------------------------------------------------------------------------
 # Running the framework
 
-_OUTCOMES: dict[str, Outcome] = {}
-
-
 def quantized_inputs(inputs: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
     """Inputs as the framework sees them: floats rounded to ``dtype`` (held in float64), labels as ints."""
     return {name: (np.asarray(x) if name in LABEL_INPUTS else tol.quantize(np.asarray(x, dtype=np.float64), dtype))
@@ -65,7 +62,7 @@ def cotangent_for(item: Item, binding: Binding) -> np.ndarray | None:
     With the plain sum as the seed a softmax's gradient is identically 0, which any backward that keeps
     rows summing to zero would pass; losses are scalar per sample and keep the plain sum.
     """
-    if binding.loss not in reference.ACTIVATIONS or binding.grad_wrt not in item.inputs.inputs:
+    if entry(binding.loss).kind != "activation" or binding.grad_wrt not in item.inputs.inputs:
         return None
     shape = np.shape(item.inputs.inputs[binding.grad_wrt])
     seed = zlib.crc32(item.inputs.id.encode())
@@ -84,15 +81,14 @@ def compute_dtype(adapter: Adapter, call: Call) -> str:
     return declared(call) if callable(declared) else call.dtype
 
 
-def outcome(adapter: Adapter, item: Item) -> Outcome:
-    """The framework's outcome for ``item``, computed once per process."""
-    if item.id not in _OUTCOMES:
-        call = make_call(item, adapter.bindings[item.binding])
-        try:
-            _OUTCOMES[item.id] = adapter.run(call)
-        except Exception as exc:  # noqa: BLE001 - an adapter bug is an observation, not a crash
-            _OUTCOMES[item.id] = Outcome(error="adapter " + describe(exc))
-    return _OUTCOMES[item.id]
+def run_item(adapter: Adapter, item: Item) -> Outcome:
+    """Run ``item`` through its adapter once (the caller caches: :meth:`lossparity.session.Session.outcome`);
+    an exception from the adapter itself is an observation (``Outcome.error``), never a crash."""
+    call = make_call(item, adapter.bindings[item.binding])
+    try:
+        return adapter.run(call)
+    except Exception as exc:  # noqa: BLE001 - an adapter bug is an observation, not a crash
+        return Outcome(error="adapter " + describe(exc))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -102,19 +98,8 @@ def outcome(adapter: Adapter, item: Item) -> Outcome:
 def reference_function(loss: str, gradient: bool = False, cotangent=None) -> Callable:
     """The reference loss or activation by name; with ``gradient``, d(sum(cotangent * outputs))/d(input)
     (a loss's per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None)."""
-    if loss in reference.LOSSES:
-        return getattr(reference.grads, loss) if gradient else reference.LOSSES[loss]
-    if not gradient:
-        return reference.ACTIVATIONS[loss]
-
-    def seed(z):
-        return np.ones_like(np.asarray(z, dtype=np.float64)) if cotangent is None else np.asarray(cotangent)
-
-    vjp = {"softmax": reference.grads.softmax_vjp, "log_softmax": reference.grads.log_softmax_vjp}
-    if loss in vjp:
-        return lambda z, axis=-1: vjp[loss](z, seed(z), axis)
-    elementwise = getattr(reference.grads, f"{loss}_grad")
-    return lambda z: elementwise(z) * seed(z)
+    info = entry(loss)
+    return info.gradient(cotangent) if gradient else info.value
 
 
 @functools.lru_cache(maxsize=None)
@@ -166,7 +151,7 @@ def per_output_shape(loss: str, inputs: dict, args: dict, granularity: str) -> t
     """Shape of the unreduced output: the prediction's shape less the class axis, or all of it."""
     prediction = next(np.asarray(x) for name, x in inputs.items() if name not in LABEL_INPUTS)
     shape = prediction.shape[:-1] if granularity == "element" else prediction.shape
-    if loss in reference.ACTIVATIONS or granularity == "element":
+    if entry(loss).kind == "activation" or granularity == "element":
         return shape
     axis = args.get("axis", -1) % max(len(shape), 1)
     return shape[:axis] + shape[axis + 1:]
@@ -185,18 +170,17 @@ def reduced_terms(inputs: dict[str, np.ndarray]) -> int:
     return max((int(np.size(x)) for x in inputs.values()), default=1)
 
 
-TARGET_INPUTS = {"y_true", "p"}
-
-
-def float_inputs(inputs: dict[str, np.ndarray]) -> list[str]:
+def float_inputs(inputs: dict[str, np.ndarray], loss: str | None = None) -> list[str]:
     """The inputs whose rounding the tolerance model perturbs: every float input but a discrete target.
 
     A target whose values are all integers ({0, 1} labels, one-hot rows, {-1, 1}) is compared exactly by
     frameworks (Keras's hinge label conversion tests y in {0, 1}), and the products it enters are covered
     by perturbing the other factor; predictions are always perturbed, integer-valued or not.
     """
+    discrete = entry(loss).discrete_inputs if loss else DISCRETE_INPUTS
+
     def discrete_target(name, x):
-        return name in TARGET_INPUTS and np.all(np.mod(np.asarray(x, dtype=np.float64), 1.0) == 0.0)
+        return name in discrete and np.all(np.mod(np.asarray(x, dtype=np.float64), 1.0) == 0.0)
 
     return [name for name, x in inputs.items() if name not in LABEL_INPUTS
             and np.issubdtype(np.asarray(x).dtype, np.floating) and not discrete_target(name, x)]
@@ -213,6 +197,22 @@ def evaluate_reference(fn: Callable, inputs: dict) -> tuple[np.ndarray | None, s
 
 # ---------------------------------------------------------------------------------------------------
 # Verdicts
+
+
+def same_behaviour(actual_behaviour: str, expected_behaviour: str) -> bool:
+    """Both are the same class (value / nan / inf), or both raised (whatever the error type)."""
+    return actual_behaviour == expected_behaviour or (actual_behaviour.startswith("error")
+                                                      and expected_behaviour.startswith("error"))
+
+
+def agreement(actual, actual_behaviour: str, expected, expected_behaviour: str, bound) -> bool:
+    """THE agreement rule of every check (matrix cells, witnesses, goldens, case files): the same
+    behaviour class, and, where both are numbers, the same shape and every element within ``bound``."""
+    if not same_behaviour(actual_behaviour, expected_behaviour):
+        return False
+    if actual is None or expected is None:
+        return True
+    return np.shape(actual) == np.shape(expected) and tol.within(actual, expected, bound)
 
 
 def judge(agrees: bool, observed: str, deviation: Deviation | None) -> tuple[str, str | None]:
@@ -275,8 +275,19 @@ def base_record(adapter: Adapter, item: Item, kind: str) -> dict:
         "device": item.device,
         "device_name": device_name(item.device) if callable(device_name) else cpu_name(),
         "convention": binding.convention,
-        "extra": {"binding": item.binding, "form": item.form, "args": item.inputs.args},
+        "binding": item.binding,
+        "form": item.form,
+        "reduction": item.form.split(":", 1)[1],
+        "args": {k: _plain(v) for k, v in item.inputs.args.items()},
+        "flags": sorted(name for name, flag in conventions.of(adapter, binding).flags.items()
+                        if binding.loss in flag.applies_to),
+        "extra": {},
     }
+
+
+def _plain(value):
+    """A keyword argument's value as plain JSON (NumPy scalars from loaders become Python numbers)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def value_bound(fn, inputs: dict, dtype: str, call: Call, loss: str, gradient: bool) -> np.ndarray:
@@ -288,13 +299,25 @@ def value_bound(fn, inputs: dict, dtype: str, call: Call, loss: str, gradient: b
     """
     axis = call.args.get("axis", -1)
     rows = axis is None or axis == -1
-    unit = loss in UNIT_INTERMEDIATE
-    floats, terms = float_inputs(inputs), reduced_terms(inputs)
+    unit = entry(loss).unit_intermediate
+    floats, terms = float_inputs(inputs, loss), reduced_terms(inputs)
     if gradient or call.reduction == "none":
         return tol.error_bound(fn.widened, inputs, floats, dtype, terms, unit, independent_rows=rows)
     per_sample = tol.error_bound(fn.unreduced, inputs, floats, dtype, terms, unit, independent_rows=rows)
     reduced = np.asarray(reference.reduce(per_sample, call.reduction), dtype=np.float64)
     return reduced + tol.ulp(fn.widened(**inputs), dtype)
+
+
+def _worst_excess(abs_err: np.ndarray, bound) -> tuple[list[int], float, float] | None:
+    """Where the error exceeds its own element's bound by the largest factor: (index, error, bound)."""
+    abs_err = np.asarray(abs_err, dtype=np.float64)
+    bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), abs_err.shape)
+    with np.errstate(all="ignore"):
+        ratio = np.where(abs_err > bound, np.where(bound > 0, abs_err / bound, np.inf), 0.0)
+    if abs_err.size == 0 or not np.any(ratio > 0):
+        return None
+    index = np.unravel_index(int(np.argmax(np.nan_to_num(ratio, nan=np.inf))), abs_err.shape)
+    return [int(i) for i in index], float(abs_err[index]), float(bound[index])
 
 
 def _error_record(measured: dict, bound: np.ndarray, inputs: dict) -> dict:
@@ -311,14 +334,18 @@ def _error_record(measured: dict, bound: np.ndarray, inputs: dict) -> dict:
 # The checks
 
 
-def compare(adapter: Adapter, item: Item, kind: str) -> dict:
-    """Value (``kind="value"`` or ``"edge"``) or gradient (``kind="grad"``) check of one matrix cell."""
+def compare(session, item: Item, kind: str) -> dict:
+    """Value (``kind="value"``, ``"edge"``, ``"golden"``) or gradient (``kind="grad"``) check of one cell.
+
+    ``session`` (:class:`lossparity.session.Session`) knows the adapters and caches their outcomes.
+    """
+    adapter = session.adapter(item.adapter)
     binding = adapter.bindings[item.binding]
     record = base_record(adapter, item, kind)
-    got = outcome(adapter, item)
+    got = session.outcome(item)
     call = make_call(item, binding)
     gradient = kind == "grad"
-    convention = reference.CONVENTIONS[binding.convention]
+    convention = conventions.of(adapter, binding)
     work = compute_dtype(adapter, call)
     inputs = quantized_inputs(call.inputs, work) if work != item.dtype else dict(call.inputs)
     fn = reference_loss(binding.loss, call.args, convention, binding.granularity, call.reduction, gradient,
@@ -335,7 +362,7 @@ def compare(adapter: Adapter, item: Item, kind: str) -> dict:
     record["extra"]["behaviour"] = {"framework": observed, "reference": expected_behaviour}
     record["duration_s"] = got.seconds
 
-    agrees = observed == expected_behaviour or (observed.startswith("error") and expected_behaviour.startswith("error"))
+    agrees = same_behaviour(observed, expected_behaviour)
     if agrees and expected is not None and actual is not None:
         actual_arr = np.asarray(actual, dtype=np.float64)
         if actual_arr.shape != np.shape(expected):
@@ -353,9 +380,14 @@ def compare(adapter: Adapter, item: Item, kind: str) -> dict:
             magnitude = bound / tol.gamma_n(work, reduced_terms(inputs))
             measured = tol.measure(actual_arr, expected, work, floor=magnitude)
             record["grad_error" if gradient else "value_error"] = _error_record(measured, bound, inputs)
-            agrees = tol.within(actual_arr, expected, bound)
+            agrees = agreement(actual_arr, observed, expected, expected_behaviour, bound)
+            if not agrees:
+                excess = _worst_excess(measured["_abs_array"], bound)
+                if excess is not None:
+                    record["reason"] = (f"at index {excess[0]}: abs error {excess[1]:.3g} > tolerance "
+                                        f"{excess[2]:.3g} there ({measured['ulps']:.3g} ulp at worst)")
             if not gradient:
-                math_fn = reference_loss(binding.loss, call.args, reference.CONVENTIONS["math"],
+                math_fn = reference_loss(binding.loss, call.args, reference.get_convention("math"),
                                          binding.granularity, call.reduction)
                 math_value, _ = evaluate_reference(math_fn, inputs)
                 if math_value is not None:
@@ -373,19 +405,17 @@ def compare(adapter: Adapter, item: Item, kind: str) -> dict:
         record["reason"] = reason
     elif reason:
         record["reason"] = f"{reason}: {record['reason']}"
-    if verdict == "fail" and record.get("value_error" if not gradient else "grad_error"):
-        err = record["grad_error" if gradient else "value_error"]
-        record["reason"] += f" (abs error {err['abs']:.3g} > tolerance {err['tol']:.3g}, {err['ulps']:.3g} ulp)"
     return record
 
 
-def dtype_check(adapter: Adapter, item: Item) -> dict:
+def dtype_check(session, item: Item) -> dict:
     """The output dtype and shape are what the framework documents for this call."""
+    adapter = session.adapter(item.adapter)
     binding = adapter.bindings[item.binding]
     record = base_record(adapter, item, "dtype")
-    got = outcome(adapter, item)
+    got = session.outcome(item)
     call = make_call(item, binding)
-    fn = reference_loss(binding.loss, call.args, reference.CONVENTIONS[binding.convention],
+    fn = reference_loss(binding.loss, call.args, conventions.of(adapter, binding),
                         binding.granularity, call.reduction)
     expected_value, behaviour = evaluate_reference(fn, dict(call.inputs))
     want = {"dtype": adapter.output_dtype(call),
@@ -405,22 +435,12 @@ def dtype_check(adapter: Adapter, item: Item) -> dict:
     return record
 
 
-def framework_value(adapter: Adapter, item: Item) -> np.ndarray | None:
-    got = outcome(adapter, item)
+def framework_value(session, item: Item) -> np.ndarray | None:
+    got = session.outcome(item)
     return None if got.value is None else np.asarray(got.value, dtype=np.float64)
 
 
-def _agrees(actual, actual_behaviour: str, expected, expected_behaviour: str, bound) -> bool:
-    """Same behaviour class, and within ``bound`` where both are numbers."""
-    if actual_behaviour != expected_behaviour and not (actual_behaviour.startswith("error")
-                                                        and expected_behaviour.startswith("error")):
-        return False
-    if actual is None or expected is None:
-        return True
-    return np.shape(actual) == np.shape(expected) and tol.within(actual, expected, bound)
-
-
-def flag_witness(adapter: Adapter, flag: str, pool: list[InputSet]) -> dict:
+def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) -> dict:
     """Show that convention flag ``flag`` still changes the framework's number.
 
     Among ``pool``, find inputs where the reference under the adapter's convention and under the same
@@ -428,13 +448,14 @@ def flag_witness(adapter: Adapter, flag: str, pool: list[InputSet]) -> dict:
     in the value, else in the gradient; the framework must match the former and not the latter.  No
     such input is a failure too: a flag nothing exercises cannot be trusted.
     """
+    adapter = session.adapter(adapter_name)
     record = {"id": f"convention:{adapter.name}-{flag}", "kind": "convention", "framework": adapter.name,
               "framework_version": adapter.version(), "dtype": "float32", "device": "cpu", "loss": None,
               "case": None, "deviation": flag, "convention": None}
     looked = 0
     for quantity in ("value", "grad"):
         for key, binding in adapter.bindings.items():
-            convention = reference.CONVENTIONS[binding.convention]
+            convention = conventions.of(adapter, binding)
             if flag not in convention.flags or binding.loss not in convention.flags[flag].applies_to:
                 continue
             if quantity == "grad" and not binding.grad_wrt:
@@ -459,13 +480,16 @@ def flag_witness(adapter: Adapter, flag: str, pool: list[InputSet]) -> dict:
                 b, b_behaviour = evaluate_reference(off, dict(call.inputs))
                 bound = 0.0
                 if a is not None and a_behaviour == "value":
-                    bound = tol.error_bound(on.widened, dict(call.inputs), float_inputs(call.inputs), "float32",
-                                            reduced_terms(call.inputs), unit_intermediate=binding.loss in UNIT_INTERMEDIATE)
-                if _agrees(b, b_behaviour, a, a_behaviour, 10 * np.asarray(bound)):
+                    bound = tol.error_bound(on.widened, dict(call.inputs), float_inputs(call.inputs, binding.loss),
+                                            "float32", reduced_terms(call.inputs),
+                                            unit_intermediate=entry(binding.loss).unit_intermediate)
+                if agreement(b, b_behaviour, a, a_behaviour, 10 * np.asarray(bound)):
                     continue
-                got = outcome(adapter, item)
+                got = session.outcome(item)
                 actual = got.grad if gradient else got.value
                 observed = classify(actual, got.error)
+                record.update(binding=key, form=item.form, reduction=call.reduction,
+                              args={k: _plain(v) for k, v in call.args.items()}, flags=[flag])
                 record.update(loss=binding.loss, case=inputs.id, convention=binding.convention,
                               api=f"{binding.api} [{item.form}]", expected=small(a) if a is not None else a_behaviour,
                               observed=small(actual) if got.error is None else f"error:{got.error}")
@@ -473,8 +497,8 @@ def flag_witness(adapter: Adapter, flag: str, pool: list[InputSet]) -> dict:
                 if a is not None and b is not None:  # the flag's effect: with it against without it
                     gap = tol.measure(a, b, "float32")
                     record["math_distance"] = {"abs": gap["abs"], "rel": gap["rel"]}
-                follows = _agrees(actual, observed, a, a_behaviour, bound)
-                plain = _agrees(actual, observed, b, b_behaviour, bound)
+                follows = agreement(actual, observed, a, a_behaviour, bound)
+                plain = agreement(actual, observed, b, b_behaviour, bound)
                 if follows and not plain:
                     record.update(verdict="pass", reason=f"witnessed by the {quantity} of {key} on {inputs.id}")
                 elif plain:
@@ -494,12 +518,11 @@ def half_unit(printed_text: str) -> float:
     return tol.printed_tolerance(printed_text)
 
 
-def golden_check(adapter: Adapter, case, printed_text: str, printed_tol: float) -> dict:
+def golden_check(session, adapter_name: str, case, printed_text: str, printed_tol: float) -> dict:
     """The framework on a document's worked example: agrees with the reference under its convention, and
     reproduces the printed number exactly when the reference under that convention does."""
-    from tests.support.session import case_inputs
-
-    inputs = case_inputs(case)
+    adapter = session.adapter(adapter_name)
+    inputs = InputSet.from_case(case)
     printed = float(printed_text)
     # Reductions that give the same number on a document's single batch of per-sample losses.
     mean_like = ("mean", "sum_over_batch_size")
@@ -513,10 +536,10 @@ def golden_check(adapter: Adapter, case, printed_text: str, printed_tol: float) 
             if (not binding.accepts(call)
                     or call.reduction not in equivalent.get(case.reduction, (case.reduction,))):
                 continue
-            record = compare(adapter, item, "golden")
+            record = compare(session, item, "golden")
             record["id"] = f"golden:{adapter.name}-{case.id}"
-            actual = framework_value(adapter, item)
-            fn = reference_loss(binding.loss, call.args, reference.CONVENTIONS[binding.convention],
+            actual = framework_value(session, item)
+            fn = reference_loss(binding.loss, call.args, conventions.of(adapter, binding),
                                 binding.granularity, call.reduction, dtype=case.dtype)
             expected, _ = evaluate_reference(fn, dict(call.inputs))
             if actual is None or expected is None or np.size(actual) != 1:

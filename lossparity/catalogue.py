@@ -1,0 +1,323 @@
+"""The loss catalogue: everything the suite knows about one loss, in one entry (in the spirit of PyTorch's
+OpInfo).
+
+An entry (:class:`LossInfo`) holds the reference value and gradient, the mpmath oracle, the role of each
+input (target, prediction, labels, weights, mask; which are differentiable), the valid argument domain,
+the seeded input generator and its argument variants, the Hypothesis strategy, what the tolerance model
+needs to know, and where its edge cases are.  The planner, the fuzzer, the tolerance model and the case
+loader read the entry; nothing else lists losses.  ``tests/catalogue/test_catalogue.py`` fails when an
+entry is incomplete or a binding gets no check.
+
+Adding a loss: its reference function (``reference/``), one entry below, one binding per adapter.
+
+  >>> from lossparity.catalogue import CATALOGUE
+  >>> info = CATALOGUE["sparse_categorical_crossentropy"]
+  >>> [(i.name, i.role, i.differentiable) for i in info.inputs]
+  [('labels', 'labels', False), ('y_pred', 'prediction', True)]
+  >>> info.prediction
+  'y_pred'
+  >>> sorted(a.name for a in info.args)
+  ['axis', 'from_logits', 'label_smoothing']
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+import reference
+from reference import oracle as _oracle
+from lossparity import inputs as gen
+
+__all__ = ["Input", "Arg", "LossInfo", "CATALOGUE", "ROLES", "entry"]
+
+ROLES = ("target", "prediction", "labels", "weights", "mask", "input")
+
+
+@dataclass(frozen=True)
+class Input:
+    """One named input of a loss (named like the reference function's parameter).
+
+    ``role``: ``target`` (a float target: one-hot rows, probabilities, regression values), ``prediction``
+    (what a model outputs: logits, probabilities, scores), ``labels`` (integer class indices), ``weights``,
+    ``mask``, or ``input`` (an activation's argument).  ``differentiable``: gradients are taken with
+    respect to it.  ``discrete``: its values are compared exactly by frameworks when they are integers
+    ({0, 1} targets, one-hot rows), so the tolerance model does not perturb them.
+    """
+
+    name: str
+    role: str
+    differentiable: bool = False
+    discrete: bool = False
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A keyword argument of the reference function and its valid domain.
+
+    ``valid(value) -> bool`` says whether a value is in the domain (``domain`` says it in words);
+    ``samples`` are values worth trying and ``interval`` a range to draw from (Hypothesis); ``kind`` is
+    ``bool``, ``float``, ``int`` or ``choice``.
+    """
+
+    name: str
+    kind: str
+    domain: str
+    valid: Callable[[Any], bool]
+    samples: tuple = ()
+    interval: tuple[float, float] | None = None
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not _is_bool(v) and bool(np.isfinite(v))
+
+
+FROM_LOGITS = Arg("from_logits", "bool", "True or False (prediction holds logits / probabilities)", _is_bool,
+                  samples=(False, True))
+LABEL_SMOOTHING = Arg("label_smoothing", "float", "a number in [0, 1]",
+                      lambda v: _finite(v) and 0.0 <= float(v) <= 1.0, samples=(0.0, 0.1, 0.2, 0.5, 1.0),
+                      interval=(0.0, 1.0))
+AXIS = Arg("axis", "int", "an integer axis of the prediction (the class axis)",
+           lambda v: isinstance(v, (int, np.integer)) and not _is_bool(v), samples=(-1,))
+DELTA = Arg("delta", "float", "a number > 0", lambda v: _finite(v) and float(v) > 0, samples=(1.0, 0.5, 2.0),
+            interval=(1e-3, 100.0))
+BETA = Arg("beta", "float", "a number >= 0", lambda v: _finite(v) and float(v) >= 0, samples=(1.0, 0.5, 2.0),
+           interval=(1e-3, 100.0))
+BASE = Arg("base", "float", "None (nats) or a number > 0 other than 1",
+           lambda v: v is None or (_finite(v) and float(v) > 0 and float(v) != 1.0), samples=(None, 2.0, 10.0))
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """Everything the suite knows about one loss or activation.
+
+    Attributes:
+      name: the reference name (key of ``reference.LOSSES`` or ``reference.ACTIVATIONS``).
+      kind: ``"loss"`` (per-sample output, reduced over the class axis) or ``"activation"``.
+      inputs: the named inputs in the reference function's positional order, with their roles.
+      args: the keyword arguments and their domains (``convention`` is not one: the adapter supplies it).
+      generate: ``generate(rng, shape, args) -> {name: array}``, seeded inputs for the matrix.
+      variants: argument combinations the default plan crosses (each a dict of ``args``).
+      strategy: ``strategy(dtype, args) -> SearchStrategy`` of named inputs (Hypothesis, imported lazily).
+      unit_intermediate: the computation passes through a rounded quantity of size about one
+        (probabilities, a shifted sum of exponentials, a hinge margin), which the tolerance model adds.
+      clip_witness: optional ``fn(inputs) -> inputs`` pushing probabilities beyond a 1e-7 clip range.
+      oracle: the mpmath oracle of the value (``reference.oracle``), same arguments as the reference.
+      notes: anything a porting engineer should know that no field says.
+    """
+
+    name: str
+    kind: str
+    inputs: tuple[Input, ...]
+    args: tuple[Arg, ...]
+    generate: Callable[[np.random.Generator, tuple, Mapping[str, Any]], dict]
+    variants: tuple[Mapping[str, Any], ...]
+    strategy: Callable[[str, Mapping[str, Any]], Any]
+    unit_intermediate: bool
+    oracle: Callable | None
+    clip_witness: Callable[[dict], dict] | None = None
+    notes: str = ""
+
+    # -- derived ---------------------------------------------------------------------------------------
+    @property
+    def value(self) -> Callable:
+        """The reference function (per-sample loss, or the activation)."""
+        return reference.LOSSES.get(self.name) or reference.ACTIVATIONS[self.name]
+
+    def gradient(self, cotangent=None) -> Callable:
+        """d(sum(cotangent * output))/d(prediction) as a function of the same arguments (a loss's
+        per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None)."""
+        if self.kind == "loss":
+            return reference.grads.GRADS[self.name]
+
+        def seed(z):
+            return np.ones_like(np.asarray(z, dtype=np.float64)) if cotangent is None else np.asarray(cotangent)
+
+        vjp = {"softmax": reference.grads.softmax_vjp, "log_softmax": reference.grads.log_softmax_vjp}
+        if self.name in vjp:
+            return lambda z, axis=-1: vjp[self.name](z, seed(z), axis)
+        elementwise = getattr(reference.grads, f"{self.name}_grad")
+        return lambda z: elementwise(z) * seed(z)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs)
+
+    @property
+    def prediction(self) -> str:
+        """The input gradients are taken with respect to by default (the last differentiable one)."""
+        return [i.name for i in self.inputs if i.differentiable][-1]
+
+    @property
+    def label_inputs(self) -> frozenset[str]:
+        return frozenset(i.name for i in self.inputs if i.role == "labels")
+
+    @property
+    def discrete_inputs(self) -> frozenset[str]:
+        return frozenset(i.name for i in self.inputs if i.discrete)
+
+    def arg(self, name: str) -> Arg | None:
+        return next((a for a in self.args if a.name == name), None)
+
+    def edge_cases(self, cases) -> list:
+        """This loss's cases of kind ``edge`` among ``cases`` (``cases.Case`` objects)."""
+        return [c for c in cases if c.kind == "edge" and c.loss == self.name]
+
+    def validate_args(self, args: Mapping[str, Any]) -> None:
+        """ValueError naming the argument for a value outside its domain or an argument the loss lacks."""
+        for name, value in args.items():
+            spec = self.arg(name)
+            if spec is None:
+                raise ValueError(f"{self.name}: no argument {name!r} (it takes {[a.name for a in self.args]})")
+            if not spec.valid(value):
+                raise ValueError(f"{self.name}: {name}={value!r} is outside its domain: {spec.domain}")
+
+
+def _strategy(name: str) -> Callable[[str, Mapping[str, Any]], Any]:
+    """The strategy ``lossparity.strategies.<name>`` (Hypothesis is imported only when it is drawn from)."""
+
+    def strategy(dtype: str, args: Mapping[str, Any]):
+        from lossparity import strategies
+
+        return getattr(strategies, name)(dtype, dict(args))
+
+    strategy.__name__ = strategy.__qualname__ = name
+    return strategy
+
+
+def _oracle_of(name: str) -> Callable | None:
+    return _oracle.LOSSES.get(name) or getattr(_oracle, name, None)
+
+
+def _loss(name, inputs, args, generate, variants, strategy, unit, clip=None, notes="") -> LossInfo:
+    return LossInfo(name=name, kind="loss", inputs=tuple(inputs), args=tuple(args), generate=generate,
+                    variants=tuple(variants), strategy=_strategy(strategy), unit_intermediate=unit,
+                    oracle=_oracle_of(name), clip_witness=clip, notes=notes)
+
+
+def _activation(name, args=(AXIS,)) -> LossInfo:
+    return LossInfo(name=name, kind="activation", inputs=(Input("z", "input", differentiable=True),),
+                    args=tuple(args), generate=gen.activation, variants=({},),
+                    strategy=_strategy("activation_inputs"), unit_intermediate=True, oracle=_oracle_of(name))
+
+
+_TARGET = Input("y_true", "target", discrete=True)
+_PRED = Input("y_pred", "prediction", differentiable=True)
+_LABELS = Input("labels", "labels")
+_REGRESSION = (_TARGET, _PRED)
+_XENT_VARIANTS = ({"from_logits": False}, {"from_logits": True},
+                  {"from_logits": True, "label_smoothing": 0.1}, {"from_logits": False, "label_smoothing": 0.2})
+
+_ENTRIES = [
+    _loss("entropy", [Input("p", "prediction", differentiable=True)], [BASE, AXIS], gen.entropy, [{}, {"base": 2.0}],
+          "entropy_inputs", True),
+    _loss("cross_entropy", [Input("p", "target", discrete=True), Input("q", "prediction", differentiable=True)],
+          [BASE, AXIS], gen.divergence, [{}], "divergence_inputs", True),
+    _loss("kl_divergence", [Input("p", "target", discrete=True), Input("q", "prediction", differentiable=True)],
+          [BASE, AXIS], gen.divergence, [{}], "divergence_inputs", True),
+    _loss("categorical_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
+          _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical),
+    _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.sparse,
+          ({"from_logits": False}, {"from_logits": True}), "sparse_inputs", True, clip=gen.clipped_sparse),
+    _loss("binary_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
+          ({"from_logits": False}, {"from_logits": True}, {"from_logits": False, "label_smoothing": 0.2}),
+          "binary_inputs", True, clip=gen.clipped_binary),
+    _loss("nll", [_LABELS, Input("log_probs", "prediction", differentiable=True)], [AXIS], gen.nll, [{}],
+          "nll_inputs", True),
+    _loss("hinge", [_TARGET, _PRED], [AXIS], gen.hinge, [{}], "hinge_inputs", True),
+    _loss("squared_hinge", [_TARGET, _PRED], [AXIS], gen.hinge, [{}], "hinge_inputs", True),
+    _loss("categorical_hinge", [_TARGET, _PRED], [AXIS], gen.categorical_hinge, [{}], "categorical_hinge_inputs",
+          True),
+    _loss("mean_squared_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
+    _loss("mean_absolute_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
+    _loss("huber", _REGRESSION, [DELTA, AXIS], gen.regression, [{}, {"delta": 0.5}], "regression_inputs", False),
+    _loss("smooth_l1", _REGRESSION, [BETA, AXIS], gen.regression, [{}, {"beta": 0.5}], "regression_inputs", False),
+    # log 2 is a rounded quantity of size about one inside log-cosh (x + softplus(-2x) - log 2).
+    _loss("log_cosh", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", True),
+    _activation("softmax"),
+    _activation("log_softmax"),
+    _activation("logsumexp"),
+    _activation("sigmoid", args=()),
+    _activation("log_sigmoid", args=()),
+    _activation("softplus", args=()),
+]
+
+CATALOGUE: dict[str, LossInfo] = {info.name: info for info in _ENTRIES}
+
+
+def entry(name: str) -> LossInfo:
+    """The catalogue entry of ``name`` (KeyError listing the known names)."""
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise KeyError(f"no catalogue entry for {name!r}; known: {sorted(CATALOGUE)}") from None
+
+
+def reference_signature(info: LossInfo) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(positional input names, keyword argument names)`` of the reference function, for the meta-test."""
+    params = inspect.signature(info.value).parameters.values()
+    positional = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+    keywords = tuple(p.name for p in params if p.default is not inspect.Parameter.empty and p.name != "convention")
+    return positional, keywords
+
+
+def problems(info: LossInfo, cases=()) -> list[str]:
+    """What is missing or inconsistent in an entry (empty when complete); ``cases``: the loaded case files.
+
+    An entry is complete when: its name is a reference function; its inputs are that function's
+    positional parameters, in order, each with a known role, at least one differentiable; its arguments
+    are the function's keyword parameters (``convention`` aside), every variant inside their domains; it
+    has an oracle, a generator that yields exactly its inputs for every variant (on which the reference
+    is finite), a strategy, and at least one edge case.
+    """
+    found: list[str] = []
+    where = f"catalogue entry {info.name!r}"
+    if info.name not in reference.LOSSES and info.name not in reference.ACTIVATIONS:
+        return [f"{where}: no reference function of that name"]
+    positional, keywords = reference_signature(info)
+    if info.input_names != positional:
+        found.append(f"{where}: inputs {list(info.input_names)} != the reference's positional parameters "
+                     f"{list(positional)}")
+    bad_roles = [i.name for i in info.inputs if i.role not in ROLES]
+    if bad_roles:
+        found.append(f"{where}: inputs {bad_roles} have no known role (one of {ROLES})")
+    if not any(i.differentiable for i in info.inputs):
+        found.append(f"{where}: no differentiable input")
+    if sorted(a.name for a in info.args) != sorted(keywords):
+        found.append(f"{where}: arguments {sorted(a.name for a in info.args)} != the reference's keyword "
+                     f"parameters {sorted(keywords)}")
+    if info.oracle is None:
+        found.append(f"{where}: no oracle (reference.oracle.{info.name})")
+    if info.strategy is None:
+        found.append(f"{where}: no Hypothesis strategy")
+    if not isinstance(info.unit_intermediate, bool):
+        found.append(f"{where}: unit_intermediate must be True or False")
+    if not info.variants:
+        found.append(f"{where}: no argument variant (use ({{}},) for the defaults)")
+    for variant in info.variants:
+        try:
+            info.validate_args(variant)
+        except ValueError as exc:
+            found.append(f"{where}: variant {dict(variant)}: {exc}")
+            continue
+        if info.generate is None:
+            found.append(f"{where}: no input generator")
+            break
+        made = info.generate(np.random.default_rng(0), gen.SHAPES["small"], variant)
+        if tuple(made) != info.input_names:
+            found.append(f"{where}: the generator yields {list(made)} for {dict(variant)}, not "
+                         f"{list(info.input_names)}")
+            continue
+        with np.errstate(all="ignore"):
+            value = np.asarray(info.value(**made, **variant), dtype=np.float64)
+        if not np.all(np.isfinite(value)):
+            found.append(f"{where}: the reference is not finite on the generated inputs for {dict(variant)}")
+    if cases is not None and not info.edge_cases(cases):
+        found.append(f"{where}: no edge case (kind = \"edge\", loss = \"{info.name}\") under cases/")
+    return found

@@ -1,0 +1,148 @@
+"""Generated inputs for the matrix: seeded, so every machine and every run sees the same numbers.
+
+Each loss gets input sets of a few shapes (a small batch, a rank-3 batch that exercises the class
+axis, a wide one with many classes) and, for probability losses, a set whose probabilities sit beyond
+Keras's clip range, so clipping conventions and their zero gradients show.  No expected value lives
+here: the reference computes it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+SHAPES = {"small": (4, 5), "rank3": (2, 3, 4), "wide": (3, 257), "vector": (6,)}
+
+
+@dataclass(frozen=True)
+class InputSet:
+    """Named inputs (as the reference function's parameters) and the reference keyword arguments."""
+
+    id: str
+    loss: str
+    inputs: dict[str, np.ndarray] = field(hash=False, compare=False)
+    args: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    source: str = "generated"
+    provenance: dict | None = field(default=None, hash=False, compare=False)
+    dtype: str | None = None  # the dtype a case prescribes; None: every dtype the plan crosses
+
+    @classmethod
+    def from_case(cls, case) -> "InputSet":
+        """The inputs of a case file's case (``cases.Case``), with its provenance and dtype."""
+        provenance = None
+        if case.provenance is not None:
+            provenance = {"document": case.provenance.document, "quote": case.provenance.quote}
+        return cls(case.id, case.loss, dict(case.inputs), dict(case.args), source=case.kind,
+                   provenance=provenance, dtype=case.dtype)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _one_hot(labels, classes):
+    return np.eye(classes)[labels]
+
+
+# Generators: ``generate(rng, shape, args) -> {name: array}``; each loss's catalogue entry names one.
+
+def regression(rng, shape, args):
+    return {"y_true": rng.normal(size=shape), "y_pred": rng.normal(size=shape)}
+
+
+def categorical(rng, shape, args):
+    labels = rng.integers(0, shape[-1], size=shape[:-1])
+    scores = rng.normal(scale=3.0, size=shape)
+    return {"y_true": _one_hot(labels, shape[-1]), "y_pred": scores if args.get("from_logits") else _softmax(scores)}
+
+
+def sparse(rng, shape, args):
+    scores = rng.normal(scale=3.0, size=shape)
+    return {"labels": rng.integers(0, shape[-1], size=shape[:-1]),
+            "y_pred": scores if args.get("from_logits") else _softmax(scores)}
+
+
+def binary(rng, shape, args):
+    y_true = rng.integers(0, 2, size=shape).astype(np.float64)
+    scores = rng.normal(scale=2.0, size=shape)
+    return {"y_true": y_true, "y_pred": scores if args.get("from_logits") else rng.uniform(0.02, 0.98, size=shape)}
+
+
+def divergence(rng, shape, args):
+    return {"p": _softmax(rng.normal(scale=2.0, size=shape)), "q": _softmax(rng.normal(scale=2.0, size=shape))}
+
+
+def entropy(rng, shape, args):
+    return {"p": _softmax(rng.normal(scale=2.0, size=shape))}
+
+
+def nll(rng, shape, args):
+    scores = rng.normal(scale=3.0, size=shape)
+    log_probs = scores - np.log(np.exp(scores).sum(axis=-1, keepdims=True))
+    return {"labels": rng.integers(0, shape[-1], size=shape[:-1]), "log_probs": log_probs}
+
+
+def hinge(rng, shape, args):
+    return {"y_true": rng.choice([-1.0, 1.0], size=shape), "y_pred": rng.normal(scale=1.5, size=shape)}
+
+
+def categorical_hinge(rng, shape, args):
+    labels = rng.integers(0, shape[-1], size=shape[:-1])
+    return {"y_true": _one_hot(labels, shape[-1]), "y_pred": rng.normal(scale=1.5, size=shape)}
+
+
+def activation(rng, shape, args):
+    return {"z": rng.normal(scale=4.0, size=shape)}
+
+
+def _variant_tag(args: dict) -> str:
+    return "-".join(f"{k}={v}" for k, v in sorted(args.items())) or "default"
+
+
+# Clip witnesses: the same inputs with the true class's probability pushed below 1e-7 in the first sample
+# and above 1 - 1e-7 in the second (beyond Keras's clip range), so clipping conventions, their epsilon and
+# their zero gradients show in the loss itself.
+
+def clipped_binary(inputs: dict) -> dict:
+    y = inputs["y_pred"].copy()
+    positive = inputs["y_true"][:2, 0] == 1
+    y[0, 0] = 1e-9 if positive[0] else 1 - 1e-9      # the true outcome nearly impossible
+    y[1, 0] = 1 - 1e-9 if positive[1] else 1e-9      # the true outcome nearly certain
+    return {**inputs, "y_pred": y}
+
+
+def _clipped_rows(inputs: dict, truth) -> dict:
+    y = inputs["y_pred"].copy()
+    for row, (target, share) in enumerate(((truth[0], 1e-9), (truth[1], 1 - 1e-9))):
+        y[row] = (1 - share) / (y.shape[-1] - 1)
+        y[row, target] = share
+    return {**inputs, "y_pred": y}
+
+
+def clipped_categorical(inputs: dict) -> dict:
+    return _clipped_rows(inputs, inputs["y_true"].argmax(axis=-1))
+
+
+def clipped_sparse(inputs: dict) -> dict:
+    return _clipped_rows(inputs, inputs["labels"])
+
+
+def generated(loss: str, shapes: tuple[str, ...] = ("small", "rank3")) -> list[InputSet]:
+    """Seeded input sets for ``loss``: every argument variant of its catalogue entry times ``shapes``."""
+    from lossparity.catalogue import entry
+
+    info = entry(loss)
+    sets = []
+    for index, args in enumerate(info.variants):
+        for shape_name in shapes:
+            seed = sum(map(ord, f"{loss}/{index}/{shape_name}"))
+            rng = np.random.default_rng(seed)
+            inputs = info.generate(rng, SHAPES[shape_name], args)
+            tag = f"gen.{shape_name}.{_variant_tag(args)}"
+            sets.append(InputSet(tag, loss, inputs, dict(args)))
+            if info.clip_witness is not None and not args.get("from_logits") and shape_name == "small":
+                sets.append(InputSet(f"gen.clipped.{_variant_tag(args)}", loss, info.clip_witness(inputs),
+                                     dict(args)))
+    return sets
