@@ -5,8 +5,11 @@ dtype), a non-last class axis is moved last (``np.moveaxis``; the output keeps t
 ``kl_divergence(p, q)`` becomes ``kl_divergence(y_true=p, y_pred=q)``, and the framework's output and its
 ``tf.GradientTape`` gradient of ``tf.reduce_sum(out)`` w.r.t. the prediction come back as float64 NumPy.
 Keras' own arithmetic (clipping to ``[eps, 1-eps]``, renormalisation of probabilities, label smoothing,
-{0,1}->{-1,1} hinge labels, KL clipping) is left alone: it is the reference's ``"keras"`` convention, and
-what that convention cannot reproduce is declared in :data:`DEVIATIONS`.
+{0,1}->{-1,1} hinge labels, KL clipping) is left alone: this module declares it as the ``"keras"``
+convention (:data:`KERAS3`, built from the reference's flag constructors, each flag citing the Keras source
+it was read from), and what that convention cannot reproduce is declared in :data:`DEVIATIONS`.  It also
+declares ``"keras2"`` (:data:`KERAS2`, tf_keras 2.15 = the Keras 2 of TF <= 2.15), which no binding runs:
+case files name it to reproduce numbers TensorFlow 2.x printed.  Both are ``ADAPTER.conventions``.
 
 API forms (``Call.form``):
 
@@ -31,11 +34,14 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from adapters.protocol import Binding, Call, Deviation, Outcome, describe, timed
+from reference import Convention
+from reference import conventions as C
 
 CONVENTION = "keras"
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -45,6 +51,102 @@ MEASURED = "keras 3.15.1 / tensorflow-cpu 2.21.0"
 KERAS_VERSIONS = ">=3.15,<3.16"
 LOSSES_PY = "keras/src/losses/losses.py"
 TF_NN_PY = "keras/src/backend/tensorflow/nn.py"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Conventions: how Keras departs from the mathematics, as flags the reference reproduces.
+# Read and measured: Keras 3.15.1 (TensorFlow 2.21 backend) and tf_keras 2.15.1 (the Keras 2 of TF <= 2.15;
+# it cannot be imported under TF 2.21, so its loss bodies were transcribed verbatim onto TF 2.21 ops and run).
+# Numbers and evidence: docs/conventions.md; every flag has a witness in tests/reference.
+_K3 = "keras 3.15.1"
+_K3_NN = f"keras/src/backend/tensorflow/nn.py ({_K3})"
+_K3_LOSSES = f"keras/src/losses/losses.py ({_K3})"
+_K3_VERSIONS = ">=3.0"
+_K2 = "tf_keras 2.15.1"
+_K2_BACKEND = f"tf_keras/src/backend.py ({_K2})"
+_K2_LOSSES = f"tf_keras/src/losses.py ({_K2})"
+_K2_VERSIONS = ">=2.0,<2.16"
+
+
+def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Flag]:
+    """The flags Keras 3 and Keras 2 share (same code, read in each version's files)."""
+    return [
+        C.cce_renormalize(source=f"categorical_crossentropy in {backend_src}", versions=versions),
+        C.sparse_renormalize(
+            "after_clip", source=f"sparse_categorical_crossentropy in {backend_src}", versions=versions,
+            detail="log(clip(y_pred)) is fed to tf.nn.sparse_softmax_cross_entropy_with_logits, which "
+                   "renormalises implicitly. (Keras 3's jax/torch/numpy backends renormalise BEFORE clipping "
+                   "instead: value 'before_clip'.)"),
+        C.kl_clip(1e-7, source=f"kl_divergence in {losses_src}", versions=versions),
+        C.hinge_binary_labels(
+            source=f"convert_binary_labels_to_hinge / _maybe_convert_labels in {losses_src}", versions=versions),
+        C.categorical_hinge_max_includes_target(
+            source=f"categorical_hinge in {losses_src}", versions=versions,
+            detail="(optax multiclass_hinge_loss gives 0.)"),
+        C.hinge_kink_grad(
+            1.0, source=f"_MaximumGrad in tensorflow/python/ops/math_grad.py (TF 2.21); {losses_src}",
+            versions=versions,
+            detail="tf.maximum(x, 0) sends the whole gradient to x at the tie (its gradient mask is x >= y)."),
+        C.log_cosh_log2(
+            float.fromhex("0x1.62e4300000000p-1"), source=f"log_cosh in {losses_src}", versions=versions,
+            detail="log(2) is computed in float32 (0.6931471824645996) and cast to y_pred's dtype."),
+        C.zero_times_inf_nan(
+            ("categorical_crossentropy",),
+            source=f"categorical_crossentropy in {backend_src} (tf.nn.softmax_cross_entropy_with_logits)",
+            versions=versions,
+            detail="From logits, tf.nn.softmax_cross_entropy_with_logits evaluates 0 * log_softmax = 0 * -inf."),
+        C.bce_logits_formula(
+            "tf", source=f"binary_crossentropy in {backend_src}", versions=versions,
+            detail="tf.nn.sigmoid_cross_entropy_with_logits computes max(x,0) - x*y + log1p(exp(-|x|)): NaN at "
+                   "(x=-inf, y=0) and (x=+inf, y=1)."),
+    ]
+
+
+def _prob_clip(versions: str, backend_src: str) -> C.Flag:
+    return C.prob_clip(
+        1e-7, source=f"categorical/sparse_categorical_crossentropy in {backend_src}; binary_crossentropy in "
+                     f"{backend_src}", versions=versions,
+        detail="eps = keras.config.epsilon(); the clip is tf.clip_by_value.")
+
+
+KERAS3 = Convention(
+    "keras", "Keras 3 (keras.losses functional API, TensorFlow backend).",
+    _keras_flags(_K3_VERSIONS, _K3_NN, _K3_LOSSES) + [
+        _prob_clip(_K3_VERSIONS, _K3_NN),
+        C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_K3_LOSSES}", versions=_K3_VERSIONS,
+                                      detail="(Keras 2 uses shape[axis].)"),
+    ], {
+        "backend": "Keras 3's jax/torch/numpy backends differ from TF in sparse CE from probabilities: "
+                   "renormalise, then clip, then log (sparse_renormalize='before_clip'); TF backend clips, "
+                   "takes the log and lets sparse_softmax_cross_entropy_with_logits renormalise.",
+        "dtype": "Loss classes (keras.losses.CategoricalCrossentropy(...)) compute in the loss's dtype "
+                 "policy, default floatx() = float32, even for float64 inputs; the functions keep y_pred's "
+                 "dtype.",
+        "reduction": "Loss classes default to reduction='sum_over_batch_size' = sum / number of elements "
+                     "of the per-sample loss (divide_no_nan); 'mean_with_sample_weight' divides by the sum "
+                     "of the weights. keras/src/losses/loss.py reduce_values.",
+        "bce_mean": "binary_crossentropy averages the elementwise BCE over `axis` (default -1).",
+        "axis": "hinge, squared_hinge, categorical_hinge, kl_divergence, huber, mse, mae reduce over the "
+                "last axis only (no axis argument).",
+        "log_one_minus": "binary_crossentropy uses log(1 - p) (not log1p): for p = 1e-10, y = 0 in float64 "
+                         "the result is 1.0000000828e-10 vs the exact 1.00000000005e-10.",
+    })
+
+KERAS2 = Convention(
+    "keras2", "Keras 2 (tf.keras.losses in TF <= 2.15 = tf_keras 2.15.1).",
+    _keras_flags(_K2_VERSIONS, _K2_BACKEND, _K2_LOSSES) + [
+        _prob_clip(_K2_VERSIONS, _K2_BACKEND),
+        C.bce_log_epsilon(1e-7, source=f"binary_crossentropy in {_K2_BACKEND}", versions=_K2_VERSIONS,
+                          detail="(Keras 2 only: Keras 3 takes log(p) of the clipped p.)"),
+    ], {
+        "reduction": "Loss classes default to SUM_OVER_BATCH_SIZE (tf_keras/src/utils/losses_utils.py).",
+        "sparse_axis": "sparse_categorical_crossentropy transposes `axis` to last before the op.",
+        "measured": "tf_keras 2.15.1 does not import under TF 2.21; its loss bodies were transcribed "
+                    "verbatim onto TF 2.21 ops to measure them.",
+    })
+
+# What this adapter declares (``ADAPTER.conventions``): bindings name "keras"; case files may name "keras2".
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({KERAS3.name: KERAS3, KERAS2.name: KERAS2})
 
 
 @dataclass(frozen=True)
@@ -261,6 +363,7 @@ class KerasAdapter:
     name = "keras"
     bindings: Mapping[str, Binding] = BINDINGS
     deviations: tuple[Deviation, ...] = DEVIATIONS
+    conventions: Mapping[str, Convention] = CONVENTIONS
 
     # ---- environment ---------------------------------------------------------------------------------------
     def available(self) -> str | None:
@@ -326,6 +429,31 @@ class KerasAdapter:
     # ---- running -------------------------------------------------------------------------------------------
     def run(self, call: Call) -> Outcome:
         return timed(lambda: self._run(call))
+
+    def run_callable(self, fn: Callable[..., Any], call: Call, wrt: str | None) -> Outcome:
+        """Run a user's TensorFlow function ``fn(**tensors)`` on the call's inputs (float inputs as
+        ``tf.constant`` of the call's dtype, labels in their own dtype) and its ``tf.GradientTape`` gradient
+        w.r.t. ``wrt`` (``lossparity.check_loss``)."""
+        def go():
+            rt = _runtime()
+            tf = rt.tf
+            np_dtype = rt.np_dtypes[call.dtype]
+            device = "/GPU:0" if call.device == "gpu" else "/CPU:0"
+            with tf.device(device):
+                tensors = {name: tf.constant(np.asarray(arr) if name == "labels" else np.asarray(arr).astype(np_dtype))
+                           for name, arr in call.inputs.items()}
+                with tf.GradientTape() as tape:
+                    if wrt is not None:
+                        tape.watch(tensors[wrt])
+                    out = fn(**tensors)
+                    total = tf.reduce_sum(out)
+                grad = tape.gradient(total, tensors[wrt]) if wrt is not None else None
+            outcome = Outcome(value=np.asarray(out.numpy()).astype(np.float64), dtype=out.dtype.name)
+            if grad is not None:
+                outcome.grad, outcome.grad_dtype = np.asarray(grad.numpy()).astype(np.float64), grad.dtype.name
+            return outcome
+
+        return timed(go)
 
     def _run(self, call: Call) -> Outcome:
         rt = _runtime()

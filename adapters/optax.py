@@ -23,14 +23,64 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from reference import Convention
+from reference import conventions as C
 
 from .protocol import Binding, Call, Deviation, Outcome, describe, timed
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 CONVENTION = "optax"
+
+# ---------------------------------------------------------------------------------------------------------
+# The "optax" convention: how optax.losses (and jax's autodiff) depart from the mathematics, as flags the
+# reference reproduces (read and measured with optax 0.2.8 / jax 0.10.2; numbers in docs/conventions.md).
+_OPTAX_SRC = "optax 0.2.8"
+_OPTAX_CLS_SRC = f"optax/losses/_classification.py ({_OPTAX_SRC})"
+
+OPTAX = Convention(
+    "optax", "optax.losses (jax).", [
+        C.zero_times_inf_nan(
+            ("categorical_crossentropy", "kl_divergence"),
+            source=f"softmax_cross_entropy, kl_divergence in {_OPTAX_CLS_SRC}", versions=">=0.1.5",
+            detail="softmax_cross_entropy computes -(labels * log_softmax).sum() (safe_softmax_cross_entropy "
+                   "does not); kl_divergence(log_predictions, targets) = targets * (where(targets == 0, 0, "
+                   "log targets) - log_predictions)."),
+        C.hinge_kink_grad(
+            "tie_split", source=f"hinge_loss, multiclass_hinge_loss in {_OPTAX_CLS_SRC}; jax.lax.max JVP "
+                                "(jax 0.10.2)", versions=">=0.2.3",
+            detail="jnp.maximum / jnp.max (the jax.lax.max JVP) split ties; hinge_loss is elementwise (gradient "
+                   "-y/2 at the kink) and multiclass_hinge_loss is max_j s_j + 1 - onehot_j."),
+        C.abs_grad_at_zero(
+            1.0, source="jax/_src/lax/lax.py abs JVP (jax 0.10.2), measured", versions=">=0.4",
+            detail="jax's d|x|/dx at x = 0 is 1 (TF and torch give 0), as written jnp.abs(y_pred - y_true) "
+                   "(optax has no MAE loss)."),
+        C.bce_logits_formula(
+            "optax", source=f"sigmoid_binary_cross_entropy in {_OPTAX_CLS_SRC}", versions=">=0.1",
+            detail="sigmoid_binary_cross_entropy computes -y log_sigmoid(x) - (1-y) log_sigmoid(-x) with plain "
+                   "products: NaN at (x=-inf, y=0) and (x=+inf, y=1)."),
+    ], {
+        "argument_order": "optax losses take (logits/predictions, labels/targets): softmax_cross_entropy("
+                          "logits, labels); kl_divergence(log_predictions, targets) = KL(targets || "
+                          "exp(log_predictions)).",
+        "logits_only": "softmax_cross_entropy, softmax_cross_entropy_with_integer_labels and "
+                       "sigmoid_binary_cross_entropy take logits only; no from-probabilities variant.",
+        "l2_loss": "l2_loss = 0.5 * squared_error (elementwise); squared_error has no 1/2. Neither "
+                   "averages over an axis.",
+        "hinge": "hinge_loss(predictor_outputs, targets) expects targets in {-1, 1} and does NOT convert "
+                 "{0, 1} labels (a 0 target gives loss 1); multiclass_hinge_loss takes integer labels and "
+                 "is Crammer-Singer (max over j != t).",
+        "huber": "huber_loss(predictions, targets, delta) = 0.5 min(|e|,d)^2 + d (|e| - min(|e|,d)): the "
+                 "mathematics.",
+        "smooth_labels": "optax.smooth_labels(labels, alpha) = (1 - alpha) labels + alpha / K.",
+    })
+
+# What this adapter declares (``ADAPTER.conventions``); every binding names "optax".
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({OPTAX.name: OPTAX})
 _FORMS = ("function:none",)
 
 
@@ -269,6 +319,7 @@ class OptaxAdapter:
     name = "optax"
     bindings = BINDINGS
     deviations = DEVIATIONS
+    conventions: Mapping[str, Convention] = CONVENTIONS
 
     def version(self) -> str:
         mods, _ = _load()
@@ -307,6 +358,30 @@ class OptaxAdapter:
 
     def run(self, call: Call) -> Outcome:
         return timed(lambda: self._run(call))
+
+    def run_callable(self, fn: Callable[..., Any], call: Call, wrt: str | None) -> Outcome:
+        """Run a user's JAX function ``fn(**arrays)`` jitted on the call's inputs (same arrays, dtype and
+        device as a binding gets) and its ``jax.grad`` w.r.t. ``wrt`` (``lossparity.check_loss``)."""
+        def go():
+            jax, jnp, _ = _modules()
+            device = _device(jax, call.device)
+            if device is None:
+                raise RuntimeError(f"JAX has no {call.device!r} device here")
+            dtype = jnp.dtype(call.dtype)
+            arrays = {name: _array(jax, name, arr, dtype, device) for name, arr in call.inputs.items()}
+            if wrt is None:
+                out = jax.jit(lambda a: fn(**a))(arrays)
+                return Outcome(value=_numpy(out), dtype=str(out.dtype))
+
+            def summed(x, rest):
+                out = fn(**rest, **{wrt: x})
+                return jnp.sum(out), out
+
+            rest = {k: v for k, v in arrays.items() if k != wrt}
+            (_, out), grad = jax.jit(jax.value_and_grad(summed, has_aux=True))(arrays[wrt], rest)
+            return Outcome(value=_numpy(out), dtype=str(out.dtype), grad=_numpy(grad), grad_dtype=str(grad.dtype))
+
+        return timed(go)
 
     def _run(self, call: Call) -> Outcome:
         jax, jnp, optax = _modules()

@@ -6,8 +6,10 @@ runs it, and hands back NumPy values and the framework's autodiff gradient as an
 It never computes a loss itself: layout (class axis), argument order, label encoding, dtype and device
 are its whole job.  What the framework does differently from the mathematics is declared, not fixed:
 
-* a **convention** (``Binding.convention``, a key of ``reference.CONVENTIONS``): departures the reference
-  can reproduce (clipping epsilon, renormalisation, ...);
+* a **convention** (``Binding.convention`` names one the adapter declares in ``adapter.conventions``, or
+  ``"math"``): departures the reference can reproduce (clipping epsilon, renormalisation, ...), declared
+  in the adapter's own file from the framework-neutral flag constructors of :mod:`reference.conventions`,
+  each flag citing the framework source and version it was read from;
 * a :class:`Deviation`: a departure the reference does not reproduce (a NaN where the mathematics has a
   number, an error type, a half-precision overflow).  A declared deviation that stops showing fails
   the suite, so the declaration gets updated.
@@ -125,7 +127,16 @@ class Deviation:
 
 @runtime_checkable
 class Adapter(Protocol):
-    """The attributes and methods every adapter provides (see ``adapters/torch.py`` for one)."""
+    """The attributes and methods every adapter provides (see ``adapters/torch.py`` for one).
+
+    ``conventions: Mapping[str, reference.Convention]`` -- the conventions the adapter declares, by name
+    (``{"torch": TORCH}``), each built in the adapter's file from the flag constructors of
+    :mod:`reference.conventions` (``prob_clip(1e-7, source=..., versions=...)``, ...).  Every
+    ``Binding.convention`` names one of them or ``"math"`` (the plain mathematics, always known);
+    ``lossparity.conventions.registry`` collects them, so a case file can name any declared convention
+    (the Keras adapter also declares ``"keras2"``, which no binding uses).  An adapter without the
+    attribute declares none, and its bindings may only name ``"math"``.
+    """
 
     name: str
     bindings: Mapping[str, Binding]

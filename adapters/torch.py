@@ -21,14 +21,69 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from reference import Convention
+from reference import conventions as C
 
 from .protocol import Binding, Call, Deviation, Outcome, describe, timed
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 CONVENTION = "torch"
+
+# ---------------------------------------------------------------------------------------------------------
+# The "torch" convention: how torch.nn.functional departs from the mathematics, as flags the reference
+# reproduces (read and measured with torch 2.13.0 on CPU; numbers in docs/conventions.md).
+_TORCH = "torch 2.13.0"
+
+TORCH = Convention(
+    "torch", "PyTorch torch.nn.functional losses.", [
+        C.bce_log_clamp(
+            -100.0, source=f"torch/_decomp/decompositions.py binary_cross_entropy ({_TORCH}); aten Loss.cpp",
+            versions=">=1.0", detail="(F.binary_cross_entropy.)"),
+        C.bce_grad_epsilon(
+            float.fromhex("0x1.1979980000000p-40"),
+            source=f"binary_cross_entropy_backward in torch/_decomp/decompositions.py ({_TORCH}); measured in "
+                   "float64", versions=">=1.0",
+            detail="F.binary_cross_entropy's backward holds EPSILON = 1e-12 as a float32 constant "
+                   "(9.999999960041972e-13) even for float64."),
+        C.ignore_index(
+            -100, source=f"torch/nn/functional.py cross_entropy / nll_loss ({_TORCH})", versions=">=1.0",
+            detail="(-100 is the ignore_index default of F.cross_entropy / F.nll_loss.)"),
+        C.zero_times_inf_nan(
+            ("categorical_crossentropy", "kl_divergence"),
+            source=f"torch/nn/functional.py cross_entropy, kl_div ({_TORCH})", versions=">=1.10",
+            detail="F.cross_entropy with probability targets forms 0 * -inf; F.kl_div(log q, p) = "
+                   "xlogy(p, p) - p * log q forms it where p = q = 0."),
+        C.bce_logits_formula(
+            "torch", source=f"binary_cross_entropy_with_logits in torch/_decomp/decompositions.py ({_TORCH})",
+            versions=">=1.0",
+            detail="F.binary_cross_entropy_with_logits computes (1 - y) x - logsigmoid(x): NaN at x=-inf (any y) "
+                   "and at (x=+inf, y=1)."),
+    ], {
+        "kl_div_args": "F.kl_div(input, target) takes input = log q (log-probabilities of the model) and "
+                       "target = p: KL(p || q) = kl_div(q.log(), p). Elementwise; sum over classes yourself.",
+        "kl_div_reduction": "reduction='mean' divides the total by the number of ELEMENTS (N*K), "
+                            "'batchmean' by the batch size N (the KL definition): reduce(per_sample, "
+                            "'elementwise_mean', elements_per_sample=K) vs reduce(per_sample, 'batchmean').",
+        "cross_entropy": "F.cross_entropy takes logits only (input, target) with classes on dim 1; "
+                         "label_smoothing mixes y (1 - ls) + ls/K, identical to the mathematics, also for "
+                         "integer targets.",
+        "huber": "F.huber_loss(delta) = delta * F.smooth_l1_loss(beta=delta); both elementwise "
+                 "(reference.huber / reference.smooth_l1 average over `axis`).",
+        "hinge": "torch has no hinge / squared_hinge / categorical_hinge; hinge_embedding_loss, "
+                 "multi_margin_loss (sum over classes / K) and soft_margin_loss are different losses. "
+                 "Built from ops, clamp(min=0) gives the full gradient at the kink, relu gives 0, "
+                 "torch.maximum gives half; torch.max(dim) sends a tie's gradient to the first index.",
+        "elementwise": "mse_loss, l1_loss, binary_cross_entropy(_with_logits), huber_loss return "
+                       "elementwise losses for reduction='none' (not per-sample means).",
+    })
+
+# What this adapter declares (``ADAPTER.conventions``); every binding names "torch".
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({TORCH.name: TORCH})
 
 _ELEMENT_FORMS = ("function:none", "function:sum", "function:mean", "module:mean", "module:sum")
 _KL_FORMS = _ELEMENT_FORMS + ("function:batchmean", "module:batchmean")
@@ -246,6 +301,7 @@ class TorchAdapter:
     name = "torch"
     bindings = BINDINGS
     deviations = DEVIATIONS
+    conventions: Mapping[str, Convention] = CONVENTIONS
 
     # ----------------------------------------------------------------------------- protocol basics
     def version(self) -> str:
@@ -284,6 +340,27 @@ class TorchAdapter:
     # ------------------------------------------------------------------------------------ running
     def run(self, call: Call) -> Outcome:
         return timed(lambda: self._run(call))
+
+    def run_callable(self, fn: Callable[..., Any], call: Call, wrt: str | None) -> Outcome:
+        """Run a user's torch function ``fn(**tensors)`` on the call's inputs (same tensors, dtype and
+        device as a binding gets) and take its autograd gradient w.r.t. ``wrt`` (``lossparity.check_loss``)."""
+        def go():
+            torch = _torch()
+            device = torch.device("cuda" if call.device == "gpu" else call.device)
+            dtype = getattr(torch, call.dtype)
+            tensors = {name: _tensor(torch, name, arr, dtype, device) for name, arr in call.inputs.items()}
+            if wrt is not None:
+                tensors[wrt].requires_grad_(True)
+            out = fn(**tensors)
+            outcome = Outcome(value=out.detach().to(torch.float64).cpu().numpy(), dtype=_dtype_name(out.dtype))
+            if wrt is not None:
+                (grad,) = torch.autograd.grad(out.sum(), tensors[wrt], allow_unused=True)
+                grad = torch.zeros_like(tensors[wrt]) if grad is None else grad
+                outcome.grad = grad.detach().to(torch.float64).cpu().numpy()
+                outcome.grad_dtype = _dtype_name(grad.dtype)
+            return outcome
+
+        return timed(go)
 
     def _run(self, call: Call) -> Outcome:
         torch = _torch()

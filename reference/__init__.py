@@ -1,17 +1,24 @@
-"""lossparity reference: float64 NumPy losses, analytic gradients, framework conventions, mpmath oracle.
+"""lossparity reference: float64 NumPy losses, analytic gradients, conventions, mpmath oracle.
 
-Imports NumPy and mpmath only (never a framework).  See ``docs/design.md`` for the contract and
-``docs/conventions.md`` for the conventions' evidence.
+Imports NumPy and mpmath only, and names no framework.  A loss takes ``convention="math"`` (the
+mathematics, :data:`MATH`) or a :class:`Convention` built from the flag constructors of
+:mod:`reference.conventions`; whoever runs an implementation declares its conventions from them.  See
+``docs/design.md`` for the contract and ``docs/conventions.md`` for the conventions' evidence.
 
   >>> import reference
+  >>> from reference.conventions import bce_log_clamp
   >>> print(round(float(reference.binary_crossentropy([1.0], [0.1])), 7))
   2.3025851
-  >>> sorted(reference.CONVENTIONS)
-  ['keras', 'keras2', 'math', 'optax', 'torch']
+  >>> clamped = reference.Convention("clamped", "example", [bce_log_clamp(-100.0, source="example", versions="*")])
+  >>> print(float(reference.binary_crossentropy([1.0], [0.0], convention=clamped)))
+  100.0
+  >>> reference.get_convention("math") is reference.MATH
+  True
 """
 from . import grads
 from .activations import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax, softplus
-from .conventions import CONVENTIONS, Convention, Flag, get_convention
+from . import conventions
+from .conventions import MATH, Convention, Flag, get_convention
 from .losses import (
     LOSSES,
     binary_crossentropy,
@@ -42,6 +49,6 @@ ACTIVATIONS = {
 }
 
 __all__ = [
-    "ACTIVATIONS", "CONVENTIONS", "Convention", "Flag", "LOSSES", "REDUCTIONS", "get_convention", "grads",
+    "ACTIVATIONS", "Convention", "Flag", "LOSSES", "MATH", "REDUCTIONS", "conventions", "get_convention", "grads",
     "reduce", *ACTIVATIONS, *LOSSES,
 ]

@@ -1,25 +1,44 @@
-"""Conventions: named bundles of flags that reproduce how a framework departs from the mathematics.
+"""Conventions: named bundles of flags that reproduce how an implementation departs from the mathematics.
 
-A :class:`Flag` changes a number (a loss value or a gradient) for the losses named in ``applies_to``;
-every flag cites the framework source file and version it was read from and says how it was measured
-(see ``docs/conventions.md`` for the numbers).  Things that change no number the reference computes
-(argument order, which function an adapter must call, dtype policy) are kept in ``Convention.notes``.
+A :class:`Flag` changes a number (a loss value or a gradient) for the losses named in ``applies_to``.
+The reference names no implementation: it offers one constructor per *kind* of departure, named by
+what the departure does (:func:`prob_clip`, :func:`cce_renormalize`, ... see ``__all__``).  Each
+constructor returns a Flag with a sensible default ``applies_to`` (overridable) and a summary of the
+mechanism; the caller says where the behaviour was read (``source``, with the version) and which
+versions it holds for (``versions``, a PEP 440 specifier), and may add ``detail``, its own words about
+how its implementation arrives there.  Whoever runs an implementation (an adapter) bundles its flags
+into a :class:`Convention` and declares it; things that change no number the reference computes
+(argument order, which function to call, dtype policy) go in ``Convention.notes``.
 
 The reference applies a flag only when the convention passed to a loss holds it and the loss is in the
-flag's ``applies_to``; ``"math"`` holds no flag and is the plain mathematics.
+flag's ``applies_to``.  :data:`MATH` holds no flag and is the plain mathematics; :func:`get_convention`
+accepts a Convention or the name ``"math"``.
 
-Versions read and measured: Keras 3.15.1 (TensorFlow 2.21 backend), tf_keras 2.15.1 (the Keras 2 of
-TF <= 2.15, source transcribed and run on TF 2.21 ops because tf_keras 2.15 cannot be imported there),
-torch 2.13.0, optax 0.2.8 (jax 0.10.2).
+  >>> from reference.conventions import Convention, prob_clip
+  >>> clipped = Convention("clipped", "example", [prob_clip(1e-7, source="example", versions="*")])
+  >>> clipped.value_for("prob_clip", "binary_crossentropy"), clipped.applies("prob_clip", "hinge")
+  (1e-07, False)
+  >>> sorted(clipped.without("prob_clip").flags), get_convention("math") is MATH
+  ([], True)
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Union
+from typing import Any, Iterable, Mapping, Union
 
-__all__ = ["Flag", "Convention", "CONVENTIONS", "get_convention", "flag_value"]
+from ._util import clip_bounds
+
+__all__ = [
+    "Flag", "Convention", "MATH", "ConventionLike", "get_convention", "flag_value",
+    # flag constructors, one per kind of departure
+    "prob_clip", "cce_renormalize", "sparse_renormalize", "kl_clip", "hinge_binary_labels",
+    "categorical_hinge_max_includes_target", "hinge_kink_grad", "log_cosh_log2", "zero_times_inf_nan",
+    "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
+    "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero",
+]
 
 
 @dataclass(frozen=True)
@@ -27,8 +46,9 @@ class Flag:
     """One departure from the mathematics.
 
     ``value`` is what the reference uses (a number, bool or str); ``applies_to`` the loss names (keys
-    of ``reference.LOSSES``) whose value or gradient the flag changes; ``source`` the framework file and
-    version it was read from; ``versions`` a PEP 440 specifier of the framework versions it holds for.
+    of ``reference.LOSSES``) whose value or gradient the flag changes; ``source`` the file and version
+    it was read from; ``versions`` a PEP 440 specifier of the versions it holds for.  Build flags with
+    the constructors of this module rather than by hand.
     """
 
     name: str
@@ -41,19 +61,35 @@ class Flag:
 
 @dataclass(frozen=True)
 class Convention:
-    """A named bundle of :class:`Flag` objects (``flags`` maps flag name -> Flag)."""
+    """A named bundle of :class:`Flag` objects.
+
+    ``flags`` is an iterable of Flags or a mapping flag name -> Flag (stored as the mapping); two flags
+    with one name, or a key that is not its Flag's name, is a ValueError.
+    """
 
     name: str
     description: str
-    flags: Mapping[str, Flag] = field(default_factory=dict)
+    flags: Mapping[str, Flag] | Iterable[Flag] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        object.__setattr__(self, "flags", MappingProxyType(dict(self.flags)))
+        if isinstance(self.flags, Mapping):
+            flags = dict(self.flags)
+            for key, flag in flags.items():
+                if not isinstance(flag, Flag):
+                    raise TypeError(f"convention {self.name!r}: {key!r} is not a Flag: {flag!r}")
+                if key != flag.name:
+                    raise ValueError(f"flag key {key!r} != Flag.name {flag.name!r}")
+        else:
+            flags = {}
+            for flag in self.flags:
+                if not isinstance(flag, Flag):
+                    raise TypeError(f"convention {self.name!r}: not a Flag: {flag!r}")
+                if flag.name in flags:
+                    raise ValueError(f"convention {self.name!r} holds flag {flag.name!r} twice")
+                flags[flag.name] = flag
+        object.__setattr__(self, "flags", MappingProxyType(flags))
         object.__setattr__(self, "notes", MappingProxyType(dict(self.notes)))
-        for key, flag in self.flags.items():
-            if key != flag.name:
-                raise ValueError(f"flag key {key!r} != Flag.name {flag.name!r}")
 
     def __hash__(self):
         return hash((self.name, tuple(sorted(self.flags))))
@@ -80,17 +116,27 @@ class Convention:
         return self.flags[name].value if self.applies(name, loss) else default
 
 
+MATH = Convention("math", "The mathematics: no clipping, no renormalisation, 0 log 0 = 0.", (), {
+    "hinge_kink": "Gradients at kinks are the subgradient 0 (hinge at 1 - y s = 0, |x| at 0); ties in a "
+                  "max split the gradient equally.",
+    "labels": "Integer labels outside [0, K) are refused (IndexError).",
+})
+
 ConventionLike = Union[str, Convention]
 
 
 def get_convention(convention: ConventionLike) -> Convention:
-    """A Convention from a name in :data:`CONVENTIONS` or a Convention object."""
+    """``convention`` itself when it is a :class:`Convention`; :data:`MATH` for the name ``"math"``.
+
+    The reference knows no other name: an implementation's conventions are declared by whoever runs it
+    (an adapter's ``conventions``), and the Convention object is what a loss takes.
+    """
     if isinstance(convention, Convention):
         return convention
-    try:
-        return CONVENTIONS[convention]
-    except KeyError:
-        raise ValueError(f"unknown convention {convention!r}; known: {sorted(CONVENTIONS)}") from None
+    if isinstance(convention, str) and convention == "math":
+        return MATH
+    raise ValueError(f"unknown convention {convention!r}: the reference knows only 'math'; pass a "
+                     f"Convention object (an adapter declares its own in adapter.conventions)")
 
 
 def flag_value(convention: ConventionLike, name: str, loss: str, default: Any = None) -> Any:
@@ -98,214 +144,249 @@ def flag_value(convention: ConventionLike, name: str, loss: str, default: Any = 
 
 
 # ----------------------------------------------------------------------------------------------------
-# Sources
-K3 = "keras 3.15.1"
-K3_NN = f"keras/src/backend/tensorflow/nn.py ({K3})"
-K3_LOSSES = f"keras/src/losses/losses.py ({K3})"
-K2 = "tf_keras 2.15.1"
-K2_BACKEND = f"tf_keras/src/backend.py ({K2})"
-K2_LOSSES = f"tf_keras/src/losses.py ({K2})"
-TORCH = "torch 2.13.0"
-OPTAX = "optax 0.2.8"
-OPTAX_CLS = f"optax/losses/_classification.py ({OPTAX})"
+# Flag constructors: one per kind of departure, named by what it does.  Each takes the flag's value (where
+# it has one), then the keyword-only ``source`` and ``versions`` every flag must cite, an optional
+# ``applies_to`` overriding the default losses and an optional ``detail`` appended to the summary.
 
 PROB_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
 HINGES = ("hinge", "squared_hinge", "categorical_hinge")
+ZERO_TIMES_INF_LOSSES = ("categorical_crossentropy", "kl_divergence")
+SPARSE_RENORMALIZE_MODES = ("after_clip", "before_clip")
 
 
-def _keras_prob_clip(src_cce, src_bce, vers, extra=""):
-    return Flag(
-        "prob_clip", 1e-7, PROB_LOSSES,
-        "Probabilities (from_logits=False) are clipped to [eps, 1 - eps] with eps = "
-        "keras.config.epsilon() = 1e-7 before the log; eps and 1 - eps are formed in y_pred's dtype "
-        "(float32: [1.0000000116860974e-07, 0.99999988079071]). tf.clip_by_value's gradient is zero "
-        "strictly outside and passes through AT the bounds (inclusive), which the gradients reproduce." + extra,
-        f"{src_cce}; {src_bce}", vers)
+def _flag(name: str, value: Any, applies_to: Iterable[str], summary: str, detail: str, source: str,
+          versions: str) -> Flag:
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError(f"flag {name!r}: source must name the file and version it was read from")
+    if not isinstance(versions, str) or not versions.strip():
+        raise ValueError(f"flag {name!r}: versions must be a version specifier (e.g. '>=1.0', '*')")
+    applies_to = (applies_to,) if isinstance(applies_to, str) else tuple(applies_to)
+    if not applies_to or not all(isinstance(loss, str) and loss for loss in applies_to):
+        raise ValueError(f"flag {name!r}: applies_to must name at least one loss, got {applies_to!r}")
+    summary = summary if not detail else f"{summary} {detail}"
+    return Flag(name, value, applies_to, summary, source, versions)
 
 
-def _keras_common(vers, backend_src, losses_src) -> dict[str, Flag]:
-    flags = [
-        Flag("cce_renormalize", True, ("categorical_crossentropy",),
-             "From probabilities, y_pred is first divided by its sum over `axis` (then clipped): "
-             "cce([0,1,0,0], [.1,.1,.8,.1]) = -log(.1/1.1) = 2.3978953 instead of -log(.1) = 2.3025851; "
-             "the gradient includes the renormalisation's Jacobian.",
-             f"categorical_crossentropy in {backend_src}", vers),
-        Flag("sparse_renormalize", "after_clip", ("sparse_categorical_crossentropy",),
-             "From probabilities, log(clip(y_pred)) is fed to tf.nn.sparse_softmax_cross_entropy_with_logits, "
-             "which renormalises implicitly: loss = -log(c_y / sum_j c_j), c = clip(y_pred). "
-             "scce([0], [.2,.2,.2]) = log 3 = 1.0986123 instead of -log .2 = 1.6094379. (Keras 3's jax/torch/"
-             "numpy backends renormalise BEFORE clipping instead: value 'before_clip'.)",
-             f"sparse_categorical_crossentropy in {backend_src}", vers),
-        Flag("kl_clip", 1e-7, ("kl_divergence",),
-             "Both y_true and y_pred are clipped to [eps, 1], eps = 1e-7, so zero entries of p contribute "
-             "eps*log(eps/q): KL(P1, Q1) = 0.0202004047 instead of 0.0202027073; gradient zero where q is "
-             "clipped (inclusive bounds as for prob_clip).",
-             f"kl_divergence in {losses_src}", vers),
-        Flag("hinge_binary_labels", "whole_tensor", ("hinge", "squared_hinge"),
-             "If EVERY entry of y_true (the whole batch, not per sample) is 0 or 1, y_true is mapped to "
-             "2*y_true - 1; otherwise it is used unchanged: hinge([0,1], [.3,-.2]) = 1.25 (math 1.1), "
-             "but in a batch where one row holds a 0.5 no row is converted.",
-             f"convert_binary_labels_to_hinge / _maybe_convert_labels in {losses_src}", vers),
-        Flag("categorical_hinge_max_includes_target", True, ("categorical_hinge",),
-             "neg = max_j (1 - y_j) * y_pred_j runs over ALL classes, so the target class contributes 0 "
-             "to the max: y=[0,0,1], s=[-1,-2,.5] gives 0.5 (Crammer-Singer / optax multiclass_hinge_loss "
-             "give max(0, 1 + max_{j!=t} s_j - s_t) = 0).",
-             f"categorical_hinge in {losses_src}", vers),
-        Flag("hinge_kink_grad", 1.0, HINGES,
-             "At the kink (1 - y*s == 0, or neg - pos + 1 == 0) tf.maximum(x, 0) sends the whole gradient "
-             "to x (its gradient mask is x >= y): d hinge / ds = -y/K at the kink (math reference: 0).",
-             f"_MaximumGrad in tensorflow/python/ops/math_grad.py (TF 2.21); {losses_src}", vers),
-        Flag("log_cosh_log2", float.fromhex("0x1.62e4300000000p-1"), ("log_cosh",),
-             "log_cosh is x + softplus(-2x) - log(2) with log(2) computed in float32 (0.6931471824645996) "
-             "and cast to y_pred's dtype: every float64 value is 1.9e-9 too low (log_cosh(0, 0) = "
-             "-1.9045e-09).",
-             f"log_cosh in {losses_src}", vers),
-        Flag("zero_times_inf_nan", True, ("categorical_crossentropy",),
-             "From logits, tf.nn.softmax_cross_entropy_with_logits evaluates 0 * log_softmax = 0 * -inf = NaN "
-             "for a zero target on a -inf logit: cce([0,.5,.5], [-inf,0,0], from_logits=True) = nan "
-             "(math: log 2).",
-             f"categorical_crossentropy in {backend_src} (tf.nn.softmax_cross_entropy_with_logits)", vers),
-        Flag("bce_logits_formula", "tf", ("binary_crossentropy",),
-             "From logits, tf.nn.sigmoid_cross_entropy_with_logits computes max(x,0) - x*y + log1p(exp(-|x|)): "
-             "NaN where that is 0*inf or inf-inf, e.g. (x=-inf, y=0) and (x=+inf, y=1), where the mathematics "
-             "gives 0; finite logits are unaffected.",
-             f"binary_crossentropy in {backend_src}", vers),
-    ]
-    return {f.name: f for f in flags}
+def _epsilon(name: str, eps: Any, upper: float = 0.5) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 < float(eps) < upper:
+        raise ValueError(f"{name}: epsilon must be a number in (0, {upper}), got {eps!r}")
+    return eps
 
 
-_KERAS3 = _keras_common(">=3.0", K3_NN, K3_LOSSES)
-_KERAS3["prob_clip"] = _keras_prob_clip(f"categorical/sparse_categorical_crossentropy in {K3_NN}",
-                                        f"binary_crossentropy in {K3_NN}", ">=3.0")
-_KERAS3["smoothing_classes_last_axis"] = Flag(
-    "smoothing_classes_last_axis", True, ("categorical_crossentropy",),
-    "label_smoothing uses K = y_true.shape[-1] even when axis != -1: with classes on axis 0 of a (3, 2) "
-    "array, ls=0.3 smooths with 0.3/2 (loss [2.2521143, 1.6860618]) instead of 0.3/3 ([2.0386794, 1.4995767]).",
-    f"categorical_crossentropy in {K3_LOSSES}", ">=3.0")
+def prob_clip(eps: float, *, source: str, versions: str, applies_to: Iterable[str] = PROB_LOSSES,
+              detail: str = "") -> Flag:
+    """Probabilities (``from_logits=False``) are clipped to ``[eps, 1 - eps]`` before the log.
 
-_KERAS2 = _keras_common(">=2.0,<2.16", K2_BACKEND, K2_LOSSES)
-_KERAS2["prob_clip"] = _keras_prob_clip(
-    f"categorical/sparse_categorical_crossentropy in {K2_BACKEND}", f"binary_crossentropy in {K2_BACKEND}",
-    ">=2.0,<2.16")
-_KERAS2["bce_log_epsilon"] = Flag(
-    "bce_log_epsilon", 1e-7, ("binary_crossentropy",),
-    "After clipping, Keras 2 takes log(p + eps) and log(1 - p + eps): bce([1], [0.1]) = -log(0.1000001) "
-    "= 2.3025841 (float32 2.3025842) instead of 2.3025851; gradient -y/(p+eps) + (1-y)/(1-p+eps).",
-    f"binary_crossentropy in {K2_BACKEND}", ">=2.0,<2.16")
+    The bounds are formed in ``y_pred``'s dtype; the clip's gradient is zero strictly outside them and
+    passes through at them (inclusive), as ``tf.clip_by_value`` does (Keras).
+    """
+    eps = _epsilon("prob_clip", eps)
+    lo, hi = clip_bounds(eps, "float32")
+    return _flag(
+        "prob_clip", eps, applies_to,
+        f"Probabilities (from_logits=False) are clipped to [eps, 1 - eps] with eps = {eps!r} before the "
+        f"log; eps and 1 - eps are formed in y_pred's dtype (float32: [{lo!r}, {hi!r}]). The clip's "
+        "gradient is zero strictly outside and passes through AT the bounds (inclusive), which the "
+        "gradients reproduce.", detail, source, versions)
 
-_TORCH = {f.name: f for f in [
-    Flag("bce_log_clamp", -100.0, ("binary_crossentropy",),
-         "F.binary_cross_entropy clamps each log term to >= -100: bce(y=1, p=0) = 100 and bce(y=1, p=1e-50) = "
-         "100 (math inf and 115.129). log(1-p) is computed as log1p(-p) (exact for tiny p).",
-         f"torch/_decomp/decompositions.py binary_cross_entropy ({TORCH}); aten Loss.cpp", ">=1.0"),
-    Flag("bce_grad_epsilon", float.fromhex("0x1.1979980000000p-40"), ("binary_crossentropy",),
-         "The gradient of F.binary_cross_entropy is (p - y) / max(p (1 - p), EPSILON), EPSILON = 1e-12 held as "
-         "a float32 constant (9.999999960041972e-13) even for float64 and cast to the input's dtype (0 in "
-         "float16, so p = y = 1 gives 0/0 = NaN there): grad at (p=0, y=1) = -1.0000000040e12 (not 0, though "
-         "the -100 clamp is active, and not -inf).",
-         f"binary_cross_entropy_backward in torch/_decomp/decompositions.py ({TORCH}); measured in float64",
-         ">=1.0"),
-    Flag("ignore_index", -100, ("sparse_categorical_crossentropy", "nll"),
-         "Integer label -100 (ignore_index default) gives loss 0 and gradient 0 (reduction='mean' then "
-         "divides by the count of other labels: reduce(..., 'weighted_mean', weights=labels != -100)); the "
-         "math reference gives NaN for a label outside [0, K).",
-         f"torch/nn/functional.py cross_entropy / nll_loss ({TORCH})", ">=1.0"),
-    Flag("zero_times_inf_nan", True, ("categorical_crossentropy", "kl_divergence"),
-         "0 * -inf = NaN: F.cross_entropy with probability targets is NaN for a zero target on a -inf logit "
-         "(cce([0,.5,.5], [-inf,0,0]) = nan, math log 2); F.kl_div(log q, p) = xlogy(p, p) - p * log q is NaN "
-         "where p = q = 0 (KL(P1, Q1) = nan, math 0.0202027).",
-         f"torch/nn/functional.py cross_entropy, kl_div ({TORCH})", ">=1.10"),
-    Flag("bce_logits_formula", "torch", ("binary_crossentropy",),
-         "F.binary_cross_entropy_with_logits computes (1 - y) x - logsigmoid(x): NaN at x=-inf (any y) and at "
-         "(x=+inf, y=1); math gives 0 or inf.",
-         f"binary_cross_entropy_with_logits in torch/_decomp/decompositions.py ({TORCH})", ">=1.0"),
-]}
 
-_OPTAX = {f.name: f for f in [
-    Flag("zero_times_inf_nan", True, ("categorical_crossentropy", "kl_divergence"),
-         "softmax_cross_entropy computes -(labels * log_softmax).sum(): NaN for a zero label on a -inf logit "
-         "(safe_softmax_cross_entropy does not); kl_divergence(log_predictions, targets) = targets * "
-         "(where(targets == 0, 0, log targets) - log_predictions) is NaN where p = q = 0 (KL(P1, Q1) = nan).",
-         f"softmax_cross_entropy, kl_divergence in {OPTAX_CLS}", ">=0.1.5"),
-    Flag("hinge_kink_grad", "tie_split", HINGES,
-         "jnp.maximum / jnp.max split the gradient equally between tied arguments, and at the kink the zero "
-         "branch is one of them: hinge_loss's gradient at 1 - y s = 0 is -y/2; multiclass_hinge_loss "
-         "(max_j s_j + 1 - onehot_j, the target included) keeps n/(n+1) of the active gradient with n tied "
-         "non-target classes: scores [0,1,0], label 1 -> [1/3, -2/3, 1/3].",
-         f"hinge_loss, multiclass_hinge_loss in {OPTAX_CLS}; jax.lax.max JVP (jax 0.10.2)", ">=0.2.3"),
-    Flag("abs_grad_at_zero", 1.0, ("mean_absolute_error",),
-         "jax's d|x|/dx at x = 0 is 1 (TF and torch give 0), so d mean|y_pred - y_true| / d y_pred = 1/K "
-         "where y_pred == y_true (as written jnp.abs(y_pred - y_true); optax has no MAE loss).",
-         "jax/_src/lax/lax.py abs JVP (jax 0.10.2), measured", ">=0.4"),
-    Flag("bce_logits_formula", "optax", ("binary_crossentropy",),
-         "sigmoid_binary_cross_entropy computes -y log_sigmoid(x) - (1-y) log_sigmoid(-x) with plain "
-         "products: NaN at (x=-inf, y=0) and (x=+inf, y=1) where the mathematics gives 0.",
-         f"sigmoid_binary_cross_entropy in {OPTAX_CLS}", ">=0.1"),
-]}
+def cce_renormalize(*, source: str, versions: str, applies_to: Iterable[str] = ("categorical_crossentropy",),
+                    detail: str = "") -> Flag:
+    """From probabilities, ``y_pred`` is divided by its sum over the class axis first (Keras)."""
+    return _flag(
+        "cce_renormalize", True, applies_to,
+        "From probabilities, y_pred is first divided by its sum over `axis` (then clipped): "
+        "cce([0,1,0,0], [.1,.1,.8,.1]) = -log(.1/1.1) = 2.3978953 instead of -log(.1) = 2.3025851; "
+        "the gradient includes the renormalisation's Jacobian.", detail, source, versions)
 
-CONVENTIONS: dict[str, Convention] = {
-    "math": Convention("math", "The mathematics: no clipping, no renormalisation, 0 log 0 = 0.", {}, {
-        "hinge_kink": "Gradients at kinks are the subgradient 0 (hinge at 1 - y s = 0, |x| at 0); ties in a "
-                      "max split the gradient equally.",
-        "labels": "Integer labels outside [0, K) give NaN.",
-    }),
-    "keras": Convention(
-        "keras", "Keras 3 (keras.losses functional API, TensorFlow backend).", _KERAS3, {
-            "backend": "Keras 3's jax/torch/numpy backends differ from TF in sparse CE from probabilities: "
-                       "renormalise, then clip, then log (sparse_renormalize='before_clip'); TF backend clips, "
-                       "takes the log and lets sparse_softmax_cross_entropy_with_logits renormalise.",
-            "dtype": "Loss classes (keras.losses.CategoricalCrossentropy(...)) compute in the loss's dtype "
-                     "policy, default floatx() = float32, even for float64 inputs; the functions keep y_pred's "
-                     "dtype.",
-            "reduction": "Loss classes default to reduction='sum_over_batch_size' = sum / number of elements "
-                         "of the per-sample loss (divide_no_nan); 'mean_with_sample_weight' divides by the sum "
-                         "of the weights. keras/src/losses/loss.py reduce_values.",
-            "bce_mean": "binary_crossentropy averages the elementwise BCE over `axis` (default -1).",
-            "axis": "hinge, squared_hinge, categorical_hinge, kl_divergence, huber, mse, mae reduce over the "
-                    "last axis only (no axis argument).",
-            "log_one_minus": "binary_crossentropy uses log(1 - p) (not log1p): for p = 1e-10, y = 0 in float64 "
-                             "the result is 1.0000000828e-10 vs the exact 1.00000000005e-10.",
-        }),
-    "keras2": Convention(
-        "keras2", "Keras 2 (tf.keras.losses in TF <= 2.15 = tf_keras 2.15.1).", _KERAS2, {
-            "reduction": "Loss classes default to SUM_OVER_BATCH_SIZE (tf_keras/src/utils/losses_utils.py).",
-            "sparse_axis": "sparse_categorical_crossentropy transposes `axis` to last before the op.",
-            "measured": "tf_keras 2.15.1 does not import under TF 2.21; its loss bodies were transcribed "
-                        "verbatim onto TF 2.21 ops to measure them.",
-        }),
-    "torch": Convention(
-        "torch", "PyTorch torch.nn.functional losses.", _TORCH, {
-            "kl_div_args": "F.kl_div(input, target) takes input = log q (log-probabilities of the model) and "
-                           "target = p: KL(p || q) = kl_div(q.log(), p). Elementwise; sum over classes yourself.",
-            "kl_div_reduction": "reduction='mean' divides the total by the number of ELEMENTS (N*K), "
-                                "'batchmean' by the batch size N (the KL definition): reduce(per_sample, "
-                                "'elementwise_mean', elements_per_sample=K) vs reduce(per_sample, 'batchmean').",
-            "cross_entropy": "F.cross_entropy takes logits only (input, target) with classes on dim 1; "
-                             "label_smoothing mixes y (1 - ls) + ls/K, identical to the mathematics, also for "
-                             "integer targets.",
-            "huber": "F.huber_loss(delta) = delta * F.smooth_l1_loss(beta=delta); both elementwise "
-                     "(reference.huber / reference.smooth_l1 average over `axis`).",
-            "hinge": "torch has no hinge / squared_hinge / categorical_hinge; hinge_embedding_loss, "
-                     "multi_margin_loss (sum over classes / K) and soft_margin_loss are different losses. "
-                     "Built from ops, clamp(min=0) gives the full gradient at the kink, relu gives 0, "
-                     "torch.maximum gives half; torch.max(dim) sends a tie's gradient to the first index.",
-            "elementwise": "mse_loss, l1_loss, binary_cross_entropy(_with_logits), huber_loss return "
-                           "elementwise losses for reduction='none' (not per-sample means).",
-        }),
-    "optax": Convention(
-        "optax", "optax.losses (jax).", _OPTAX, {
-            "argument_order": "optax losses take (logits/predictions, labels/targets): softmax_cross_entropy("
-                              "logits, labels); kl_divergence(log_predictions, targets) = KL(targets || "
-                              "exp(log_predictions)).",
-            "logits_only": "softmax_cross_entropy, softmax_cross_entropy_with_integer_labels and "
-                           "sigmoid_binary_cross_entropy take logits only; no from-probabilities variant.",
-            "l2_loss": "l2_loss = 0.5 * squared_error (elementwise); squared_error has no 1/2. Neither "
-                       "averages over an axis.",
-            "hinge": "hinge_loss(predictor_outputs, targets) expects targets in {-1, 1} and does NOT convert "
-                     "{0, 1} labels (a 0 target gives loss 1); multiclass_hinge_loss takes integer labels and "
-                     "is Crammer-Singer (max over j != t).",
-            "huber": "huber_loss(predictions, targets, delta) = 0.5 min(|e|,d)^2 + d (|e| - min(|e|,d)): the "
-                     "mathematics.",
-            "smooth_labels": "optax.smooth_labels(labels, alpha) = (1 - alpha) labels + alpha / K.",
-        }),
+
+def sparse_renormalize(mode: str, *, source: str, versions: str,
+                       applies_to: Iterable[str] = ("sparse_categorical_crossentropy",), detail: str = "") -> Flag:
+    """Sparse cross entropy from probabilities renormalises ``y_pred``.
+
+    ``mode`` ``"after_clip"``: ``-log(c_y / sum c)``, ``c = clip(y_pred)`` (Keras 3, TensorFlow backend);
+    ``"before_clip"``: divide by the sum, then clip, then log (Keras 3's other backends).
+    """
+    if mode not in SPARSE_RENORMALIZE_MODES:
+        raise ValueError(f"sparse_renormalize: mode must be one of {SPARSE_RENORMALIZE_MODES}, got {mode!r}")
+    if mode == "after_clip":
+        summary = ("From probabilities, the clipped probabilities are renormalised after the clip: "
+                   "loss = -log(c_y / sum_j c_j), c = clip(y_pred). scce([0], [.2,.2,.2]) = log 3 = 1.0986123 "
+                   "instead of -log .2 = 1.6094379.")
+    else:
+        summary = ("From probabilities, y_pred is divided by its sum over `axis` before the clip: "
+                   "loss = -log(clip(p_y / sum_j p_j)). scce([0], [.2,.2,.2]) = log 3 = 1.0986123 instead of "
+                   "-log .2 = 1.6094379.")
+    return _flag("sparse_renormalize", mode, applies_to, summary, detail, source, versions)
+
+
+def kl_clip(eps: float, *, source: str, versions: str, applies_to: Iterable[str] = ("kl_divergence",),
+            detail: str = "") -> Flag:
+    """Both ``p`` and ``q`` are clipped to ``[eps, 1]`` before the KL divergence (Keras)."""
+    eps = _epsilon("kl_clip", eps)
+    return _flag(
+        "kl_clip", eps, applies_to,
+        f"Both y_true and y_pred are clipped to [eps, 1], eps = {eps!r}, so zero entries of p contribute "
+        "eps*log(eps/q): KL(P1, Q1) = 0.0202004047 (eps = 1e-7) instead of 0.0202027073; gradient zero "
+        "where q is clipped (inclusive bounds as for prob_clip).", detail, source, versions)
+
+
+def hinge_binary_labels(*, source: str, versions: str, applies_to: Iterable[str] = ("hinge", "squared_hinge"),
+                        detail: str = "") -> Flag:
+    """``{0, 1}`` targets become ``{-1, 1}`` when the WHOLE ``y_true`` is binary (Keras)."""
+    return _flag(
+        "hinge_binary_labels", "whole_tensor", applies_to,
+        "If EVERY entry of y_true (the whole batch, not per sample) is 0 or 1, y_true is mapped to "
+        "2*y_true - 1; otherwise it is used unchanged: hinge([0,1], [.3,-.2]) = 1.25 (math 1.1), "
+        "but in a batch where one row holds a 0.5 no row is converted.", detail, source, versions)
+
+
+def categorical_hinge_max_includes_target(*, source: str, versions: str,
+                                          applies_to: Iterable[str] = ("categorical_hinge",),
+                                          detail: str = "") -> Flag:
+    """The categorical hinge's max runs over all classes, the target's ``0`` included (Keras)."""
+    return _flag(
+        "categorical_hinge_max_includes_target", True, applies_to,
+        "neg = max_j (1 - y_j) * y_pred_j runs over ALL classes, so the target class contributes 0 "
+        "to the max: y=[0,0,1], s=[-1,-2,.5] gives 0.5 (Crammer-Singer, max(0, 1 + max_{j!=t} s_j - s_t), "
+        "gives 0).", detail, source, versions)
+
+
+def hinge_kink_grad(value: float | str, *, source: str, versions: str, applies_to: Iterable[str] = HINGES,
+                    detail: str = "") -> Flag:
+    """The gradient a hinge takes at its kink (the mathematics' subgradient is 0).
+
+    ``value`` a number in ``[0, 1]``: that fraction of the active branch's gradient (1.0: ``tf.maximum``
+    sends ties to its first argument); ``"tie_split"``: the max splits the gradient equally between
+    tied arguments, the zero branch being one of them (jax).
+    """
+    if value == "tie_split":
+        summary = ("The max splits the gradient equally between tied arguments, and at the kink the zero "
+                   "branch is one of them: the hinge's gradient at 1 - y s = 0 is half the active one "
+                   "(-y/2 per element); the categorical hinge (max_j s_j + 1 - onehot_j, the target "
+                   "included) keeps n/(n+1) of the active gradient with n tied non-target classes: scores "
+                   "[0,1,0], label 1 -> [1/3, -2/3, 1/3].")
+    elif not isinstance(value, bool) and isinstance(value, (int, float)) and 0.0 <= value <= 1.0:
+        share = "-y/K" if value == 1 else f"-{value!r} y/K"
+        summary = (f"At the kink (1 - y*s == 0, or neg - pos + 1 == 0) the gradient is {value!r} times the "
+                   f"active branch's: d hinge / ds = {share} at the kink (math reference: 0).")
+    else:
+        raise ValueError(f"hinge_kink_grad: value must be a number in [0, 1] or 'tie_split', got {value!r}")
+    return _flag("hinge_kink_grad", value, applies_to, summary, detail, source, versions)
+
+
+def log_cosh_log2(value: float, *, source: str, versions: str, applies_to: Iterable[str] = ("log_cosh",),
+                  detail: str = "") -> Flag:
+    """``log_cosh`` is ``x + softplus(-2x) - log 2`` with ``log 2`` rounded to ``value`` (Keras: float32)."""
+    if isinstance(value, bool) or not isinstance(value, float) or abs(value - math.log(2.0)) > 1e-3:
+        raise ValueError(f"log_cosh_log2: value must be a float near log 2, got {value!r}")
+    shift = value - math.log(2.0)
+    return _flag(
+        "log_cosh_log2", value, applies_to,
+        f"log_cosh is x + softplus(-2x) - log(2) with log(2) rounded to {value!r}: every float64 value is "
+        f"{abs(shift):.2g} too {'low' if shift > 0 else 'high'} (log_cosh(0, 0) = {-shift:.5g}).",
+        detail, source, versions)
+
+
+_ZERO_TIMES_INF = {
+    "categorical_crossentropy": "categorical_crossentropy from logits is NaN for a zero target on a -inf logit "
+                                "(cce([0,.5,.5], [-inf,0,0], from_logits=True) = nan, math log 2)",
+    "kl_divergence": "kl_divergence is NaN where p = q = 0 (KL(P1, Q1) = nan, math 0.0202027)",
 }
+
+
+def zero_times_inf_nan(applies_to: Iterable[str] = ZERO_TIMES_INF_LOSSES, *, source: str, versions: str,
+                       detail: str = "") -> Flag:
+    """``0 * -inf`` (a zero target times a ``-inf`` log) is evaluated literally, giving NaN."""
+    applies_to = (applies_to,) if isinstance(applies_to, str) else tuple(applies_to)
+    effects = "; ".join(_ZERO_TIMES_INF[loss] for loss in applies_to if loss in _ZERO_TIMES_INF)
+    return _flag("zero_times_inf_nan", True, applies_to,
+                 "0 * -inf is evaluated literally as NaN" + (f": {effects}." if effects else "."),
+                 detail, source, versions)
+
+
+def bce_logits_formula(formula: str, *, source: str, versions: str,
+                       applies_to: Iterable[str] = ("binary_crossentropy",), detail: str = "") -> Flag:
+    """Binary cross entropy from logits keeps the NaN pattern of a literal formula at infinite logits.
+
+    ``formula`` names the expression ``reference.losses`` evaluates literally to find where it is NaN:
+    ``"tf"`` ``max(x,0) - x y + log1p(exp(-|x|))`` (``tf.nn.sigmoid_cross_entropy_with_logits``),
+    ``"torch"`` ``(1-y) x - logsigmoid(x)`` (``F.binary_cross_entropy_with_logits``), ``"optax"``
+    ``-y log_sigmoid(x) - (1-y) log_sigmoid(-x)`` (``optax.sigmoid_binary_cross_entropy``).  Pass the
+    formula itself in ``detail``.
+    """
+    if not isinstance(formula, str) or not formula:
+        raise ValueError(f"bce_logits_formula: formula must be a non-empty string, got {formula!r}")
+    return _flag(
+        "bce_logits_formula", formula, applies_to,
+        f"From logits, the loss is NaN wherever formula {formula!r} evaluated literally forms 0*inf or "
+        "inf-inf (at infinite logits), where the mathematics gives 0 or inf; finite logits are unaffected.",
+        detail, source, versions)
+
+
+def smoothing_classes_last_axis(*, source: str, versions: str,
+                                applies_to: Iterable[str] = ("categorical_crossentropy",),
+                                detail: str = "") -> Flag:
+    """Label smoothing divides by ``y_true.shape[-1]`` even when the class axis is another (Keras 3)."""
+    return _flag(
+        "smoothing_classes_last_axis", True, applies_to,
+        "label_smoothing uses K = y_true.shape[-1] even when axis != -1: with classes on axis 0 of a (3, 2) "
+        "array, ls=0.3 smooths with 0.3/2 (loss [2.2521143, 1.6860618]) instead of 0.3/3 ([2.0386794, "
+        "1.4995767]).", detail, source, versions)
+
+
+def bce_log_epsilon(eps: float, *, source: str, versions: str,
+                    applies_to: Iterable[str] = ("binary_crossentropy",), detail: str = "") -> Flag:
+    """After clipping, BCE takes ``log(p + eps)`` and ``log(1 - p + eps)`` (Keras 2)."""
+    eps = _epsilon("bce_log_epsilon", eps)
+    return _flag(
+        "bce_log_epsilon", eps, applies_to,
+        f"After clipping, the logs are log(p + eps) and log(1 - p + eps), eps = {eps!r}: bce([1], [0.1]) = "
+        "-log(0.1000001) = 2.3025841 (float32 2.3025842) instead of 2.3025851 (eps = 1e-7); gradient "
+        "-y/(p+eps) + (1-y)/(1-p+eps).", detail, source, versions)
+
+
+def bce_log_clamp(value: float, *, source: str, versions: str,
+                  applies_to: Iterable[str] = ("binary_crossentropy",), detail: str = "") -> Flag:
+    """BCE from probabilities clamps each log term to ``>= value`` (torch: -100)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value < 0:
+        raise ValueError(f"bce_log_clamp: value must be a negative number, got {value!r}")
+    return _flag(
+        "bce_log_clamp", value, applies_to,
+        f"Each log term is clamped to >= {value!r}: bce(y=1, p=0) = {-value!r} (math inf); with -100, "
+        "bce(y=1, p=1e-50) = 100 (math 115.129). log(1-p) is computed as log1p(-p) (exact for tiny p).",
+        detail, source, versions)
+
+
+def bce_grad_epsilon(value: float, *, source: str, versions: str,
+                     applies_to: Iterable[str] = ("binary_crossentropy",), detail: str = "") -> Flag:
+    """BCE's gradient is ``(p - y) / max(p (1 - p), value)``, ``value`` cast to the input's dtype (torch)."""
+    eps = _epsilon("bce_grad_epsilon", value)
+    return _flag(
+        "bce_grad_epsilon", eps, applies_to,
+        f"The gradient from probabilities is (p - y) / max(p (1 - p), eps), eps = {eps!r} cast to the "
+        "input's dtype (0 in float16, so p = y = 1 gives 0/0 = NaN there): grad at (p=0, y=1) = "
+        f"{-1 / eps:.10e} (not 0, though a log clamp may be active, and not -inf).", detail, source, versions)
+
+
+def ignore_index(value: int, *, source: str, versions: str,
+                 applies_to: Iterable[str] = ("sparse_categorical_crossentropy", "nll"), detail: str = "") -> Flag:
+    """An integer label equal to ``value`` contributes loss 0 and gradient 0 (torch: -100)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"ignore_index: value must be an int, got {value!r}")
+    return _flag(
+        "ignore_index", value, applies_to,
+        f"Integer label {value} gives loss 0 and gradient 0 (a mean reduction then divides by the count of "
+        f"other labels: reduce(..., 'weighted_mean', weights=labels != {value})); the math reference refuses a "
+        "label outside [0, K) (IndexError).", detail, source, versions)
+
+
+def abs_grad_at_zero(value: float, *, source: str, versions: str,
+                     applies_to: Iterable[str] = ("mean_absolute_error",), detail: str = "") -> Flag:
+    """The gradient taken for ``|x|`` at ``x = 0`` (the mathematics' subgradient is 0; jax: 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1.0 <= value <= 1.0:
+        raise ValueError(f"abs_grad_at_zero: value must be a number in [-1, 1], got {value!r}")
+    return _flag(
+        "abs_grad_at_zero", value, applies_to,
+        f"d|x|/dx at x = 0 is {value!r} (math: 0), so d mean|y_pred - y_true| / d y_pred = {value!r}/K where "
+        "y_pred == y_true.", detail, source, versions)

@@ -1,10 +1,11 @@
 """Analytic gradients: ``grads.<loss>(same arguments)`` = d(sum of per-sample losses)/d(y_pred).
 
 The result is shaped like ``y_pred`` (the second positional argument; for ``entropy`` the only one).
-Conventions act on gradients as the frameworks' autodiff does, and each flag says which choice it
-reproduces: a clip (``tf.clip_by_value``) passes the gradient at its bounds and zeroes it strictly
-outside; the Keras renormalisation contributes its Jacobian; torch's binary cross entropy uses
-``(p - y) / max(p (1 - p), 1e-12f)``; hinge kinks give 0 (math), the full gradient (Keras) or half (jax).
+Conventions act on gradients as an implementation's autodiff does, and each flag says which choice it
+reproduces: a clip (``prob_clip``, ``kl_clip``) passes the gradient at its bounds and zeroes it strictly
+outside; a renormalisation (``cce_renormalize``) contributes its Jacobian; ``bce_grad_epsilon`` gives
+``(p - y) / max(p (1 - p), eps)``; hinge kinks give 0 (math), or what ``hinge_kink_grad`` says (the
+full gradient, or a tie split).
 
 Formulas (``K`` = size of the reduced axis):
 
@@ -17,11 +18,17 @@ Formulas (``K`` = size of the reduced axis):
 Example:
   >>> import numpy as np
   >>> from reference import grads
+  >>> from reference.conventions import Convention, bce_grad_epsilon, bce_log_clamp, cce_renormalize, prob_clip
   >>> print(grads.categorical_crossentropy([0.0, 1.0], [0.0, 0.0], from_logits=True))
   [ 0.5 -0.5]
-  >>> print(np.round(grads.categorical_crossentropy([0, 1, 0, 0], [.1, .1, .8, .1], convention="keras"), 6))
+  >>> renorm = Convention("renormalised", "example", [cce_renormalize(source="example", versions="*"),
+  ...                                                 prob_clip(1e-7, source="example", versions="*")])
+  >>> print(np.round(grads.categorical_crossentropy([0, 1, 0, 0], [.1, .1, .8, .1], convention=renorm), 6))
   [ 0.909091 -9.090909  0.909091  0.909091]
-  >>> print(float(grads.binary_crossentropy([1.0], [0.0], convention="torch")[0]))
+  >>> eps = float(np.float32(1e-12))  # 1e-12 held as a float32 constant
+  >>> guarded = Convention("guarded", "example", [bce_log_clamp(-100.0, source="example", versions="*"),
+  ...                                             bce_grad_epsilon(eps, source="example", versions="*")])
+  >>> print(float(grads.binary_crossentropy([1.0], [0.0], convention=guarded)[0]))
   -1000000003995.8029
 """
 from __future__ import annotations

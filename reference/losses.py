@@ -138,16 +138,19 @@ def kl_divergence(p, q, *, base: Optional[float] = None, axis: int = -1,
                   convention: ConventionLike = "math"):
     r"""Kullback-Leibler divergence :math:`KL(p \| q) = \sum_i p_i \log_b (p_i / q_i)`.
 
-    ``0 log(0/q) = 0`` (also for ``q = 0``); ``p > 0, q = 0`` gives ``inf``.  Flags: ``kl_clip`` (Keras
-    clips p and q to [1e-7, 1]), ``zero_times_inf_nan`` (torch/optax give NaN where p = q = 0).
+    ``0 log(0/q) = 0`` (also for ``q = 0``); ``p > 0, q = 0`` gives ``inf``.  Flags: ``kl_clip`` (p and
+    q clipped to ``[eps, 1]``), ``zero_times_inf_nan`` (NaN where p = q = 0).
 
     Example:
+      >>> from reference.conventions import Convention, kl_clip, zero_times_inf_nan
       >>> P1, Q1 = [1, 0, 0, 0, 0], [0.98, 0.01, 0, 0, 0.01]
       >>> print(round(float(kl_divergence(P1, Q1)), 10))
       0.0202027073
-      >>> print(round(float(kl_divergence(P1, Q1, convention="keras")), 10))
+      >>> clipped = Convention("clipped", "example", [kl_clip(1e-7, source="example", versions="*")])
+      >>> print(round(float(kl_divergence(P1, Q1, convention=clipped)), 10))
       0.0202004047
-      >>> print(float(kl_divergence(P1, Q1, convention="torch")))
+      >>> literal = Convention("literal", "example", [zero_times_inf_nan(source="example", versions="*")])
+      >>> print(float(kl_divergence(P1, Q1, convention=literal)))
       nan
     """
     return _kl_divergence(p, q, base=base, axis=axis, convention=convention)[0]
@@ -213,14 +216,16 @@ def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label
 
     ``q = softmax(y_pred)`` when ``from_logits`` else ``q = y_pred``; label smoothing replaces ``y`` by
     :math:`y (1 - \alpha) + \alpha / K` (K classes along ``axis``).  Flags: ``cce_renormalize``,
-    ``prob_clip``, ``smoothing_classes_last_axis`` (Keras), ``zero_times_inf_nan`` (all frameworks,
-    0 * -inf = NaN).
+    ``prob_clip``, ``smoothing_classes_last_axis``, ``zero_times_inf_nan`` (0 * -inf = NaN).
 
     Example:
+      >>> from reference.conventions import Convention, cce_renormalize, prob_clip
       >>> print(round(float(categorical_crossentropy([0, 1, 0, 0], [0.1, 0.1, 0.8, 0.1])), 7))
       2.3025851
+      >>> renorm = Convention("renormalised", "example", [cce_renormalize(source="example", versions="*"),
+      ...                                                 prob_clip(1e-7, source="example", versions="*")])
       >>> print(round(float(categorical_crossentropy([0, 1, 0, 0], [0.1, 0.1, 0.8, 0.1],
-      ...                                            convention="keras")), 7))
+      ...                                            convention=renorm)), 7))
       2.3978953
       >>> print(categorical_crossentropy([[0, 1], [1, 0]], [[1e4, -1e4], [0.0, 0.0]], from_logits=True))
       [2.00000000e+04 6.93147181e-01]
@@ -303,14 +308,17 @@ def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False
     r"""Cross entropy with integer labels: :math:`-\log q_{y}` per sample.
 
     ``q = softmax(y_pred)`` when ``from_logits`` else ``y_pred``; ``labels`` has ``y_pred``'s shape
-    without ``axis``.  A label outside ``[0, K)`` gives NaN (torch's ``ignore_index = -100`` gives 0
-    under ``convention="torch"``).  ``label_smoothing`` (torch only) uses the smoothed one-hot target.
-    Flags: ``prob_clip``, ``sparse_renormalize`` (Keras), ``ignore_index`` (torch).
+    without ``axis``.  A label outside ``[0, K)`` is refused (IndexError) unless an ``ignore_index`` flag
+    names it (loss 0).  ``label_smoothing`` uses the smoothed one-hot target.
+    Flags: ``prob_clip``, ``sparse_renormalize``, ``ignore_index``.
 
     Example:
+      >>> from reference.conventions import Convention, prob_clip, sparse_renormalize
       >>> print(sparse_categorical_crossentropy([1, 2], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]))
       [0.05129329 2.30258509]
-      >>> print(round(float(sparse_categorical_crossentropy(0, [0.2, 0.2, 0.2], convention="keras")), 7))
+      >>> renorm = Convention("renormalised", "example", [sparse_renormalize("after_clip", source="example", versions="*"),
+      ...                                                 prob_clip(1e-7, source="example", versions="*")])
+      >>> print(round(float(sparse_categorical_crossentropy(0, [0.2, 0.2, 0.2], convention=renorm)), 7))
       1.0986123
     """
     return _sparse_cce(labels, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
@@ -325,19 +333,22 @@ def _nll(labels, log_probs, *, axis=-1, convention="math"):
 
 
 def nll(labels, log_probs, *, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Negative log-likelihood ``-log_probs[label]`` per sample (torch ``nll_loss(reduction='none')``).
+    r"""Negative log-likelihood ``-log_probs[label]`` per sample (unreduced).  Flag: ``ignore_index``.
 
     Example:
+      >>> from reference.conventions import Convention, ignore_index
       >>> print(nll([2, 0], [[-1.0, -2.0, -0.5], [-0.1, -3.0, -4.0]]))
       [0.5 0.1]
-      >>> print(nll([-100], [[-1.0, -2.0]], convention="torch"))
+      >>> ignoring = Convention("ignoring", "example", [ignore_index(-100, source="example", versions="*")])
+      >>> print(nll([-100], [[-1.0, -2.0]], convention=ignoring))
       [0.]
     """
     return _nll(labels, log_probs, axis=axis, convention=convention)[0]
 
 
 def _bce_logits_literal(formula: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The framework's from-logits formula evaluated literally (only its NaN pattern is used)."""
+    """The from-logits formula named by a ``bce_logits_formula`` flag, evaluated literally (only its NaN
+    pattern is used)."""
     with errstate():
         if formula == "tf":
             return np.maximum(x, 0.0) - x * y + np.log1p(np.exp(-np.abs(x)))
@@ -407,15 +418,19 @@ def binary_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoo
     .. math:: \frac1K \sum_i -y_i \log p_i - (1 - y_i) \log(1 - p_i)
 
     with ``p = sigmoid(y_pred)`` when ``from_logits``; label smoothing :math:`y (1-\alpha) + \alpha/2`.
-    Flags: ``prob_clip``, ``bce_log_epsilon`` (Keras 2), ``bce_log_clamp``, ``bce_grad_epsilon`` (torch),
+    Flags: ``prob_clip``, ``bce_log_epsilon``, ``bce_log_clamp``, ``bce_grad_epsilon``,
     ``bce_logits_formula`` (NaN at infinite logits).
 
     Example:
+      >>> from reference.conventions import Convention, bce_log_clamp, bce_log_epsilon, prob_clip
       >>> print(round(float(binary_crossentropy([1.0], [0.1])), 7))
       2.3025851
-      >>> print(round(float(binary_crossentropy([1.0], [0.1], convention="keras2")), 7))
+      >>> shifted = Convention("shifted", "example", [prob_clip(1e-7, source="example", versions="*"),
+      ...                                             bce_log_epsilon(1e-7, source="example", versions="*")])
+      >>> print(round(float(binary_crossentropy([1.0], [0.1], convention=shifted)), 7))
       2.3025841
-      >>> print(float(binary_crossentropy([1.0], [0.0], convention="torch")))
+      >>> clamped = Convention("clamped", "example", [bce_log_clamp(-100.0, source="example", versions="*")])
+      >>> print(float(binary_crossentropy([1.0], [0.0], convention=clamped)))
       100.0
       >>> print(binary_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]))
       [0.91629073 0.71355818]
@@ -456,13 +471,15 @@ def _hinge_core(y_true, y_pred, axis, convention, name, squared):
 def hinge(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
     r"""Hinge loss :math:`\frac1K\sum_i \max(0, 1 - y_i s_i)` with ``y`` in {-1, +1}.
 
-    Flags: ``hinge_binary_labels`` (Keras maps {0, 1} labels to {-1, 1} when the whole ``y_true`` is
-    binary), ``hinge_kink_grad``.
+    Flags: ``hinge_binary_labels`` ({0, 1} labels become {-1, 1} when the whole ``y_true`` is binary),
+    ``hinge_kink_grad``.
 
     Example:
+      >>> from reference.conventions import Convention, hinge_binary_labels
       >>> print(round(float(hinge([0.0, 1.0], [0.3, -0.2])), 6))
       1.1
-      >>> print(round(float(hinge([0.0, 1.0], [0.3, -0.2], convention="keras")), 6))
+      >>> mapped = Convention("mapped", "example", [hinge_binary_labels(source="example", versions="*")])
+      >>> print(round(float(hinge([0.0, 1.0], [0.3, -0.2], convention=mapped)), 6))
       1.25
     """
     return _hinge_core(y_true, y_pred, axis, convention, "hinge", squared=False)[0]
@@ -506,14 +523,16 @@ def _categorical_hinge(y_true, y_pred, *, axis=-1, convention="math"):
 def categorical_hinge(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
     r"""Categorical (Crammer-Singer) hinge :math:`\max(0, 1 + \max_{j: y_j \ne 1} (1 - y_j) s_j - \sum_j y_j s_j)`.
 
-    For one-hot ``y`` with target ``t``: ``max(0, 1 + max_{j != t} s_j - s_t)`` (optax
-    ``multiclass_hinge_loss``).  Flag ``categorical_hinge_max_includes_target`` (Keras lets the target's
-    ``(1 - 1) s_t = 0`` into the max).  Ties in the max share the gradient equally.
+    For one-hot ``y`` with target ``t``: ``max(0, 1 + max_{j != t} s_j - s_t)``.  Flag
+    ``categorical_hinge_max_includes_target`` (the target's ``(1 - 1) s_t = 0`` enters the max).  Ties in
+    the max share the gradient equally.
 
     Example:
+      >>> from reference.conventions import Convention, categorical_hinge_max_includes_target
       >>> print(float(categorical_hinge([0, 0, 1], [-1.0, -2.0, 0.5])))
       0.0
-      >>> print(float(categorical_hinge([0, 0, 1], [-1.0, -2.0, 0.5], convention="keras")))
+      >>> flag = categorical_hinge_max_includes_target(source="example", versions="*")
+      >>> print(float(categorical_hinge([0, 0, 1], [-1.0, -2.0, 0.5], convention=Convention("all", "example", [flag]))))
       0.5
     """
     return _categorical_hinge(y_true, y_pred, axis=axis, convention=convention)[0]
@@ -550,7 +569,7 @@ def _mae(y_true, y_pred, *, axis=-1, convention="math"):
 
 
 def mean_absolute_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Mean absolute error :math:`\frac1K \sum_i |p_i - y_i|`. Flag ``abs_grad_at_zero`` (jax: 1).
+    r"""Mean absolute error :math:`\frac1K \sum_i |p_i - y_i|`. Flag ``abs_grad_at_zero`` (d|x|/dx at 0).
 
     Example:
       >>> print(round(float(mean_absolute_error([0.0, 1.0], [0.5, 0.25])), 6))
@@ -576,8 +595,7 @@ def huber(y_true, y_pred, *, delta: float = 1.0, axis: int = -1, convention: Con
 
     .. math:: \tfrac12 e^2 \;(|e| \le \delta),\qquad \delta (|e| - \tfrac12 \delta)\; (|e| > \delta)
 
-    (Keras ``huber``, torch ``huber_loss``, optax ``huber_loss``; torch ``smooth_l1_loss(beta=delta)``
-    is this divided by ``delta``.)
+    (:func:`smooth_l1` with ``beta = delta`` is this divided by ``delta``.)
 
     Example:
       >>> print(huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]))
@@ -602,7 +620,7 @@ def _smooth_l1(y_true, y_pred, *, beta=1.0, axis=-1, convention="math"):
 
 
 def smooth_l1(y_true, y_pred, *, beta: float = 1.0, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Smooth L1 (torch ``smooth_l1_loss``) averaged over ``axis``: ``0.5 e^2 / beta`` if ``|e| < beta``
+    r"""Smooth L1 averaged over ``axis``: ``0.5 e^2 / beta`` if ``|e| < beta``
     else ``|e| - 0.5 beta``; ``beta = 0`` is L1.
 
     Example:
@@ -627,7 +645,7 @@ def _log_cosh(y_true, y_pred, *, axis=-1, convention="math"):
 
 
 def log_cosh(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Log-cosh loss :math:`\frac1K \sum_i \log\cosh(p_i - y_i)` (Keras ``log_cosh``, optax ``log_cosh``).
+    r"""Log-cosh loss :math:`\frac1K \sum_i \log\cosh(p_i - y_i)` Flag ``log_cosh_log2``.
 
     Example:
       >>> print(log_cosh([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]]))

@@ -9,7 +9,7 @@ import pytest
 
 from adapters import keras as keras_adapter
 from adapters.protocol import Adapter, Call
-from tests.support.tolerance import FLOAT_DTYPES
+from lossparity.tolerance import FLOAT_DTYPES
 
 ADAPTER = keras_adapter.ADAPTER
 

@@ -11,7 +11,7 @@ import pytest
 from adapters import optax as optax_adapter
 from adapters import torch as torch_adapter
 from adapters.protocol import Adapter, Call
-from tests.support.tolerance import FLOAT_DTYPES
+from lossparity.tolerance import FLOAT_DTYPES
 
 MODULES = {"torch": torch_adapter, "optax": optax_adapter}
 

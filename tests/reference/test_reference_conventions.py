@@ -1,16 +1,29 @@
-"""Conventions: structure, a witness for every flag (switching it off changes a number), the documents'
-numbers, and reductions."""
+"""Conventions: structure, a witness for every flag (switching it off changes a number), the flag
+constructors, the documents' numbers, and reductions.
+
+The conventions are the adapters' (each adapter declares its own from ``reference.conventions``' flag
+constructors); importing an adapter module never imports its framework.
+"""
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import adapters
 import reference as R
+from lossparity.conventions import registry
+from reference import conventions as C
 from reference import grads as G
 from reference.conventions import Convention, Flag, get_convention
+
+CONVENTIONS = registry(adapters.builtin())
 
 P1, Q1 = [1.0, 0, 0, 0, 0], [0.98, 0.01, 0, 0, 0.01]
 NINF = -np.inf
@@ -59,12 +72,23 @@ def _differs(a, b):
     return a.shape != b.shape or not np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
 
 
-FLAGS = [(c, f) for c in R.CONVENTIONS for f in R.CONVENTIONS[c].flags]
+FLAGS = [(c, f) for c in CONVENTIONS for f in CONVENTIONS[c].flags]
+# flag constructor name -> a call with its required arguments (the values the adapters declare)
+CONSTRUCTED = {
+    "prob_clip": (1e-7,), "cce_renormalize": (), "sparse_renormalize": ("after_clip",), "kl_clip": (1e-7,),
+    "hinge_binary_labels": (), "categorical_hinge_max_includes_target": (), "hinge_kink_grad": (1.0,),
+    "log_cosh_log2": (float.fromhex("0x1.62e4300000000p-1"),), "zero_times_inf_nan": (),
+    "bce_logits_formula": ("tf",), "smoothing_classes_last_axis": (), "bce_log_epsilon": (1e-7,),
+    "bce_log_clamp": (-100.0,), "bce_grad_epsilon": (float.fromhex("0x1.1979980000000p-40"),),
+    "ignore_index": (-100,), "abs_grad_at_zero": (1.0,),
+}
+CONSTRUCTORS = [name for name in C.__all__ if inspect.isfunction(getattr(C, name)) and name not in
+                ("get_convention", "flag_value")]
 
 
 @pytest.mark.parametrize("conv_name,flag_name", FLAGS)
 def test_every_flag_has_a_witness(conv_name, flag_name):
-    conv = R.CONVENTIONS[conv_name]
+    conv = CONVENTIONS[conv_name]
     flag = conv.flags[flag_name]
     cases = [w for w in WITNESSES[flag_name] if w[0] in flag.applies_to]
     assert cases, f"no witness for {conv_name}.{flag_name}"
@@ -76,13 +100,19 @@ def test_every_flag_has_a_witness(conv_name, flag_name):
         assert _differs(on_v, off_v), f"{conv_name}.{flag_name} changes nothing for {loss}: {on_v}"
 
 
-@pytest.mark.parametrize("name", sorted(R.CONVENTIONS))
+@pytest.mark.parametrize("name", sorted(CONVENTIONS))
 def test_convention_structure(name):
-    conv = R.CONVENTIONS[name]
+    conv = CONVENTIONS[name]
     assert isinstance(conv, Convention) and conv.name == name and conv.description
-    assert get_convention(name) is conv and get_convention(conv) is conv
+    assert get_convention(conv) is conv
+    if name == "math":
+        assert get_convention("math") is conv is R.MATH
+    else:
+        with pytest.raises(ValueError, match="knows only 'math'"):
+            get_convention(name)  # the reference names no framework: pass the Convention
     for key, flag in conv.flags.items():
         assert isinstance(flag, Flag) and flag.name == key
+        assert key in CONSTRUCTORS, f"{name}.{key} is not built by a reference.conventions constructor"
         assert isinstance(flag.value, (bool, int, float, str))
         assert flag.applies_to and all(loss in R.LOSSES for loss in flag.applies_to), flag
         assert flag.summary and flag.source and flag.versions
@@ -94,12 +124,99 @@ def test_convention_structure(name):
         conv.name = "x"
     with pytest.raises(KeyError):
         conv.without("no-such-flag")
-    assert R.CONVENTIONS["math"].flags == {}
+    assert CONVENTIONS["math"].flags == {}
 
 
 def test_unknown_convention():
     with pytest.raises(ValueError):
         R.binary_crossentropy([1.0], [0.5], convention="nope")
+    with pytest.raises(ValueError):
+        R.binary_crossentropy([1.0], [0.5], convention="keras")  # a name only an adapter declares
+
+
+def test_adapters_declare_their_conventions():
+    names = {a.name: sorted(a.conventions) for a in adapters.builtin()}
+    assert names == {"keras": ["keras", "keras2"], "torch": ["torch"], "optax": ["optax"]}
+    assert set(CONVENTIONS) == {"math", "keras", "keras2", "torch", "optax"}
+
+
+@pytest.mark.parametrize("name", CONSTRUCTORS)
+def test_flag_constructors(name):
+    make = getattr(C, name)
+    args = CONSTRUCTED[name]
+    flag = make(*args, source="file.py (lib 1.0)", versions=">=1.0")
+    assert isinstance(flag, Flag) and flag.name == name and flag.value == (args[0] if args else flag.value)
+    assert flag.source == "file.py (lib 1.0)" and flag.versions == ">=1.0"
+    assert flag.summary and flag.applies_to and all(loss in R.LOSSES for loss in flag.applies_to)
+    assert WITNESSES[name], f"constructor {name} has no witness"
+    # every flag cites its source: both are required keyword arguments, and neither may be empty
+    params = inspect.signature(make).parameters
+    for required in ("source", "versions"):
+        assert params[required].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params[required].default is inspect.Parameter.empty
+    with pytest.raises(TypeError):
+        make(*args, versions=">=1.0")
+    with pytest.raises(TypeError):
+        make(*args, source="file.py")
+    with pytest.raises(ValueError):
+        make(*args, source=" ", versions=">=1.0")
+    with pytest.raises(ValueError):
+        make(*args, source="file.py", versions="")
+    # applies_to has a default and can be narrowed; detail is appended to the summary
+    narrowed = make(*args, source="s", versions="*", applies_to=flag.applies_to[:1], detail="How lib does it.")
+    assert narrowed.applies_to == flag.applies_to[:1] and narrowed.value == flag.value
+    plain = make(*args, source="s", versions="*", applies_to=flag.applies_to[:1])
+    assert narrowed.summary == plain.summary + " How lib does it."
+
+
+@pytest.mark.parametrize("name,bad", [("prob_clip", 0.0), ("prob_clip", 0.7), ("kl_clip", -1e-7),
+                                      ("sparse_renormalize", "sometimes"), ("hinge_kink_grad", 2.0),
+                                      ("hinge_kink_grad", "half"), ("log_cosh_log2", 0.5),
+                                      ("bce_log_clamp", 100.0), ("ignore_index", -100.5),
+                                      ("bce_grad_epsilon", 0.0), ("abs_grad_at_zero", 2.0)])
+def test_flag_constructors_refuse_bad_values(name, bad):
+    with pytest.raises(ValueError):
+        getattr(C, name)(bad, source="s", versions="*")
+
+
+def test_convention_takes_flags_or_a_mapping():
+    a = C.prob_clip(1e-7, source="s", versions="*")
+    b = C.bce_log_epsilon(1e-7, source="s", versions="*")
+    from_list = Convention("x", "example", [a, b])
+    from_map = Convention("x", "example", flags={"prob_clip": a, "bce_log_epsilon": b})
+    assert from_list == from_map and dict(from_list.flags) == {"prob_clip": a, "bce_log_epsilon": b}
+    assert list(Convention("x", "example", (f for f in (b, a))).flags) == ["bce_log_epsilon", "prob_clip"]
+    assert R.binary_crossentropy([1.0], [0.1], convention=from_list) == pytest.approx(2.3025840929945454)
+    with pytest.raises(ValueError, match="twice"):
+        Convention("x", "example", [a, a])
+    with pytest.raises(ValueError):
+        Convention("x", "example", {"other": a})
+    with pytest.raises(TypeError):
+        Convention("x", "example", ["prob_clip"])
+    assert Convention("x", "example").flags == {} and from_list.without("prob_clip").flags == {"bce_log_epsilon": b}
+
+
+FRAMEWORKS = re.compile(r"keras|torch|optax|tensorflow|jax|tf_keras", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("module", ["reference/conventions.py", "reference/__init__.py"])
+def test_reference_conventions_name_no_framework(module):
+    """Outside the flag constructors' docstrings (citations of who is known to do it), no string,
+    name or comment in these modules names a framework: the adapters do."""
+    source = (Path(__file__).resolve().parents[2] / module).read_text()
+    tree = ast.parse(source)
+    cited = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name in CONSTRUCTORS and ast.get_docstring(node):
+            cited.add(id(node.body[0].value))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in cited:
+            assert not FRAMEWORKS.search(node.value), (module, node.value[:120])
+        if isinstance(node, ast.Name):
+            assert not FRAMEWORKS.search(node.id), (module, node.id)
+    for line in source.splitlines():
+        if "#" in line:
+            assert not FRAMEWORKS.search(line.split("#", 1)[1]), (module, line)
 
 
 def test_reductions():
@@ -123,5 +240,6 @@ def test_reductions():
         R.reduce(l, "elementwise_mean")
     # torch: cross_entropy(reduction="mean") with ignore_index = weighted mean over kept labels.
     lab = np.array([0, -100, 1])
-    per = R.sparse_categorical_crossentropy(lab, np.zeros((3, 2)), from_logits=True, convention="torch")
+    per = R.sparse_categorical_crossentropy(lab, np.zeros((3, 2)), from_logits=True,
+                                            convention=CONVENTIONS["torch"])
     assert R.reduce(per, "weighted_mean", weights=lab != -100) == pytest.approx(math.log(2))

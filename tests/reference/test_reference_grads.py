@@ -13,12 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import adapters
 import reference as R
+from lossparity.conventions import registry
 from reference import grads as G
 from reference import oracle as O
 
 U = 2.0 ** -53
-CONVS = ["math", "keras", "keras2", "torch", "optax"]
+CONVENTIONS = registry(adapters.builtin())  # "math" and every convention the adapters declare
+CONVS = list(CONVENTIONS)  # registry order: "math", then the adapters' in adapters.BUILTIN order
 
 
 def assert_grad(name, *args, **kwargs):
@@ -36,8 +39,9 @@ Y = np.eye(3)[[2, 0, 1, 1]]
 Z = np.array([[1.0, -2.0, 0.5], [700.0, 699.0, -700.0], [-30.0, 30.0, 0.0], [1e-3, 0.0, -1e-3]])
 
 
-@pytest.mark.parametrize("convention", CONVS)
-def test_cross_entropy_grads(convention):
+@pytest.mark.parametrize("conv_name", CONVS)
+def test_cross_entropy_grads(conv_name):
+    convention = CONVENTIONS[conv_name]
     soft = np.abs(np.roll(P, 1, 0))
     for y in (Y, soft):
         for ls in (0.0, 0.1):
@@ -55,8 +59,9 @@ def test_cross_entropy_grads(convention):
     assert_grad("nll", lab, np.log(P), convention=convention)
 
 
-@pytest.mark.parametrize("convention", CONVS)
-def test_divergence_and_regression_grads(convention):
+@pytest.mark.parametrize("conv_name", CONVS)
+def test_divergence_and_regression_grads(conv_name):
+    convention = CONVENTIONS[conv_name]
     q = P / P.sum(-1, keepdims=True)
     p = np.abs(np.roll(q, 1, 0))
     p[0, 0] = 0.0
@@ -78,26 +83,27 @@ def test_divergence_and_regression_grads(convention):
 
 
 def test_clip_and_kink_choices():
+    keras, keras2, torch, optax = (CONVENTIONS[n] for n in ("keras", "keras2", "torch", "optax"))
     # Keras: tf.clip_by_value passes the gradient AT the bound (measured: bce y=1 p=1e-7 -> -1e7) and
     # zeroes it strictly outside (p=1e-8 -> 0).
-    assert G.binary_crossentropy([1.0], [1e-7], convention="keras")[0] == pytest.approx(-1e7)
-    assert G.binary_crossentropy([1.0], [1e-8], convention="keras")[0] == 0.0
-    assert G.binary_crossentropy([1.0], [1e-7], convention="keras2")[0] == pytest.approx(-5e6)
-    assert np.all(G.categorical_crossentropy([1.0, 0, 0], [0.0, 0.5, 0.5], convention="keras") == 0.0)
-    np.testing.assert_allclose(G.sparse_categorical_crossentropy(0, [0.0, 0.5, 0.5], convention="keras"),
+    assert G.binary_crossentropy([1.0], [1e-7], convention=keras)[0] == pytest.approx(-1e7)
+    assert G.binary_crossentropy([1.0], [1e-8], convention=keras)[0] == 0.0
+    assert G.binary_crossentropy([1.0], [1e-7], convention=keras2)[0] == pytest.approx(-5e6)
+    assert np.all(G.categorical_crossentropy([1.0, 0, 0], [0.0, 0.5, 0.5], convention=keras) == 0.0)
+    np.testing.assert_allclose(G.sparse_categorical_crossentropy(0, [0.0, 0.5, 0.5], convention=keras),
                                [0.0, 1 / 1.0000001, 1 / 1.0000001], rtol=1e-15)
-    np.testing.assert_allclose(G.kl_divergence([0.5, 0.5], [1.5, 0.5], convention="keras"), [0.0, -1.0])
+    np.testing.assert_allclose(G.kl_divergence([0.5, 0.5], [1.5, 0.5], convention=keras), [0.0, -1.0])
     # torch: (p - y) / max(p (1 - p), float32(1e-12)), even where the -100 clamp is active.
-    assert G.binary_crossentropy([1.0], [0.0], convention="torch")[0] == pytest.approx(-1.0000000039958029e12)
-    assert G.binary_crossentropy([0.0], [1.0], convention="torch")[0] == pytest.approx(1.0000000039958029e12)
-    assert G.binary_crossentropy([1.0], [0.0], convention=R.CONVENTIONS["torch"].without("bce_grad_epsilon"))[0] == 0
+    assert G.binary_crossentropy([1.0], [0.0], convention=torch)[0] == pytest.approx(-1.0000000039958029e12)
+    assert G.binary_crossentropy([0.0], [1.0], convention=torch)[0] == pytest.approx(1.0000000039958029e12)
+    assert G.binary_crossentropy([1.0], [0.0], convention=torch.without("bce_grad_epsilon"))[0] == 0
     # hinge kink: math 0, keras full (-y/K), optax half.
-    for conv, want in (("math", [0.0, 0.0]), ("keras", [-0.5, 0.5]), ("optax", [-0.25, 0.25])):
+    for conv, want in (("math", [0.0, 0.0]), (keras, [-0.5, 0.5]), (optax, [-0.25, 0.25])):
         np.testing.assert_allclose(G.hinge([1.0, -1.0], [1.0, -1.0], convention=conv), want)
-    np.testing.assert_allclose(G.categorical_hinge([0.0, 1, 0], [0.0, 1, 0], convention="optax"), [1 / 3, -2 / 3, 1 / 3])
-    np.testing.assert_allclose(G.categorical_hinge([[0.0, 1]], [[0.0, 1]], convention="keras"), [[0.5, -1.0]])
+    np.testing.assert_allclose(G.categorical_hinge([0.0, 1, 0], [0.0, 1, 0], convention=optax), [1 / 3, -2 / 3, 1 / 3])
+    np.testing.assert_allclose(G.categorical_hinge([[0.0, 1]], [[0.0, 1]], convention=keras), [[0.5, -1.0]])
     np.testing.assert_allclose(G.categorical_hinge([0.0, 0, 1], [2.0, 2, 0]), [0.5, 0.5, -1.0])  # tie splits
-    np.testing.assert_allclose(G.mean_absolute_error([1.0, 2.0], [1.0, 3.0], convention="optax"), [0.5, 0.5])
+    np.testing.assert_allclose(G.mean_absolute_error([1.0, 2.0], [1.0, 3.0], convention=optax), [0.5, 0.5])
     np.testing.assert_allclose(G.mean_absolute_error([1.0, 2.0], [1.0, 3.0]), [0.0, 0.5])
 
 
@@ -116,9 +122,10 @@ def test_activation_vjps():
 @given(
     z=st.lists(st.floats(-50, 50, allow_nan=False), min_size=2, max_size=4),
     raw=st.lists(st.floats(0.01, 1.0), min_size=4, max_size=4),
-    conv=st.sampled_from(CONVS),
+    conv_name=st.sampled_from(CONVS),
 )
-def test_fuzz_grads(z, raw, conv):
+def test_fuzz_grads(z, raw, conv_name):
+    conv = CONVENTIONS[conv_name]
     z = np.array(z)
     k = z.size
     y = np.eye(k)[int(np.argmin(z))]
