@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def labels_for(paths: Sequence[Path]) -> list[str]:
-    """Run labels from file names (``results-torch.json`` → ``results-torch``), made unique."""
+    """Run labels from file names (``results-cpu.json`` → ``results-cpu``), made unique."""
     labels: list[str] = []
     for path in paths:
         label = path.stem

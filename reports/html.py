@@ -32,6 +32,8 @@ DTYPE_ORDER = {"float64": 0, "float32": 1, "bfloat16": 2, "float16": 3}
 DEVICE_ORDER = {"cpu": 0}
 TEMPLATES = Path(__file__).with_name("templates")
 _EMPTY: Mapping[str, Any] = {}
+# ``record.get(key)`` as C-level callables for map(): fields an older file's records may lack.
+_REDUCTION, _FLAGS = operator.methodcaller("get", "reduction"), operator.methodcaller("get", "flags")
 _CONVENTION, _API, _VERSION, _DEVIATION, _VERDICT = map(
     operator.itemgetter, ("convention", "api", "framework_version", "deviation", "verdict"))
 
@@ -70,10 +72,40 @@ def anchor(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
 
 
+# Record fields that files written before they were typed fields kept under ``extra`` (same key).
+LEGACY_EXTRA = ("binding", "form", "args")
+
+
+def _typed(record: Mapping[str, Any], key: str) -> Any:
+    """A typed field of a record (``binding``, ``form``, ``reduction``, ``args``, ``flags``); for a
+    record from an older file, where the field is null or absent, what it kept under ``extra``."""
+    value = record.get(key)
+    if not value and key in LEGACY_EXTRA:
+        legacy = _extra(record, key)
+        if legacy is not None:
+            return legacy
+    return value
+
+
+def reduction_of(record: Mapping[str, Any]) -> str | None:
+    """The reduction a record measured: its ``reduction`` field, else the reduction part of its ``form``
+    (``<kind>:<reduction>``, e.g. ``class:sum_over_batch_size``), else None."""
+    reduction = record.get("reduction")
+    if reduction:
+        return reduction
+    form = _typed(record, "form")
+    if isinstance(form, str) and ":" in form:
+        return form.split(":", 1)[1] or None
+    return None
+
+
 def _label(record: Mapping[str, Any]) -> str:
-    """How a record is told apart from its siblings in a table cell: dtype, device, api, run."""
-    parts = [record.get("dtype"), record.get("device"), record.get("api"), record.get("run")]
-    return " ".join(p for p in parts if p)
+    """How a record is told apart from its siblings in a table cell: dtype, device, binding and API form
+    (the ``api`` text when the record has neither), run."""
+    binding, form = _typed(record, "binding"), _typed(record, "form")
+    which = [binding, form] if binding or form else [record.get("api")]
+    parts = [record.get("dtype"), record.get("device"), *which, record.get("run")]
+    return " ".join(p for p in parts if p and isinstance(p, str))
 
 
 def _outcome(record: Mapping[str, Any], value: Any) -> dict:
@@ -366,7 +398,8 @@ def _migration(checks: Sequence[Mapping[str, Any]], declared: Sequence[Mapping[s
 def _migration_entry(framework: str, group: Sequence[Mapping[str, Any]],
                      declared: Sequence[Mapping[str, Any]]) -> dict:
     """One framework's recipe for one loss, from its records (C-level passes: groups can be large) and
-    its declared-convention records (which carry the flags)."""
+    its declared-convention records (which carry the flags' descriptions).  Reductions come from the
+    records' ``reduction`` / ``form`` fields, flags from their ``flags`` field and the witnesses."""
     conventions = Counter(map(_CONVENTION, group))
     conventions.pop(None, None)
     apis = set(map(_API, group)) - {None}
@@ -375,15 +408,21 @@ def _migration_entry(framework: str, group: Sequence[Mapping[str, Any]],
         flag = _extra(record, "flag")
         if isinstance(flag, dict) and flag.get("name"):
             flags.setdefault(flag["name"], (flag, []))[1].append(record)
+    for names in set(map(tuple, filter(None, map(_FLAGS, group)))):
+        for name in names:
+            flags.setdefault(name, (dict(FLAG_BLANK, name=name), []))
+    reductions = set(map(_REDUCTION, group))
+    if None in reductions:  # records without the field (older files, non-API checks): look further
+        reductions.update(map(reduction_of, (r for r in group if not r.get("reduction"))))
     distant = [r for r in group if r["math_distance"]]
     return {
         "framework": framework,
         "versions": sorted(set(map(_VERSION, group)) - {None}),
         "convention": conventions.most_common(1)[0][0] if conventions else None,
-        "flags": [dict(flag, math_abs=_distance(witness, "math_distance", "abs"),
-                       math_rel=_distance(witness, "math_distance", "rel"))
+        "flags": [{**FLAG_BLANK, **flag, "math_abs": _distance(witness, "math_distance", "abs"),
+                   "math_rel": _distance(witness, "math_distance", "rel")}
                   for flag, witness in (flags[name] for name in sorted(flags))],
-        "reductions": sorted({a.split(":", 1)[1] for a in apis if a.startswith("class:")}),
+        "reductions": sorted(reductions - {None, ""}),
         "apis": sorted(apis),
         "deviations": [{"name": name, "anchor": "conv-" + anchor(name)}
                        for name in sorted(set(map(_DEVIATION, group)) - {None})],
@@ -391,6 +430,10 @@ def _migration_entry(framework: str, group: Sequence[Mapping[str, Any]],
         "math_rel": _distance(distant, "math_distance", "rel"),
         "worst": worst_verdict(set(map(_VERDICT, group))),
     }
+
+
+# What the migration guide shows of a flag known only by name (from a record's ``flags``).
+FLAG_BLANK = {"name": None, "value": None, "summary": None, "source": None, "versions": None}
 
 
 def _plots(checks: Sequence[Mapping[str, Any]]) -> list[dict]:

@@ -21,8 +21,11 @@ its worker crashed):
 
 Options: ``--results PATH`` (default ``<rootdir>/reports/results.json``) and ``--no-results``.  A session
 that recorded no check at all (only helper tests ran) leaves an existing results file alone.
-A conftest supplies the run's numerical settings (TF32, JAX x64, determinism…) by implementing the hook
-``pytest_lossparity_run_settings(config) -> dict``; all answers are merged into ``run.settings``.
+A conftest supplies the run's numerical settings (reduced-precision matmuls, x64, determinism…) by
+implementing the hook ``pytest_lossparity_run_settings(config) -> dict``; all answers are merged into
+``run.settings``, and every entry that is a dict with a ``version`` (an adapter's settings:
+``{"<adapter>": {"version": "1.2.3", ...}}``) also goes to ``run.frameworks`` (name -> version): the
+plugin knows no framework by name.
 """
 from __future__ import annotations
 
@@ -53,8 +56,10 @@ class Hooks:
 
     @pytest.hookspec
     def pytest_lossparity_run_settings(self, config: pytest.Config) -> dict[str, Any]:
-        """Return the numerical settings this run uses (e.g. ``{"torch.tf32": False, "jax.x64": True}``);
-        they are written to ``run.settings`` of the results file."""
+        """Return the numerical settings this run uses (e.g. ``{"<adapter>.x64": True, "determinism": True}``);
+        they are written to ``run.settings`` of the results file.  An entry whose value is a dict with a
+        string ``version`` describes an adapter (``{"<adapter>": {"version": "1.2.3", "x64": True}}``): its
+        version is also written to ``run.frameworks``."""
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -101,7 +106,9 @@ def record_check(request: pytest.FixtureRequest) -> Callable[[dict], dict]:
     Missing fields default to the test's parameters (see :data:`ITEM_PARAMS`), then to null; ``id``
     defaults to ``kind:case-or-loss:framework:api:dtype:device``; ``duration_s`` to the time since the
     test's previous record (or its start).  Leave ``verdict`` out to let the test's outcome decide it.
-    Unknown fields raise ``TypeError``: free-form data goes under ``extra``.
+    The fields are those of :class:`lossparity.records.CheckRecord` (``binding``, ``form``,
+    ``reduction``, ``args`` and ``flags`` are top-level fields, not ``extra``); unknown fields raise
+    ``TypeError``: free-form data goes under ``extra``.
     """
     defaults = dict(item_params(request.node), test=request.node.nodeid)
     last = [time.perf_counter()]

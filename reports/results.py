@@ -1,10 +1,16 @@
-"""The results file (schema ``lossparity.results/1``): records, validation, writing, merging, diffing.
+"""The results file (schema ``lossparity.results/2``): records, validation, writing, merging, diffing.
 
 Everything a person reads about a run comes from this file, so it is strict (every record has every key,
 validated before it is written and after it is read) and reproducible: floats are rounded to a fixed
 number of significant digits, NaN and infinities are written as strings (the JSON stays strict), keys are
 sorted and checks are ordered by id.  Two runs on the same machine give the same bytes apart from the
 timings (``duration_s``, ``started``, ``finished``), which :func:`comparable` strips.
+
+The record, run and document types are the msgspec Structs of :mod:`lossparity.records`: validation is
+``msgspec.convert(doc, ResultsDocument, strict=True)`` (no coercion, unknown fields refused; a file is
+read with msgspec's JSON decoder, strict JSON only, then converted), and :data:`SCHEMA` is the JSON
+Schema msgspec derives from those types.  Documents stay plain dicts everywhere else (the report,
+merging, diffing), and are written with msgspec's JSON encoder (keys sorted).
 
 A single run's file is ``{"schema", "run", "checks"}``.  A merged file (several runs: a CPU and a GPU
 runner, two versions of one framework) is ``{"schema", "runs", "checks"}`` where ``runs`` is a list of
@@ -17,21 +23,27 @@ import datetime as _dt
 import functools
 import gc
 import importlib.metadata
-import importlib.util
 import json
 import math
+import operator
 import os
 import platform
 import re
 import tempfile
+import types
+import typing
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-SCHEMA_ID = "lossparity.results/1"
+import msgspec
 
-KINDS = ("value", "grad", "dtype", "golden", "erratum", "invariant", "identity", "edge", "convention",
-         "reference", "fuzz", "benchmark")
-VERDICTS = ("pass", "deviation", "fail", "skip", "error", "lost")
+from lossparity import records
+from lossparity.records import KINDS, SCHEMA_ID, SPECIAL_FLOATS, VERDICTS, CheckRecord, ResultsDocument
+
+__all__ = ["SCHEMA_ID", "SCHEMA", "KINDS", "VERDICTS", "SEVERITY", "RECORD_KEYS", "OPTIONAL_RECORD_KEYS",
+           "ResultsError", "validate", "validate_record", "complete_record", "canonical_record", "make_run",
+           "make_doc", "dumps", "write_atomic", "load", "comparable", "merge", "diff_versions"]
+
 # Worst first: the colour of a group of checks is the colour of its worst verdict.
 SEVERITY = {"lost": 5, "error": 4, "fail": 3, "deviation": 2, "pass": 1, "skip": 0}
 
@@ -39,27 +51,20 @@ SEVERITY = {"lost": 5, "error": 4, "fail": 3, "deviation": 2, "pass": 1, "skip":
 # keep 9 digits, enough to tell float32 neighbours apart when a golden number is compared by eye.
 ERROR_DIGITS = 6
 VALUE_DIGITS = 9
-SPECIAL_FLOATS = ("nan", "inf", "-inf")
 # Arrays longer than this are replaced by a summary in ``expected`` / ``observed``.
 SHORT_LIST = 8
 TIMING_KEYS = ("duration_s",)
 RUN_TIMING_KEYS = ("started", "finished")
 
-# Distribution name(s) of each framework, first installed one wins; the adapters' names are the keys.
-FRAMEWORK_DISTRIBUTIONS = {
-    "torch": ("torch",),
-    "tensorflow": ("tensorflow", "tensorflow-cpu"),
-    "keras": ("keras",),
-    "jax": ("jax",),
-    "jaxlib": ("jaxlib",),
-    "optax": ("optax",),
-}
-FRAMEWORK_MODULES = {"tensorflow": "tensorflow", "keras": "keras", "torch": "torch", "jax": "jax",
-                     "jaxlib": "jaxlib", "optax": "optax"}
+# Keys every record has (in the order of the record type) and keys it may lack (``test``, ``run``, ``extra``).
+RECORD_KEYS = records.RECORD_FIELDS
+OPTIONAL_RECORD_KEYS = records.OPTIONAL_RECORD_FIELDS
+# The JSON Schema of a results file, derived from the record types (documentation; validation uses the types).
+SCHEMA = records.json_schema()
 
 
 class ResultsError(ValueError):
-    """A results document does not follow the schema; ``path`` names the bad field (``checks[3].kind``)."""
+    """A results document does not follow the schema; ``path`` names the bad field (``$.checks[3].kind``)."""
 
     def __init__(self, path: str, message: str):
         super().__init__(f"{path}: {message}")
@@ -67,309 +72,181 @@ class ResultsError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------------
-# Schema
+# Validation: msgspec checks the types; a failure's message (``Expected `str`, got `int` - at
+# `$.checks[3].kind```) becomes a ResultsError whose path names the bad field itself.
 # --------------------------------------------------------------------------------------------------
 
-REAL = {"anyOf": [{"type": "number"}, {"enum": list(SPECIAL_FLOATS)}]}
-NULLABLE_REAL = {"anyOf": [REAL, {"type": "null"}]}
-NULLABLE_STRING = {"type": ["string", "null"]}
-ERROR = {
-    "type": ["object", "null"],
-    "required": ["abs", "rel", "ulps", "tol", "worst_index", "worst_input"],
-    "properties": {
-        "abs": REAL, "rel": REAL, "ulps": NULLABLE_REAL, "tol": NULLABLE_REAL,
-        "worst_index": {"type": ["array", "null"], "items": {"type": "integer"}},
-        "worst_input": {},
-    },
-    "additionalProperties": False,
-}
-RECORD = {
-    "type": "object",
-    "required": ["id", "kind", "case", "provenance", "loss", "framework", "framework_version", "api",
-                 "dtype", "device", "device_name", "convention", "verdict", "reason", "value_error",
-                 "grad_error", "math_distance", "expected", "observed", "deviation", "duration_s"],
-    "properties": {
-        "id": {"type": "string", "minLength": 1},
-        "kind": {"enum": [*KINDS, None]},
-        "case": NULLABLE_STRING,
-        "provenance": {
-            "type": ["object", "null"],
-            "required": ["document", "quote"],
-            "properties": {"document": {"type": "string"}, "quote": {"type": "string"}},
-            "additionalProperties": False,
-        },
-        "loss": NULLABLE_STRING,
-        "framework": NULLABLE_STRING,
-        "framework_version": NULLABLE_STRING,
-        "api": NULLABLE_STRING,
-        "dtype": NULLABLE_STRING,
-        "device": NULLABLE_STRING,
-        "device_name": NULLABLE_STRING,
-        "convention": NULLABLE_STRING,
-        "verdict": {"enum": list(VERDICTS)},
-        "reason": {"type": "string"},
-        "value_error": ERROR,
-        "grad_error": ERROR,
-        "math_distance": {
-            "type": ["object", "null"],
-            "required": ["abs", "rel"],
-            "properties": {"abs": NULLABLE_REAL, "rel": NULLABLE_REAL},
-            "additionalProperties": False,
-        },
-        "expected": {},
-        "observed": {},
-        "deviation": NULLABLE_STRING,
-        "duration_s": {"type": ["number", "null"], "minimum": 0},
-        "test": NULLABLE_STRING,
-        "run": {"type": "string"},
-        "extra": {"type": "object"},
-    },
-    "additionalProperties": False,
-}
-RUN = {
-    "type": "object",
-    "required": ["started", "finished", "python", "numpy", "os", "platform", "cpu", "frameworks",
-                 "settings", "pytest_args"],
-    "properties": {
-        "label": {"type": "string", "minLength": 1},
-        "started": NULLABLE_STRING,
-        "finished": NULLABLE_STRING,
-        "python": {"type": "string"},
-        "numpy": NULLABLE_STRING,
-        "os": {"type": "string"},
-        "platform": {"type": "string"},
-        "cpu": {"type": "string"},
-        "frameworks": {"type": "object", "additionalProperties": {"type": "string"}},
-        "settings": {"type": "object"},
-        "pytest_args": {"type": "array", "items": {"type": "string"}},
-    },
-}
-SCHEMA = {
-    "type": "object",
-    "required": ["schema", "checks"],
-    "properties": {
-        "schema": {"enum": [SCHEMA_ID]},
-        "run": RUN,
-        "runs": {"type": "array", "items": dict(RUN, required=[*RUN["required"], "label"])},
-        "checks": {"type": "array", "items": RECORD},
-    },
-    "additionalProperties": False,
-}
-RECORD_KEYS = tuple(RECORD["required"])
-OPTIONAL_RECORD_KEYS = ("test", "run", "extra")
+_AT = re.compile(r"^(?P<message>.*?)(?: - at (?P<key>`key` in )?`(?P<path>\$[^`]*)`)?$", re.S)
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
+_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+_DECODE_ANY = msgspec.json.Decoder()
 
 
-# --------------------------------------------------------------------------------------------------
-# Validation: the schema is compiled once into nested closures that return None for a valid value and
-# (path, message) for an invalid one, so that validating 100k records raises nothing and allocates
-# little; containers prefix the path of a failure inside them.
-# --------------------------------------------------------------------------------------------------
-
-Failure = tuple[str, str]
-Check = Callable[[Any], "Failure | None"]
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float),
-    "boolean": (bool,), "null": (type(None),),
-}
+def _segments(path: str) -> list[str | int]:
+    """``$.checks[3].value_error.abs`` -> ``["checks", 3, "value_error", "abs"]`` (``[...]`` stays "...")."""
+    return [name if name else (int(index) if index.isdigit() else index)
+            for name, index in _SEGMENT.findall(path[1:])]
 
 
-def _any(value: Any) -> None:
-    """The check of the empty schema: anything goes."""
-    return None
+def _join(segments: Iterable[str | int]) -> str:
+    return "$" + "".join(f"[{s}]" if isinstance(s, int) or s == "..." else f".{s}" for s in segments)
 
 
-def _compile(schema: Mapping[str, Any]) -> Check:
-    """Turn a schema (the subset of JSON Schema used above) into a check function."""
-    checks: list[Check] = []
-    if "type" in schema:
-        checks.append(_type_check(schema["type"]))
-    if "enum" in schema:
-        checks.append(_enum_check(schema["enum"]))
-    if "anyOf" in schema:
-        checks.append(_any_of_check([_compile(s) for s in schema["anyOf"]]))
-    if "minLength" in schema:
-        checks.append(_min_length_check(schema["minLength"]))
-    if "minimum" in schema:
-        checks.append(_minimum_check(schema["minimum"]))
-    if "items" in schema:
-        checks.append(_items_check(_compile(schema["items"])))
-    if {"required", "properties", "additionalProperties"} & schema.keys():
-        checks.append(_object_check(schema))
-    if not checks:
-        return _any
-    if len(checks) == 1:
-        return checks[0]
+@functools.lru_cache(maxsize=None)
+def _hints(struct: type) -> dict[str, Any]:
+    return typing.get_type_hints(struct, include_extras=True)
 
-    def check(value: Any) -> Failure | None:
-        for one in checks:
-            failure = one(value)
-            if failure is not None:
-                return failure
+
+def _members(tp: Any) -> list[Any]:
+    """The alternatives of a type: ``Annotated`` unwrapped, unions flattened."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(tp) for m in _members(arg)]
+    return [tp]
+
+
+def _child_type(tp: Any, segment: str | int) -> Any:
+    """The type of ``segment`` (a field name, a list index or ``...`` for a dict value) inside ``tp``."""
+    for member in _members(tp):
+        if isinstance(segment, str) and segment != "..." and isinstance(member, type) \
+                and issubclass(member, msgspec.Struct):
+            return _hints(member).get(segment, Any)
+        origin = typing.get_origin(member)
+        if isinstance(segment, int) and origin is list:
+            return typing.get_args(member)[0]
+        if segment == "..." and origin is dict:
+            return member
+    return Any
+
+
+def _child_value(value: Any, segment: str | int) -> Any:
+    try:
+        return value[segment]
+    except (KeyError, IndexError, TypeError):
         return None
-    return check
+
+
+_JSON_NAMES = {float: "a number", int: "an integer", str: "a string", type(None): "null"}
 
 
 def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r:.60}"
 
 
-def _type_check(types: str | Sequence[str]) -> Check:
-    """JSON types: booleans are not numbers, and a number must be finite (strict JSON has no NaN)."""
-    names = [types] if isinstance(types, str) else list(types)
-    classes = tuple(c for name in names for c in _PY_TYPES[name])
-    allow_bool, finite_only = "boolean" in names, "number" in names
-    wanted = " or ".join(names)
-
-    # Fast path: the exact JSON-decoded classes (bool is its own class, so it only passes when allowed;
-    # a float still has to be finite).  Subclasses take the general path.
-    exact = frozenset(c for c in classes if c is not float and (allow_bool or c is not bool))
-
-    def check(value: Any) -> Failure | None:
-        kind = type(value)
-        if kind in exact:
-            return None
-        if kind is float and float in classes:
-            if not finite_only or math.isfinite(value):
-                return None
-        elif (isinstance(value, classes) and (allow_bool or not isinstance(value, bool))
-                and not (finite_only and isinstance(value, float) and not math.isfinite(value))):
-            return None
-        return "", f"expected {wanted}, got {_describe(value)}"
-    check.fast_types = exact  # for the inline fast path of _object_check
-    return check
-
-
-def _enum_check(allowed: Sequence[Any]) -> Check:
-    choices = frozenset(allowed)
-
-    def check(value: Any) -> Failure | None:
-        if isinstance(value, (str, int, float, type(None))) and value in choices:
-            return None
-        return "", f"expected one of {list(allowed)}, got {_describe(value)}"
-    check.fast_choices = choices  # for the inline fast path of _object_check
-    return check
-
-
-def _any_of_check(options: list[Check]) -> Check:
-    def check(value: Any) -> Failure | None:
-        messages = []
-        for option in options:
-            failure = option(value)
-            if failure is None:
-                return None
-            messages.append(failure[1])
-        return "", " / ".join(messages)
-    return check
+def _translate(error: msgspec.ValidationError, root: Any, root_type: Any) -> tuple[str, str]:
+    """(path, message) of a msgspec validation error: the path names the bad field (a missing or unknown
+    field's own name, a dict entry's key instead of msgspec's ``[...]``), the message says what is wrong
+    in the file's terms.  ``root`` is the value that was validated, ``root_type`` the type it was
+    validated against."""
+    match = _AT.match(str(error))
+    message, path = match["message"], match["path"] or "$"
+    segments = _segments(path)
+    if match["key"]:  # a dict key of the wrong type: msgspec names the dict, say which key
+        mapping = functools.reduce(_child_value, segments, root)
+        bad = next((k for k in mapping if not isinstance(k, str)), None) if isinstance(mapping, dict) else None
+        return path, f"key {bad!r}: {message[:1].lower() + message[1:]}"
+    found = _MISSING.match(message) or _UNKNOWN.match(message)
+    if found:
+        segments.append(found["name"])
+        message = "required field is missing" if message.startswith("Object missing") else "unknown field"
+    value, tp = root, root_type
+    for index, segment in enumerate(segments):
+        if segment == "..." and isinstance(value, dict):  # msgspec does not say which entry: find it
+            key, inner = _bad_entry(value, tp)
+            if key is not None:
+                return _join([*segments[:index], key, *_segments(inner[0])]), inner[1]
+        tp, value = _child_type(tp, segment), _child_value(value, segment)
+    if message.startswith("Invalid enum value"):
+        members = _members(tp)
+        allowed = [a for m in members if typing.get_origin(m) is typing.Literal for a in typing.get_args(m)]
+        others = [_JSON_NAMES.get(m, getattr(m, "__name__", str(m))) for m in members
+                  if typing.get_origin(m) is not typing.Literal]
+        wanted = " or ".join([", ".join(others), f"one of {allowed}"]) if others else f"one of {allowed}"
+        message = f"expected {wanted}, got {_describe(value)}" if allowed else message
+    elif type(value) is float and not math.isfinite(value):
+        message = f"expected a finite number or one of {list(SPECIAL_FLOATS)}, got {_describe(value)}"
+    elif not found:
+        message = message[:1].lower() + message[1:]
+    return _join(segments), message
 
 
-def _min_length_check(minimum: int) -> Check:
-    def check(value: Any) -> Failure | None:
-        if isinstance(value, str) and len(value) < minimum:
-            return "", f"must have at least {minimum} character(s)"
-        return None
-    return check
-
-
-def _minimum_check(minimum: float) -> Check:
-    def check(value: Any) -> Failure | None:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
-            return "", f"must be >= {minimum}, got {value}"
-        return None
-    return check
-
-
-def _items_check(item: Check) -> Check:
-    def check(value: Any) -> Failure | None:
-        if isinstance(value, list) and item is not _any:
-            for index, element in enumerate(value):
-                failure = item(element)
-                if failure is not None:
-                    return f"[{index}]{failure[0]}", failure[1]
-        return None
-    return check
-
-
-def _object_check(schema: Mapping[str, Any]) -> Check:
-    required = list(schema.get("required", ()))
-    required_set = frozenset(required)
-    properties = {name: _compile(sub) for name, sub in schema.get("properties", {}).items()}
-    extra = schema.get("additionalProperties", True)
-    extra_check = _compile(extra) if isinstance(extra, dict) else (None if extra is False else _any)
-
-    # Fields whose check is one type or enum test get it inline: most of 100k records' fields, and the
-    # call per field was most of the validation time.  Anything else (or a failure) takes the full check.
-    exact = {name: c.fast_types for name, c in properties.items() if hasattr(c, "fast_types")}
-    choices = {name: c.fast_choices for name, c in properties.items() if hasattr(c, "fast_choices")}
-
-    def check(value: Any) -> Failure | None:
-        if not isinstance(value, dict):
-            return None
-        if not required_set <= value.keys():
-            missing = next(name for name in required if name not in value)
-            return f".{missing}", "required field is missing"
-        for name, element in value.items():
-            kinds = exact.get(name)
-            if kinds is not None and type(element) in kinds:
-                continue
-            allowed = choices.get(name)
-            if allowed is not None and type(element) is str and element in allowed:
-                continue
-            one = properties.get(name, extra_check)
-            if one is _any:
-                continue
-            if one is None:
-                return f".{name}", "unknown field"
-            failure = one(element)
-            if failure is not None:
-                return f".{name}{failure[0]}", failure[1]
-        return None
-    return check
-
-
-_VALIDATE_DOCUMENT = _compile(SCHEMA)
+def _bad_entry(mapping: dict, tp: Any) -> tuple[str | None, tuple[str, str]]:
+    """The first entry of ``mapping`` that its dict type ``tp`` refuses, and why (relative path, message)."""
+    key_type, value_type = next((typing.get_args(m) for m in _members(tp) if typing.get_origin(m) is dict),
+                                (Any, Any))
+    for key, value in mapping.items():
+        for part, part_type in ((key, key_type), (value, value_type)):
+            try:
+                msgspec.convert(part, part_type, strict=True)
+            except msgspec.ValidationError as exc:
+                return str(key), _translate(exc, part, part_type)
+    return None, ("$", "")
 
 
 def validate(doc: Any) -> None:
-    """Check ``doc`` against :data:`SCHEMA` and the rules a schema cannot say; raise :class:`ResultsError`.
+    """Check ``doc`` against :class:`~lossparity.records.ResultsDocument` and the rules a type cannot
+    say; raise :class:`ResultsError`.
 
-    Besides the schema: a document has exactly one of ``run`` / ``runs``; in a merged document every
-    record names one of its runs; ids are unique within a run.
+    Besides the types: a document has exactly one of ``run`` / ``runs``; every run of a merged document
+    has a label, and labels are unique; in a merged document every record names one of its runs; ids are
+    unique within a run.
     """
-    failure = _VALIDATE_DOCUMENT(doc)
-    if failure is not None:
-        raise ResultsError("$" + failure[0], failure[1])
-    if ("run" in doc) == ("runs" in doc):
+    # 100k records become 100k Structs: no collector pass over them, and they are gone again before
+    # the collector is back (else its next pass would traverse them all).
+    with paused_gc():
+        try:
+            typed = msgspec.convert(doc, ResultsDocument, strict=True)
+        except msgspec.ValidationError as exc:
+            raise ResultsError(*_translate(exc, doc, ResultsDocument)) from None
+        try:
+            _check_document(typed)
+        finally:
+            del typed
+
+
+def _check_document(doc: ResultsDocument) -> None:
+    """The rules of :func:`validate` that the types do not express."""
+    if (doc.run is msgspec.UNSET) == (doc.runs is msgspec.UNSET):
         raise ResultsError("$.run", "a document has exactly one of 'run' (one run) or 'runs' (merged)")
-    labels = [run["label"] for run in doc.get("runs", ())]
-    _check_labels(labels)
-    _check_ids(doc["checks"], set(labels) if "runs" in doc else None)
+    labels = None
+    if doc.runs is not msgspec.UNSET:
+        for index, run in enumerate(doc.runs):
+            if run.label is msgspec.UNSET:
+                raise ResultsError(f"$.runs[{index}].label", "required field is missing")
+        labels = [run.label for run in doc.runs]
+        if len(set(labels)) != len(labels):
+            raise ResultsError("$.runs", f"run labels are not unique: {labels}")
+    _check_ids(doc.checks, None if labels is None else set(labels))
 
 
-def _check_labels(labels: list[str]) -> None:
-    if len(set(labels)) != len(labels):
-        raise ResultsError("$.runs", f"run labels are not unique: {labels}")
-
-
-def _check_ids(checks: list[dict], labels: set[str] | None) -> None:
-    seen: set[tuple[str | None, str]] = set()
-    for index, record in enumerate(checks):
-        run = record.get("run")
+def _check_ids(checks: list[CheckRecord], labels: set[str] | None) -> None:
+    runs = list(map(_RUN, checks))
+    keys = list(zip(runs, map(_ID, checks)))
+    if (labels is None or labels.issuperset(runs)) and len(set(keys)) == len(keys):
+        return  # the usual case, in C-level passes; else find the first offending record
+    seen: set[tuple[Any, str]] = set()
+    for index, (run, check_id) in enumerate(keys):
         if labels is not None and run not in labels:
-            raise ResultsError(f"$.checks[{index}].run", f"names no run of this document: {run!r}")
-        key = (run, record["id"])
-        if key in seen:
-            raise ResultsError(f"$.checks[{index}].id", f"duplicate check id {record['id']!r}")
-        seen.add(key)
+            shown = None if run is msgspec.UNSET else run
+            raise ResultsError(f"$.checks[{index}].run", f"names no run of this document: {shown!r}")
+        if (run, check_id) in seen:
+            raise ResultsError(f"$.checks[{index}].id", f"duplicate check id {check_id!r}")
+        seen.add((run, check_id))
 
 
-_VALIDATE_RECORD = _compile(RECORD)
+_RUN, _ID = operator.attrgetter("run"), operator.attrgetter("id")
 
 
 def validate_record(record: Mapping[str, Any]) -> None:
     """Check one record (``verdict`` may still be None: the plugin settles it later)."""
-    failure = _VALIDATE_RECORD(dict(record, verdict=record.get("verdict") or "pass"))
-    if failure is not None:
-        raise ResultsError(f"record {record.get('id')!r}{failure[0]}", failure[1])
+    value = dict(record, verdict=record.get("verdict") or "pass")
+    try:
+        msgspec.convert(value, CheckRecord, strict=True)
+    except msgspec.ValidationError as exc:
+        path, message = _translate(exc, value, CheckRecord)
+        raise ResultsError(f"record {record.get('id')!r}{path[1:]}", message) from None
 
 
 def unique_ids(checks: Iterable[Mapping[str, Any]]) -> list[dict]:
@@ -400,9 +277,13 @@ def canonical(value: Any, digits: int = VALUE_DIGITS) -> Any:
         return value
     if kind is float:
         return _round(value, digits)
-    if kind is dict or isinstance(value, Mapping):
+    if kind is dict:
         return {str(k): canonical(v, digits) for k, v in value.items()}
-    if kind is list or isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple:  # before the Mapping test: an ABC check is slow on a list
+        return [canonical(v, digits) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): canonical(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
         return [canonical(v, digits) for v in value]
     if hasattr(value, "tolist"):  # NumPy scalar or array (without importing NumPy here)
         return canonical(value.tolist(), digits)
@@ -456,45 +337,63 @@ def default_id(record: Mapping[str, Any]) -> str:
     return ":".join(str(p) for p in parts if p not in (None, ""))
 
 
-def complete_record(record: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> dict:
+def complete_record(record: Mapping[str, Any] | CheckRecord,
+                    defaults: Mapping[str, Any] | None = None) -> dict:
     """A full record from a partial one: unknown keys are refused (a typo must not pass silently),
-    missing keys come from ``defaults`` then from null / "" / a derived id, values are made canonical.
+    missing keys come from ``defaults`` then from null / "" / {} / [] / a derived id, values are made
+    canonical (``flags`` sorted and unique).  ``record`` may also be a
+    :class:`~lossparity.records.CheckRecord` (its unset optional fields are left out).
 
-    ``verdict`` may stay None here: the pytest plugin decides it from the test's outcome.
+    ``verdict`` may stay None here: the pytest plugin decides it from the test's outcome.  Nothing is
+    looked up: a record without ``framework_version`` keeps null (the run's ``frameworks`` has the
+    versions the adapters report).
     """
-    unknown = sorted(set(record) - set(RECORD_KEYS) - set(OPTIONAL_RECORD_KEYS))
+    if isinstance(record, CheckRecord):
+        record = {k: msgspec.structs.asdict(v) if isinstance(v, msgspec.Struct) else v
+                  for k, v in msgspec.structs.asdict(record).items() if v is not msgspec.UNSET}
+    unknown = sorted(set(record) - _KNOWN_KEYS)
     if unknown:
         raise TypeError(f"unknown check record field(s) {unknown}; put free-form data under 'extra'")
-    full: dict[str, Any] = {key: None for key in RECORD_KEYS}
-    full["reason"] = ""
-    full.update({k: v for k, v in (defaults or {}).items() if k in full or k in OPTIONAL_RECORD_KEYS})
+    full: dict[str, Any] = dict(records.RECORD_DEFAULTS, args={}, flags=[])
+    full.update({k: v for k, v in (defaults or {}).items() if k in _KNOWN_KEYS})
     full.update(record)
-    if full.get("framework_version") is None and full.get("framework"):
-        full["framework_version"] = framework_version(full["framework"])
     if not full.get("id"):
         full["id"] = default_id(full)
     full["reason"] = str(full["reason"] or "")
+    for key, empty in (("args", {}), ("flags", [])):  # null means "none" for the collections
+        if full[key] is None:
+            full[key] = empty
+    if isinstance(full["flags"], (list, tuple, set, frozenset)):
+        full["flags"] = sorted({str(flag) for flag in full["flags"]})
     for key in ("expected", "observed"):
         full[key] = summarize(full[key])
     return canonical_record(full)
+
+
+_KNOWN_KEYS = frozenset(RECORD_KEYS) | frozenset(OPTIONAL_RECORD_KEYS)
 
 
 def canonical_record(record: Mapping[str, Any]) -> dict:
     """``record`` with error measures at :data:`ERROR_DIGITS` and everything else at :data:`VALUE_DIGITS`."""
     out = {}
     for key, value in record.items():
-        if key in ("value_error", "grad_error"):
+        kind = type(value)
+        if kind is str or value is None or kind is int or kind is bool:  # most fields: as they are
+            out[key] = value
+        elif key in _ERROR_KEYS:
             out[key] = _canonical_error(value)
-        elif key in ("math_distance", "duration_s"):
-            out[key] = canonical(value, ERROR_DIGITS)
         else:
-            out[key] = canonical(value, VALUE_DIGITS)
+            out[key] = canonical(value, ERROR_DIGITS if key in _DISTANCE_KEYS else VALUE_DIGITS)
     return out
+
+
+_ERROR_KEYS = frozenset(("value_error", "grad_error"))
+_DISTANCE_KEYS = frozenset(("math_distance", "duration_s"))
 
 
 def _canonical_error(error: Mapping[str, Any] | None) -> dict | None:
     """An error measure with every key present; private keys (``_abs_array`` from
-    ``tests.support.tolerance.measure``) are dropped, they are working data, not results."""
+    ``lossparity.tolerance.measure``) are dropped, they are working data, not results."""
     if error is None:
         return None
     public = {k: v for k, v in error.items() if not str(k).startswith("_")}
@@ -525,54 +424,38 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def _distribution_version(names: Iterable[str]) -> str | None:
-    for name in names:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
+def _distribution_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
-@functools.lru_cache(maxsize=None)
-def framework_version(framework: str) -> str | None:
-    """Installed version of ``framework`` (an adapter name), read from package metadata; "reference"
-    is this package's own version.  Never imports the framework (that takes seconds and may touch a GPU)."""
-    if framework == "reference":
-        return _distribution_version(["lossparity"])
-    return _distribution_version(FRAMEWORK_DISTRIBUTIONS.get(framework, (framework,)))
-
-
-def installed_frameworks() -> dict[str, str]:
-    """Framework -> version, for the frameworks whose module can be found (found, not imported)."""
-    found = {}
-    for name, module in sorted(FRAMEWORK_MODULES.items()):
-        if importlib.util.find_spec(module) is None:
-            continue
-        version = framework_version(name)
-        if version is not None:
-            found[name] = version
-    return found
-
-
-def _numpy_version() -> str | None:
-    return _distribution_version(["numpy"])
+def frameworks_from_settings(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Adapter name -> version, from the run settings: every entry that is a dict with a string
+    ``version`` (what the conftest's ``pytest_lossparity_run_settings`` answers per adapter)."""
+    return {name: value["version"] for name, value in sorted(settings.items())
+            if isinstance(value, Mapping) and isinstance(value.get("version"), str)}
 
 
 def make_run(settings: Mapping[str, Any] | None = None, pytest_args: Sequence[str] = (),
-             started: str | None = None, finished: str | None = None) -> dict:
-    """Describe the machine and software of a run.  ``settings`` (TF32, JAX x64, determinism flags…)
-    is supplied by the run itself: only it knows what it switched on."""
+             started: str | None = None, finished: str | None = None,
+             frameworks: Mapping[str, str] | None = None) -> dict:
+    """Describe the machine and software of a run.  ``settings`` (reduced-precision matmuls, x64, determinism flags…)
+    is supplied by the run itself: only it knows what it switched on.  ``frameworks`` (adapter name ->
+    version) defaults to :func:`frameworks_from_settings`: the adapters say their versions, nothing here
+    knows a framework by name."""
+    settings = dict(settings or {})
     return {
         "started": started,
         "finished": finished,
         "python": platform.python_version(),
-        "numpy": _numpy_version(),
+        "numpy": _distribution_version("numpy"),
         "os": f"{platform.system()} {platform.release()}",
         "platform": platform.platform(),
         "cpu": cpu_model(),
-        "frameworks": installed_frameworks(),
-        "settings": canonical(dict(settings or {})),
+        "frameworks": dict(frameworks_from_settings(settings) if frameworks is None else frameworks),
+        "settings": canonical(settings),
         "pytest_args": [str(a) for a in pytest_args],
     }
 
@@ -597,11 +480,21 @@ def canonical_doc(doc: Mapping[str, Any]) -> dict:
     return body
 
 
+_ENCODE = msgspec.json.Encoder(order="sorted").encode
+
+
+def _json(value: Any, indent: int = 0) -> str:
+    """Strict JSON of canonical data, keys sorted: msgspec's encoder, laid out by ``msgspec.json.format``
+    (``indent=0``: one line, a space after ``:`` and ``,``).  Canonical data holds no NaN or infinity
+    (they are the strings "nan"/"inf"/"-inf"), which this encoder would otherwise write as null."""
+    return msgspec.json.format(_ENCODE(value), indent=indent).decode()
+
+
 def _serialize(doc: Mapping[str, Any]) -> str:
     """Strict JSON with sorted keys, one check per line (so that two results files diff line by line)."""
-    lines = [json.dumps(c, sort_keys=True, allow_nan=False, ensure_ascii=False) for c in doc["checks"]]
+    lines = [_json(c) for c in doc["checks"]]
     body = {k: v for k, v in doc.items() if k != "checks"}
-    head = json.dumps(body, sort_keys=True, allow_nan=False, indent=1, ensure_ascii=False)
+    head = _json(body, indent=1)
     checks_text = "[\n" + ",\n".join(lines) + "\n]" if lines else "[]"
     # "checks" sorts before "run"/"runs"/"schema": put it first to keep the whole file key-sorted.
     return '{\n"checks": ' + checks_text + ",\n" + head[2:] + "\n"
@@ -649,13 +542,16 @@ def paused_gc() -> Iterator[None]:
 
 
 def load(path: str | os.PathLike) -> dict:
-    """Read and validate a results file."""
-    with open(path, encoding="utf-8") as handle, paused_gc():
+    """Read and validate a results file (strict JSON: no NaN or Infinity literals).  Decoding to plain
+    data then converting that (what :func:`validate` does) is quicker than a typed decode followed by
+    a second, untyped one, and a failure's path can name a dict entry."""
+    data = Path(path).read_bytes()
+    with paused_gc():
         try:
-            doc = json.load(handle)
-        except json.JSONDecodeError as exc:
+            doc = _DECODE_ANY.decode(data)
+        except msgspec.DecodeError as exc:
             raise ResultsError("$", f"{path} is not JSON: {exc}") from None
-    validate(doc)
+        validate(doc)
     return doc
 
 
@@ -739,9 +635,9 @@ def diff_versions(merged: Mapping[str, Any]) -> list[dict]:
     for record in merged["checks"]:
         groups.setdefault((record.get("framework") or "", record["id"]), []).append(record)
     changes = []
-    for (framework, check_id), records in sorted(groups.items()):
-        records.sort(key=lambda r: (_version_key(r.get("framework_version")), order.get(r.get("run"), 0)))
-        for old, new in zip(records, records[1:]):
+    for (framework, check_id), group in sorted(groups.items()):
+        group.sort(key=lambda r: (_version_key(r.get("framework_version")), order.get(r.get("run"), 0)))
+        for old, new in zip(group, group[1:]):
             what = _what_changed(old, new)
             if what:
                 changes.append(_change(framework, check_id, old, new, what))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from lossparity import records
 from reports import results
 
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "huber",
@@ -19,13 +20,32 @@ RUN = {"started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:01:00+
        "frameworks": dict(FRAMEWORKS), "settings": {"torch.tf32": False}, "pytest_args": ["tests"]}
 
 
-BLANK = dict.fromkeys(results.RECORD_KEYS, None) | {"reason": ""}
+BLANK = dict(records.RECORD_DEFAULTS)
+# The API forms each framework's bindings offer, as the adapters name them (``<kind>:<reduction>``).
+FORMS = {"torch": ("function:none", "function:mean", "function:sum", "module:mean", "module:sum",
+                   "function:batchmean"),
+         "keras": ("function:none", "class:none", "class:sum", "class:sum_over_batch_size"),
+         "optax": ("function:none",)}
+# Loss keyword arguments of a few losses (the rest take none).
+ARGS = {"huber": {"delta": 1.0}, "categorical_crossentropy": {"from_logits": False, "label_smoothing": 0.0},
+        "binary_crossentropy": {"from_logits": True}, "kl_divergence": {"axis": -1}}
+# Convention flags that apply to a few (framework, loss) pairs.
+FLAGS = {("keras", "categorical_crossentropy"): ["prob_clip"], ("keras", "binary_crossentropy"): ["prob_clip"],
+         ("torch", "kl_divergence"): ["kl_log_input"]}
+
+
+def api_fields(framework: str, loss: str, form: str) -> dict:
+    """The typed API fields of a record, shaped like the adapters': the binding key (the loss), the form,
+    its reduction, the loss arguments, the flags that apply, and the ``api`` prose."""
+    return {"binding": loss, "form": form, "reduction": form.split(":", 1)[1], "args": dict(ARGS.get(loss, {})),
+            "flags": list(FLAGS.get((framework, loss), [])), "api": f"{framework}.losses.{loss} [{form}]"}
 
 
 def make_record(**fields: Any) -> dict:
     """A complete, valid record: a passing float32 torch value check unless ``fields`` say otherwise."""
     base = {"kind": "value", "loss": "huber", "framework": "torch", "framework_version": "2.13.0",
-            "api": "function", "dtype": "float32", "device": "cpu", "convention": "torch", "verdict": "pass",
+            **api_fields("torch", "huber", "function:none"), "dtype": "float32", "device": "cpu",
+            "convention": "torch", "verdict": "pass",
             "value_error": {"abs": 1e-7, "rel": 2e-7, "ulps": 1.0, "tol": 1e-6, "worst_index": [0]},
             "expected": 0.5, "observed": 0.50000006, "duration_s": 0.001}
     base.update(fields)
@@ -52,15 +72,18 @@ def synthetic_checks(n: int, seed: int = 0, device: str = "cpu", version: str | 
     kinds = rng.choices(KINDS, KIND_WEIGHTS, k=n)
     verdicts = rng.choices(["pass", "deviation", "fail", "skip", "error"], [90, 4, 3, 2, 1], k=n)
     losses, frameworks = rng.choices(LOSSES, k=n), rng.choices(list(FRAMEWORKS), k=n)
-    dtypes, apis = rng.choices(DTYPES, k=n), rng.choices(["function", "class:mean", "class:sum"], k=n)
+    dtypes, forms = rng.choices(DTYPES, k=n), [rng.random() for _ in range(n)]
     checks = []
-    for index, (kind, verdict, loss, framework, dtype, api) in enumerate(
-            zip(kinds, verdicts, losses, frameworks, dtypes, apis)):
+    for index, (kind, verdict, loss, framework, dtype, pick) in enumerate(
+            zip(kinds, verdicts, losses, frameworks, dtypes, forms)):
+        options = FORMS[framework]
+        form = options[int(pick * len(options))]
         record = dict(BLANK, id=f"{kind}:{loss}:{framework}:{device}:{index}", kind=kind, loss=loss,
                       framework=framework, framework_version=version or FRAMEWORKS[framework], dtype=dtype,
                       device=device, verdict=verdict, reason="" if verdict == "pass" else f"synthetic {verdict}",
-                      case=f"case-{index % 500}", convention=framework, api=api, expected=1.25,
-                      observed=1.25 + index % 7 * 1e-8, duration_s=index % 10 / 1000)
+                      case=f"case-{index % 500}", convention=framework, expected=1.25,
+                      observed=1.25 + index % 7 * 1e-8, duration_s=index % 10 / 1000,
+                      **api_fields(framework, loss, form))
         record["grad_error" if kind == "grad" else "value_error"] = _error(rng, verdict == "fail")
         if kind in SPECIAL_KINDS:
             record.update(_kind_fields(kind, rng, index))

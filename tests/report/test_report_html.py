@@ -108,6 +108,51 @@ def test_banner_says_what_failed():
     assert "✗ 1 of 2 checks did not pass" in red
 
 
+def _real_shaped(framework: str, loss: str, api: str, forms: list[str], version: str, **fields) -> list[dict]:
+    """Records shaped like ``lossparity.checks`` writes them: ``api`` is prose with the form in brackets,
+    the binding, form, reduction and arguments are typed top-level fields."""
+    return [make_record(id=f"value:{framework}-{loss}-{form}", framework=framework, framework_version=version,
+                        loss=loss, convention=framework, api=f"{api} [{form}]", binding=loss, form=form,
+                        reduction=form.split(":", 1)[1], args={"axis": -1}, case="gen.small", **fields)
+            for form in forms]
+
+
+def _migration_of(page: str, loss: str) -> str:
+    section = page.split('id="migration"', 1)[1].split('id="edges"', 1)[0]
+    return section.split(f'id="migrate-{loss}"', 1)[1].split("<h3", 1)[0]
+
+
+def test_migration_lists_the_reductions_measured():
+    keras = _real_shaped("keras", "hinge", "keras.losses.hinge / keras.losses.Hinge",
+                         ["function:none", "class:none", "class:sum", "class:sum_over_batch_size"],
+                         "keras 3.15.1 / tensorflow 2.21.0", flags=["hinge_labels_to_pm1"])
+    torch = _real_shaped("torch", "kl_divergence", "torch.nn.functional.kl_div(input=torch.log(q), target=p) / "
+                         "nn.KLDivLoss", ["function:none", "function:sum", "module:mean", "function:batchmean"],
+                         "2.13.0+cpu")
+    page = html.render(make_doc(keras + torch))
+    hinge = _migration_of(page, "hinge")
+    assert ("reductions measured: <code>none</code>, <code>sum</code>, <code>sum_over_batch_size</code>"
+            in hinge)
+    assert "flag <code>hinge_labels_to_pm1</code>" in hinge  # from the records' flags field
+    kl = _migration_of(page, "kl_divergence")
+    assert ("reductions measured: <code>batchmean</code>, <code>mean</code>, <code>none</code>, <code>sum</code>"
+            in kl)
+
+
+def test_migration_reads_older_records_without_typed_fields():
+    """A file from before the typed fields (form under ``extra``, no reduction) still shows its
+    reductions; a record with neither shows none, and nothing is parsed out of ``api``."""
+    old = [dict(r, binding=None, form=None, reduction=None, args={}, extra={"form": r["form"], "binding": "hinge"})
+           for r in _real_shaped("keras", "hinge", "keras.losses.Hinge", ["class:sum", "function:none"], "3.15.1")]
+    bare = [dict(r, binding=None, form=None, reduction=None)
+            for r in _real_shaped("optax", "hinge", "optax.losses.hinge_loss", ["function:mean"], "0.2.8")]
+    page = html.render(make_doc(old + bare))
+    hinge = _migration_of(page, "hinge")
+    keras, optax = hinge.split("<b>optax</b>", 1)
+    assert "reductions measured: <code>none</code>, <code>sum</code>" in keras
+    assert "reductions measured" not in optax
+
+
 def test_build_100k_checks_quickly():
     """The target is 2 s; the bound is generous and on CPU time, which other jobs on a shared machine
     (xdist workers, parallel CI) do not inflate the way they inflate wall time."""

@@ -62,6 +62,13 @@ def pytest_lossparity_run_settings(config):
     return {"torch.tf32": False, "jax.x64": True}
 '''
 
+# What the project's conftest answers: per adapter, a dict with (at least) its version.
+ADAPTER_SETTINGS = '''
+def pytest_lossparity_run_settings(config):
+    return {"devices": ["cpu"], "torch": {"version": "2.13.0+cpu", "tf32": False},
+            "keras": {"version": "keras 3.15.1 / tensorflow 2.21.0"}, "optax": {"jit": True}}
+'''
+
 CRASH = '''
 def test_crash(record_check):
     record_check({"id": "doomed", "kind": "value", "loss": "mse", "framework": "torch"})
@@ -97,7 +104,8 @@ def test_three_checks_make_a_valid_results_file(suite):
                               "golden:optax-doc1": "pass"}
     golden = next(c for c in doc["checks"] if c["kind"] == "golden")
     assert golden["extra"] == {"printed": "0.5"} and golden["test"] == "test_suite.py::test_golden"
-    assert golden["framework_version"]  # optax is installed: its version comes from package metadata
+    assert golden["framework_version"] is None  # nothing is looked up by framework name
+    assert doc["run"]["frameworks"] == {}  # no run-settings hook answered with adapter versions
     result.stdout.fnmatch_lines(["*lossparity*", "3 checks: 3 pass",
                                  "*torch*1 pass; worst value error 1.5 ulp*", "results: *results.json"])
 
@@ -124,6 +132,31 @@ def test_outcomes_settle_verdicts_the_same_with_and_without_xdist(suite):
     assert "RuntimeError: boom" in by_id["raising"]["reason"]
     assert (by_id[skipped]["reason"], by_id[skipped]["framework"]) == ("jax not installed", "jax")
     assert "unknown check record field(s) ['verdcit']" in plain.stdout.str()
+
+
+def test_run_frameworks_come_from_the_run_settings_hook(suite):
+    """Adapter versions reach ``run.frameworks`` only through the hook's answers: every settings entry
+    that is a dict with a version; nothing else (``optax`` says no version, ``devices`` is no adapter)."""
+    suite.makepyfile(test_suite=SUITE)
+    suite.makeconftest(ADAPTER_SETTINGS)
+    result, doc = _run(suite)
+    assert result.ret == 0
+    assert doc["run"]["frameworks"] == {"keras": "keras 3.15.1 / tensorflow 2.21.0", "torch": "2.13.0+cpu"}
+    assert doc["run"]["settings"]["torch"] == {"version": "2.13.0+cpu", "tf32": False}
+
+
+def test_typed_api_fields_travel_as_top_level_keys(suite):
+    suite.makepyfile(test_suite='''
+def test_typed(record_check):
+    record_check({"id": "typed", "kind": "value", "loss": "huber", "framework": "torch",
+                  "binding": "huber", "form": "module:sum", "reduction": "sum", "args": {"delta": 0.5},
+                  "flags": ["b_flag", "a_flag", "b_flag"]})
+''')
+    result, doc = _run(suite)
+    assert result.ret == 0
+    (record,) = doc["checks"]
+    assert (record["binding"], record["form"], record["reduction"]) == ("huber", "module:sum", "sum")
+    assert record["args"] == {"delta": 0.5} and record["flags"] == ["a_flag", "b_flag"]
 
 
 def test_worker_crash_yields_a_lost_record_and_keeps_the_rest(suite):

@@ -4,11 +4,16 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
+import time
+from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 from tests.report.synthetic import make_doc, make_record
 
+from lossparity import records
 from reports import results
 from reports.results import ResultsError
 
@@ -48,30 +53,118 @@ def _break(doc: dict, where: str) -> dict:
         check["id"] = bad["checks"][0]["id"]
     elif where == "both-runs":
         bad["runs"] = [dict(bad["run"], label="a")]
+    elif where == "args":
+        check["args"] = None
+    elif where == "args-key":
+        check["args"] = {"delta": 1.0, 3: "x"}
+    elif where == "flags":
+        check["flags"] = ["prob_clip", 7]
+    elif where == "form":
+        check["form"] = ["class", "sum"]
+    elif where == "extra":
+        check["extra"] = ["not", "an", "object"]
+    elif where == "run-field":
+        bad["run"]["hostname"] = "ci-7"
     return bad
 
 
-@pytest.mark.parametrize(("where", "path"), [
-    ("schema", "$.schema"),
-    ("verdict", "$.checks[1].verdict"),
-    ("kind", "$.checks[1].kind"),
-    ("missing", "$.checks[1].dtype"),
-    ("unknown", "$.checks[1].verdcit"),
-    ("ulps", "$.checks[1].value_error.ulps"),
-    ("nan-number", "$.checks[1].value_error.abs"),
-    ("worst_index", "$.checks[1].value_error.worst_index[0]"),
-    ("provenance", "$.checks[1].provenance.quote"),
-    ("duration", "$.checks[1].duration_s"),
-    ("frameworks", "$.run.frameworks.torch"),
-    ("duplicate", "$.checks[1].id"),
-    ("both-runs", "$.run"),
-])
-def test_malformed_document_names_the_field(where, path):
+# (malformation, path of the bad field, a piece of the message)
+MALFORMED = [
+    ("schema", "$.schema", "expected one of ['lossparity.results/1', 'lossparity.results/2'], got str 'lossparity.results/0'"),
+    ("verdict", "$.checks[1].verdict", "expected one of ['pass', 'deviation', 'fail', 'skip', 'error', 'lost']"),
+    ("kind", "$.checks[1].kind", "expected null or one of ['value', 'grad'"),
+    ("missing", "$.checks[1].dtype", "required field is missing"),
+    ("unknown", "$.checks[1].verdcit", "unknown field"),
+    ("ulps", "$.checks[1].value_error.ulps", "expected a number, null or one of ['nan', 'inf', '-inf'], got str"),
+    ("nan-number", "$.checks[1].value_error.abs", "expected a finite number or one of ['nan', 'inf', '-inf']"),
+    ("worst_index", "$.checks[1].value_error.worst_index[0]", "expected `int`, got `float`"),
+    ("provenance", "$.checks[1].provenance.quote", "required field is missing"),
+    ("duration", "$.checks[1].duration_s", ">= 0.0"),
+    ("frameworks", "$.run.frameworks.torch", "expected `str`, got `int`"),
+    ("duplicate", "$.checks[1].id", "duplicate check id 'a'"),
+    ("both-runs", "$.run", "exactly one of 'run'"),
+    ("args", "$.checks[1].args", "expected `object`, got `null`"),
+    ("args-key", "$.checks[1].args", "key 3: expected `str`, got `int`"),
+    ("flags", "$.checks[1].flags[1]", "expected `str`, got `int`"),
+    ("form", "$.checks[1].form", "expected `str | null`, got `array`"),
+    ("extra", "$.checks[1].extra", "expected `object`, got `array`"),
+    ("run-field", "$.run.hostname", "unknown field"),
+]
+
+
+@pytest.mark.parametrize(("where", "path", "message"), MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_document_names_the_field(where, path, message):
     doc = make_doc([make_record(id="a"), make_record(id="b")])
     with pytest.raises(ResultsError) as caught:
         results.validate(_break(doc, where))
     assert caught.value.path == path
     assert str(caught.value).startswith(path + ":")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(("where", "path", "message"), [m for m in MALFORMED if m[0] not in ("nan-number", "args-key")],
+                         ids=[m[0] for m in MALFORMED if m[0] not in ("nan-number", "args-key")])
+def test_malformed_file_names_the_field_on_load(tmp_path, where, path, message):
+    """The same errors from a file (JSON has no NaN and no non-string keys: those two cannot be written)."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_break(make_doc([make_record(id="a"), make_record(id="b")]), where)))
+    with pytest.raises(ResultsError) as caught:
+        results.load(bad)
+    assert caught.value.path == path and message in str(caught.value)
+
+
+def test_load_refuses_non_strict_json(tmp_path):
+    doc = make_doc([make_record(id="a", observed=float("nan"))])  # canonical: the string "nan"
+    text = json.dumps(doc).replace('"observed": "nan"', '"observed": NaN')
+    assert '"observed": NaN' in text
+    (tmp_path / "nan.json").write_text(text)
+    with pytest.raises(ResultsError, match=r"^\$: .*is not JSON"):
+        results.load(tmp_path / "nan.json")
+
+
+def test_merged_run_needs_a_label():
+    merged = results.merge([make_doc([make_record(id="a")]), make_doc([make_record(id="b")])])
+    del merged["runs"][1]["label"]
+    with pytest.raises(ResultsError) as caught:
+        results.validate(merged)
+    assert caught.value.path == "$.runs[1].label"
+
+
+def test_validate_record_names_the_record_and_field():
+    with pytest.raises(ResultsError) as caught:
+        results.validate_record(dict(make_record(id="r1"), reduction=3))
+    assert caught.value.path == "record 'r1'.reduction"
+    results.validate_record(dict(make_record(id="r1"), verdict=None))  # the plugin settles it later
+
+
+def test_older_file_without_the_typed_api_fields_loads(tmp_path):
+    """Files written before binding/form/reduction/args/flags were fields: they load (as null / empty)."""
+    doc = make_doc([make_record(id="a")])
+    for record in doc["checks"]:
+        for key in ("binding", "form", "reduction", "args", "flags"):
+            del record[key]
+        record["extra"] = {"binding": "huber", "form": "module:sum", "args": {"delta": 1.0}}
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    loaded = results.load(tmp_path / "old.json")
+    assert loaded["checks"][0]["extra"]["form"] == "module:sum"
+
+
+def test_schema_is_derived_from_the_record_type():
+    record = results.SCHEMA["$defs"]["CheckRecord"]
+    assert set(record["properties"]) == set(results.RECORD_KEYS) | set(results.OPTIONAL_RECORD_KEYS)
+    assert set(record["required"]) == set(results.RECORD_KEYS) - {"binding", "form", "reduction", "args", "flags"}
+    assert record["additionalProperties"] is False
+    assert {"accuracy", "recipe", "test"} <= set(results.KINDS)
+    json.dumps(results.SCHEMA)  # plain JSON data
+
+
+def test_nothing_in_reports_names_a_framework():
+    """Framework names live in the adapters; the results and the report only read fields."""
+    root = Path(results.__file__).parent
+    pattern = re.compile(r"\b(torch|pytorch|keras|tensorflow|tf|jax|jaxlib|optax|flax)\b", re.I)
+    for path in [*root.glob("*.py"), *root.glob("templates/*")]:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            assert not pattern.search(line), f"{path.name}:{number} names a framework: {line.strip()}"
 
 
 def test_complete_record_defaults_and_canonical_values():
@@ -83,6 +176,9 @@ def test_complete_record_defaults_and_canonical_values():
     assert record["id"] == "value:huber:torch:float32:cpu"
     assert set(record) == set(results.RECORD_KEYS)
     assert record["verdict"] is None and record["reason"] == ""
+    assert record["framework_version"] is None  # never looked up by framework name
+    assert (record["binding"], record["form"], record["reduction"]) == (None, None, None)
+    assert record["args"] == {} and record["flags"] == []
     assert record["observed"] == 0.100000001  # float32 0.1, nine significant digits
     assert record["expected"]["shape"] == [20] and record["expected"]["max"] == 19.0
     assert record["value_error"] == {"abs": 1e-9, "rel": 0.333333, "ulps": "inf", "tol": None,
@@ -92,6 +188,26 @@ def test_complete_record_defaults_and_canonical_values():
 def test_complete_record_refuses_unknown_fields():
     with pytest.raises(TypeError, match="verdcit"):
         results.complete_record({"kind": "value", "verdcit": "pass"})
+
+
+def test_complete_record_takes_the_typed_api_fields():
+    record = results.complete_record({
+        "kind": "value", "loss": "kl_divergence", "framework": "torch", "binding": "kl_div",
+        "form": "module:batchmean", "reduction": "batchmean", "args": {"eps": np.float64(1 / 3), "axis": -1},
+        "flags": ("log_input", "clamp", "log_input")})
+    assert (record["binding"], record["form"], record["reduction"]) == ("kl_div", "module:batchmean", "batchmean")
+    assert record["args"] == {"eps": 0.333333333, "axis": -1}  # canonical values
+    assert record["flags"] == ["clamp", "log_input"]  # sorted, once each
+    results.validate_record(record)
+
+
+def test_complete_record_takes_a_check_record_struct():
+    error = {"abs": 1e-7, "rel": 2e-7, "ulps": "inf", "tol": None, "worst_index": [1], "worst_input": None}
+    typed = msgspec.convert(records.example_record(id="typed", value_error=error), records.CheckRecord)
+    record = results.complete_record(typed)
+    assert record["id"] == "typed" and record["form"] == "function:none" and "extra" not in record
+    assert record["value_error"] == error
+    results.validate_record(record)
 
 
 def test_write_atomic_strict_json_and_no_temporary_left(tmp_path):
@@ -204,3 +320,29 @@ def test_run_description_does_not_import_frameworks():
     assert not {"torch", "tensorflow", "jax"} & (set(sys.modules) - before)
     assert run["settings"] == {"jax.x64": True} and run["pytest_args"] == ["-x"]
     assert run["cpu"] and run["python"]
+    assert run["frameworks"] == {}  # only the run settings say which frameworks ran
+
+
+def test_run_frameworks_come_from_the_settings():
+    settings = {"devices": ["cpu"], "torch": {"version": "2.13.0+cpu", "tf32": False},
+                "keras": {"version": "keras 3.15.1 / tensorflow 2.21.0"}, "optax": {"jit": True},
+                "jax": {"version": None}, "sweep": False}
+    run = results.make_run(settings)
+    assert run["frameworks"] == {"keras": "keras 3.15.1 / tensorflow 2.21.0", "torch": "2.13.0+cpu"}
+    assert results.make_run(settings, frameworks={"x": "1"})["frameworks"] == {"x": "1"}
+
+
+def test_validate_and_load_100k_records_quickly(tmp_path, synthetic_doc):
+    """Validation through msgspec: ~0.15 s of CPU for 100k records where the hand-written schema
+    compiler took ~0.6 s; the bound is generous and on CPU time (see the report's build test)."""
+    doc = synthetic_doc(100_000)
+    cpu = time.process_time()
+    results.validate(doc)
+    validate_s = time.process_time() - cpu
+    path = results.write_atomic(tmp_path / "results.json", doc)
+    cpu = time.process_time()
+    loaded = results.load(path)
+    load_s = time.process_time() - cpu
+    print(f"\n100k records: validate {validate_s:.2f} s CPU, load {load_s:.2f} s CPU")
+    assert len(loaded["checks"]) == 100_000
+    assert validate_s < 1.0 and load_s < 2.5
