@@ -95,6 +95,8 @@ def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Fla
             source=f"categorical_crossentropy in {backend_src} (tf.nn.softmax_cross_entropy_with_logits)",
             versions=versions,
             detail="From logits, tf.nn.softmax_cross_entropy_with_logits evaluates 0 * log_softmax = 0 * -inf."),
+        C.poisson_log_epsilon(1e-7, source=f"poisson in {losses_src}", versions=versions,
+                              detail="y_pred - y_true * log(y_pred + keras.config.epsilon())."),
         C.bce_logits_formula(
             "tf", source=f"binary_crossentropy in {backend_src}", versions=versions,
             detail="tf.nn.sigmoid_cross_entropy_with_logits computes max(x,0) - x*y + log1p(exp(-|x|)): NaN at "
@@ -176,6 +178,7 @@ _SPECS: dict[str, _Spec] = {
     "hinge": _Spec("y_true", "y_pred", "hinge", "Hinge"),
     "squared_hinge": _Spec("y_true", "y_pred", "squared_hinge", "SquaredHinge"),
     "categorical_hinge": _Spec("y_true", "y_pred", "categorical_hinge", "CategoricalHinge"),
+    "poisson": _Spec("y_true", "y_pred", "poisson", "Poisson"),
     "softmax": _Spec(None, "z", "softmax", None, "softmax", activation=True),
     "log_softmax": _Spec(None, "z", "log_softmax", None, "log_softmax", activation=True),
     "sigmoid": _Spec(None, "z", "sigmoid", None, "sigmoid", activation=True),

@@ -58,6 +58,9 @@ TORCH = Convention(
             source=f"torch/nn/functional.py cross_entropy, kl_div ({_TORCH})", versions=">=1.10",
             detail="F.cross_entropy with probability targets forms 0 * -inf; F.kl_div(log q, p) = "
                    "xlogy(p, p) - p * log q forms it where p = q = 0."),
+        C.poisson_log_epsilon(
+            1e-8, source=f"poisson_nll_loss in torch/nn/functional.py ({_TORCH})", versions=">=1.0",
+            detail="F.poisson_nll_loss(log_input=False) computes input - target * log(input + eps), eps=1e-8."),
         C.bce_logits_formula(
             "torch", source=f"binary_cross_entropy_with_logits in torch/_decomp/decompositions.py ({_TORCH})",
             versions=">=1.0",
@@ -193,6 +196,12 @@ def _kl(torch, t, args, api, red):
     return _apply(torch, api, red, "kl_div", "KLDivLoss", (torch.log(t["q"]), t["p"]), log_target=False)
 
 
+def _poisson(torch, t, args, api, red):
+    # log_input is passed explicitly: torch's default (True, log-rates) is not the reference's (False).
+    return _apply(torch, api, red, "poisson_nll_loss", "PoissonNLLLoss", (t["y_pred"], t["y_true"]),
+                  log_input=bool(args.get("log_input", False)), full=bool(args.get("full", False)))
+
+
 def _softmax(torch, t, args, api, red):
     return torch.nn.functional.softmax(t["z"], dim=int(args.get("axis", -1)))
 
@@ -215,6 +224,7 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "nll": _nll,
     "binary_crossentropy": _binary,
     "kl_divergence": _kl,
+    "poisson": _poisson,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -262,6 +272,10 @@ BINDINGS: dict[str, Binding] = {
         "torch.nn.functional.kl_div(input=torch.log(q) (log-space input, taken in torch in the call's "
         "dtype), target=p, log_target=False) / nn.KLDivLoss",
         _KL_FORMS, CONVENTION, granularity="element", grad_wrt="q"),
+    "poisson": TorchBinding(
+        "poisson", "torch.nn.functional.poisson_nll_loss(input=y_pred, target=y_true, log_input=log_input, "
+        "full=full) / nn.PoissonNLLLoss", _ELEMENT_FORMS, CONVENTION, granularity="element",
+        args=("log_input", "full")),
     "softmax": TorchBinding("softmax", "torch.nn.functional.softmax(z, dim=axis)", _ACTIVATION_FORMS,
                             CONVENTION, granularity="sample", grad_wrt="z"),
     "log_softmax": TorchBinding("log_softmax", "torch.nn.functional.log_softmax(z, dim=axis)",

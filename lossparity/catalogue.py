@@ -214,6 +214,35 @@ _REGRESSION = (_TARGET, _PRED)
 _XENT_VARIANTS = ({"from_logits": False}, {"from_logits": True},
                   {"from_logits": True, "label_smoothing": 0.1}, {"from_logits": False, "label_smoothing": 0.2})
 
+LOG_INPUT = Arg("log_input", "bool", "True (y_pred holds log-rates) or False (rates)", _is_bool,
+                samples=(False, True))
+FULL = Arg("full", "bool", "True (add Stirling's log y! term where y > 1) or False", _is_bool, samples=(False, True))
+
+
+def _poisson_generate(rng, shape, args):
+    rate = rng.uniform(0.1, 5.0, size=shape)
+    counts = rng.poisson(rate).astype(np.float64)
+    return {"y_true": counts, "y_pred": np.log(rate) if args.get("log_input") else rate}
+
+
+def _poisson_strategy(dtype, args):
+    from hypothesis import strategies as st
+
+    from lossparity import strategies as S
+
+    @st.composite
+    def draw_inputs(draw):
+        shape = draw(S.shapes())
+        counts = draw(S.float_arrays(shape, st.integers(0, 50).map(float)))
+        if args.get("log_input"):
+            return {"y_true": counts, "y_pred": draw(S.float_arrays(shape, st.floats(-10.0, 5.0)).map(
+                lambda x: S.rounded(x, dtype)))}
+        rate = draw(S.float_arrays(shape, st.floats(1e-3, 100.0)).map(lambda x: S.rounded(x, dtype)))
+        return {"y_true": counts, "y_pred": rate}
+
+    return draw_inputs()
+
+
 _ENTRIES = [
     _loss("entropy", [Input("p", "prediction", differentiable=True)], [BASE, AXIS], gen.entropy, [{}, {"base": 2.0}],
           "entropy_inputs", True),
@@ -240,6 +269,10 @@ _ENTRIES = [
     _loss("smooth_l1", _REGRESSION, [BETA, AXIS], gen.regression, [{}, {"beta": 0.5}], "regression_inputs", False),
     # log 2 is a rounded quantity of size about one inside log-cosh (x + softplus(-2x) - log 2).
     _loss("log_cosh", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", True),
+    LossInfo(name="poisson", kind="loss", inputs=(_TARGET, _PRED), args=(LOG_INPUT, FULL, AXIS),
+             generate=_poisson_generate, variants=({}, {"log_input": True}, {"log_input": True, "full": True}),
+             strategy=_poisson_strategy, unit_intermediate=False, oracle=_oracle_of("poisson"),
+             notes="torch's poisson_nll_loss defaults to log_input=True (log-rates); Keras takes rates."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),

@@ -37,7 +37,7 @@ __all__ = [
     "prob_clip", "cce_renormalize", "sparse_renormalize", "kl_clip", "hinge_binary_labels",
     "categorical_hinge_max_includes_target", "hinge_kink_grad", "log_cosh_log2", "zero_times_inf_nan",
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
-    "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero",
+    "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon",
 ]
 
 
@@ -344,6 +344,18 @@ def bce_log_epsilon(eps: float, *, source: str, versions: str,
         f"After clipping, the logs are log(p + eps) and log(1 - p + eps), eps = {eps!r}: bce([1], [0.1]) = "
         "-log(0.1000001) = 2.3025841 (float32 2.3025842) instead of 2.3025851 (eps = 1e-7); gradient "
         "-y/(p+eps) + (1-y)/(1-p+eps).", detail, source, versions)
+
+
+def poisson_log_epsilon(eps: float, *, source: str, versions: str, applies_to: Iterable[str] = ("poisson",),
+                        detail: str = "") -> Flag:
+    """From rates (``log_input=False``), the Poisson loss takes ``log(rate + eps)``, formed in the prediction's
+    dtype, instead of ``log(rate)`` (a fixed epsilon, or an ``eps`` argument with a default)."""
+    eps = _epsilon("poisson_log_epsilon", eps)
+    return _flag(
+        "poisson_log_epsilon", eps, applies_to,
+        f"From rates, the loss is rate - y log(rate + eps), eps = {eps!r}, the sum formed in y_pred's dtype: "
+        f"a zero rate where y = 1 costs -log(eps) (finite) where the mathematics gives inf; gradient "
+        f"1 - y / (rate + eps).", detail, source, versions)
 
 
 def bce_log_clamp(value: float, *, source: str, versions: str,

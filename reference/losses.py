@@ -654,6 +654,48 @@ def log_cosh(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "ma
     return _log_cosh(y_true, y_pred, axis=axis, convention=convention)[0]
 
 
+def _poisson(y_true, y_pred, *, log_input=False, full=False, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, x = _pair(y_true, y_pred, axis)
+    with errstate():
+        if log_input:
+            rate = np.exp(x)
+            terms = rate - np.where(y == 0, 0.0, y * x)
+            g = rate - y
+        else:
+            eps = conv.value_for("poisson_log_epsilon", "poisson")
+            shifted = x if eps is None else round_to(x + float(np.asarray(eps).astype(dt)), dt)
+            terms = x - xlogy(y, shifted)
+            g = 1.0 - np.where(y == 0, 0.0, y / shifted)
+        if full:
+            terms = terms + np.where(y > 1, xlogy(y, y) - y + 0.5 * np.log(2.0 * np.pi * y), 0.0)
+    return scalar(np.mean(terms, axis=-1)), _back(g / x.shape[-1], axis)
+
+
+def poisson(y_true, y_pred, *, log_input: bool = False, full: bool = False, axis: int = -1,
+            convention: ConventionLike = "math"):
+    r"""Poisson negative log-likelihood (without ``log y!``), averaged over ``axis``.
+
+    .. math:: \frac1K \sum_i \lambda_i - y_i \log \lambda_i, \qquad
+              \lambda = e^{x}\ (\text{log\_input}),\ \lambda = x\ \text{otherwise}
+
+    ``y_true``: observed counts (>= 0); ``y_pred``: rates (or log-rates with ``log_input``).  ``full`` adds
+    Stirling's approximation of ``log y!``, ``y log y - y + log(2 pi y) / 2``, where ``y > 1``.  Flag
+    ``poisson_log_epsilon`` (``log(rate + eps)``).  ``0 log 0 = 0``; a zero rate where ``y > 0`` gives inf.
+
+    Example:
+      >>> print(round(float(poisson([1.0, 0.0], [2.0, 0.5])), 10))
+      0.9034264097
+      >>> print(round(float(poisson([1.0, 0.0], [0.0, 0.5], log_input=True)), 10))
+      1.3243606354
+
+    References:
+      torch.nn.PoissonNLLLoss (its ``log_input=True`` default takes log-rates).
+    """
+    return _poisson(y_true, y_pred, log_input=log_input, full=full, axis=axis, convention=convention)[0]
+
+
 IMPLEMENTATIONS = {
     "entropy": _entropy,
     "cross_entropy": _cross_entropy,
@@ -672,6 +714,7 @@ IMPLEMENTATIONS = {
     "huber": _huber,
     "smooth_l1": _smooth_l1,
     "log_cosh": _log_cosh,
+    "poisson": _poisson,
 }
 
 LOSSES = {
@@ -690,4 +733,5 @@ LOSSES = {
     "huber": huber,
     "smooth_l1": smooth_l1,
     "log_cosh": log_cosh,
+    "poisson": poisson,
 }

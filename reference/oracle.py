@@ -27,7 +27,7 @@ from .conventions import ConventionLike, get_convention
 __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "binary_crossentropy", "nll", "hinge", "squared_hinge",
-    "categorical_hinge", "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh",
+    "categorical_hinge", "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
     "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
@@ -251,6 +251,21 @@ def _row_log_cosh(y, p, c):
     return out
 
 
+def _row_poisson(y, p, c):
+    out = []
+    eps = c["conv"].value_for("poisson_log_epsilon", "poisson")
+    for a, b in zip(y, p):
+        if c.get("log_input", False):
+            term = mpmath.exp(b) - (0 if a == 0 else a * b)
+        else:
+            rate = b if eps is None else _rnd(b + _rnd(mpf(eps), c["dt"]), c["dt"])
+            term = b - _xlogy(a, rate)
+        if c.get("full", False) and a > 1:
+            term += a * mpmath.log(a) - a + mpmath.log(2 * mpmath.pi * a) / 2
+        out.append(term)
+    return mpmath.fsum(out) / len(p)
+
+
 # ------------------------------------------------------------------------------------------------
 # Drivers
 
@@ -260,7 +275,7 @@ _ROWS = {
     "binary_crossentropy": _row_bce, "hinge": _row_hinge, "squared_hinge": _row_squared_hinge,
     "categorical_hinge": _row_categorical_hinge, "mean_squared_error": _row_mse,
     "mean_absolute_error": _row_mae, "huber": _row_huber, "smooth_l1": _row_smooth_l1,
-    "log_cosh": _row_log_cosh,
+    "log_cosh": _row_log_cosh, "poisson": _row_poisson,
 }
 _SPARSE = ("sparse_categorical_crossentropy", "nll")
 
