@@ -220,10 +220,12 @@ def _finite_input_leaf(x: Any) -> str | None:
     return err
 
 
-def _check_inputs_fit(c: _Checker, loss: str, fn, args: dict, inputs: dict[str, np.ndarray], edge: bool):
+def _check_inputs_fit(c: _Checker, loss: str, fn, args: dict, inputs: dict[str, np.ndarray], edge: bool,
+                      ignore_index: int | None = None):
     """The inputs fit the reference function: the axis exists in every value input; unless the case is an
     edge case, the value inputs have equal shapes, labels have the prediction's shape without the class
-    axis, and every label lies in [0, K)."""
+    axis, and every label lies in [0, K) or equals the case's declared ``ignore_index`` (a number measured
+    under a convention that gives that label a meaning)."""
     labels = [n for n in inputs if n in S.LABEL_INPUTS]
     values = [n for n in inputs if n not in S.LABEL_INPUTS]
     if not values:
@@ -270,7 +272,7 @@ def _check_inputs_fit(c: _Checker, loss: str, fn, args: dict, inputs: dict[str, 
         if lab.shape != want[:ax] + want[ax + 1:]:
             c.fail(f"inputs.{name}", f"shape {lab.shape} is not inputs.{pred}'s shape {want} without its class "
                                      f"axis {class_axis} (expected {want[:ax] + want[ax + 1:]}){_OUT_OF_EDGE}")
-        bad = np.argwhere((lab < 0) | (lab >= k))
+        bad = np.argwhere(((lab < 0) | (lab >= k)) & (lab != (ignore_index if ignore_index is not None else 0)))
         if bad.size:
             where = tuple(int(i) for i in bad[0])
             c.fail(f"inputs.{name}", f"label {int(lab[where])} at {list(where)} is outside [0, {k}) (inputs.{pred} "
@@ -335,7 +337,13 @@ def parse_case(raw: Any, file: str, index: int, conventions: Collection[str] | N
                 inputs[name] = c.array(raw_inputs[name], f"inputs.{name}", S.numeric_leaf)
             else:
                 inputs[name] = c.array(raw_inputs[name], f"inputs.{name}", _finite_input_leaf)
-        _check_inputs_fit(c, loss, fn, args, inputs, edge)
+        ignore = raw.get("ignore_index")
+        if ignore is not None and (isinstance(ignore, bool) or not isinstance(ignore, int) or ignore >= 0):
+            c.fail("ignore_index", f"{S.short(ignore)} is not a negative integer (the label value the case's "
+                                   f"convention ignores, e.g. -100)")
+        if ignore is not None and kind != "golden":
+            c.fail("ignore_index", "only a golden case (a number measured under a convention) declares one")
+        _check_inputs_fit(c, loss, fn, args, inputs, edge, ignore_index=ignore)
     dtype = c.choice(raw, "dtype", S.DTYPES)
     if inputs and dtype is None:
         c.fail("dtype", f"missing: say which dtype the inputs had ({', '.join(S.DTYPES)})")

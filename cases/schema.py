@@ -132,7 +132,7 @@ EDGE_KIND = "edge"   # the one kind whose inputs may be NaN/inf, mismatched in s
 MAX_RANK = 32        # deepest nesting of an array (NumPy 1 allows 32 dimensions, NumPy 2 64)
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 CASE_KEYS = ("id", "kind", "loss", "args", "inputs", "dtype", "convention", "reduction", "quantity", "scale",
-             "expect", "provenance", "erratum", "invariant", "identity", "notes")
+             "expect", "provenance", "erratum", "invariant", "identity", "notes", "ignore_index")
 EXPECT_KEYS = ("printed", "value", "computed_dtype", "exact", "by_convention")
 PROVENANCE_KEYS = ("document", "quote")
 ERRATUM_KEYS = ("type", "printed", "stated", "corrected", "why")

@@ -19,14 +19,13 @@ and judges each with the same comparison the matrix uses, under the convention y
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 import adapters as _adapters
-from adapters.protocol import Binding, Call, Outcome, timed
+from adapters.protocol import Binding, Call, Deviation, Outcome, timed
 from lossparity import checks
 from lossparity.catalogue import entry
 from lossparity.conventions import registry, resolve
@@ -109,16 +108,30 @@ class NumpyFramework:
         return timed(go)
 
 
+@dataclass(frozen=True)
+class UserBinding(Binding):
+    """The user's function takes its inputs only: input sets with another class axis than the last are not
+    its (unless ``args`` names the axis, which it then implements)."""
+
+    def accepts(self, call: Call) -> bool:
+        return super().accepts(call) and (call.args.get("axis", -1) in (-1, None) or "axis" in self.requires)
+
+
 class UserAdapter:
     """An adapter whose one binding is the user's function, run through a framework's arrays and autodiff."""
 
     def __init__(self, fn: Callable, framework, loss: str, convention: Convention, args: Mapping[str, Any],
-                 dtypes: Sequence[str], grad_wrt: str | None):
+                 dtypes: Sequence[str], grad_wrt: str | None, half_precision: str = "native"):
         self.fn, self.framework = fn, framework
         self.name = f"{framework.name}:{getattr(fn, '__name__', 'fn')}"
         self.conventions = {convention.name: convention}
-        self.deviations = ()
-        self.bindings = {loss: Binding(
+        # Hand-written code in float16/bfloat16 computes in that dtype (as the frameworks' own losses do):
+        # judged against half-precision rounding, not against float32 arithmetic rounded once.
+        self.deviations = () if half_precision == "one_rounding" else (Deviation(
+            "user-code-computes-in-half-precision", "the function computes in the half dtype it is given",
+            {"dtype": ("float16", "bfloat16"), "kind": ("value", "grad", "edge")}, "half-arithmetic", "*",
+            "check_loss(half_precision='native')"),)
+        self.bindings = {loss: UserBinding(
             loss=loss, api=f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}",
             forms=("function:none",), convention=convention.name, granularity="sample", args=tuple(args),
             dtypes=tuple(dtypes), grad_wrt=grad_wrt, requires=dict(args))}
@@ -133,13 +146,16 @@ class UserAdapter:
         return self.framework.devices()
 
     def output_dtype(self, call: Call) -> str:
-        return call.dtype
+        """What the framework returns for this dtype (JAX without x64 returns float32 for float64 inputs)."""
+        return self.compute_dtype(call)
+
+    def compute_dtype(self, call: Call) -> str:
+        declared = getattr(self.framework, "compute_dtype", None)
+        return declared(call) if callable(declared) else call.dtype
 
     def run(self, call: Call) -> Outcome:
         binding = self.bindings[call.loss]
-        kwargs = {k: v for k, v in call.args.items() if k not in binding.requires}
-        fn = functools.partial(self.fn, **kwargs) if kwargs else self.fn
-        return self.framework.run_callable(fn, call, binding.grad_wrt if call.grad else None)
+        return self.framework.run_callable(self.fn, call, binding.grad_wrt if call.grad else None)
 
 
 def _framework(framework) -> Any:
@@ -155,7 +171,7 @@ def _framework(framework) -> Any:
 def check_loss(fn: Callable, *, loss: str, framework: str | Any, convention: str | Convention = "math",
                args: Mapping[str, Any] | None = None, dtypes: Sequence[str] | None = None,
                devices: Sequence[str] = ("cpu",), edge: bool = True, sweep: bool = False,
-               refuse_invalid: bool = False) -> LossCheckResult:
+               refuse_invalid: bool = False, half_precision: str = "native") -> LossCheckResult:
     """Check ``fn``, your implementation of ``loss``, against the reference through the suite's battery.
 
     Args:
@@ -177,6 +193,9 @@ def check_loss(fn: Callable, *, loss: str, framework: str | Any, convention: str
       sweep: every input set in every dtype (slower) instead of the covering plan.
       refuse_invalid: also require ``fn`` to raise where the reference refuses the input (an out-of-range
         label, mismatched shapes); by default those edge cases are recorded as skipped.
+      half_precision: ``"native"`` (default): in float16/bfloat16 ``fn`` may compute in the half dtype
+        (judged against half-precision rounding, as the frameworks' own losses that do so are);
+        ``"one_rounding"``: it must be as accurate as float32 arithmetic rounded once to the half dtype.
 
     Returns:
       :class:`LossCheckResult` with ``.ok``, ``.failures`` and ``.records``.
@@ -200,7 +219,9 @@ def check_loss(fn: Callable, *, loss: str, framework: str | Any, convention: str
     offered = getattr(base, "dtypes", None) or FLOAT_DTYPES
     offered = tuple(offered() if callable(offered) else offered)
     wanted = tuple(d for d in (dtypes or offered) if d in offered)
-    user = UserAdapter(fn, base, loss, conv, args, wanted, info.prediction if has_grad else None)
+    if half_precision not in ("native", "one_rounding"):
+        raise ValueError(f"half_precision={half_precision!r}: use 'native' or 'one_rounding'")
+    user = UserAdapter(fn, base, loss, conv, args, wanted, info.prediction if has_grad else None, half_precision)
     selection = Selection(dtypes=wanted, devices=tuple(devices), sweep=sweep)
     session = Session([user], selection)
     items, edges = session.plan

@@ -103,7 +103,8 @@ class LossInfo:
       inputs: the named inputs in the reference function's positional order, with their roles.
       args: the keyword arguments and their domains (``convention`` is not one: the adapter supplies it).
       generate: ``generate(rng, shape, args) -> {name: array}``, seeded inputs for the matrix.
-      variants: argument combinations the default plan crosses (each a dict of ``args``).
+      variants: argument combinations the default plan crosses (each a dict of ``args``); a variant with a
+        non-default ``axis`` gets its batches with the class axis there.
       strategy: ``strategy(dtype, args) -> SearchStrategy`` of named inputs (Hypothesis, imported lazily).
       unit_intermediate: the computation passes through a rounded quantity of size about one
         (probabilities, a shifted sum of exponentials, a hinge margin), which the tolerance model adds.
@@ -253,9 +254,11 @@ _ENTRIES = [
     _loss("categorical_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
           _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical),
     _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.sparse,
-          ({"from_logits": False}, {"from_logits": True}), "sparse_inputs", True, clip=gen.clipped_sparse),
+          ({"from_logits": False}, {"from_logits": True}, {"from_logits": True, "label_smoothing": 0.1},
+           {"from_logits": True, "axis": 1}), "sparse_inputs", True, clip=gen.clipped_sparse),
     _loss("binary_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
-          ({"from_logits": False}, {"from_logits": True}, {"from_logits": False, "label_smoothing": 0.2}),
+          ({"from_logits": False}, {"from_logits": True}, {"from_logits": False, "label_smoothing": 0.2},
+           {"from_logits": False, "axis": 1}),
           "binary_inputs", True, clip=gen.clipped_binary),
     _loss("nll", [_LABELS, Input("log_probs", "prediction", differentiable=True)], [AXIS], gen.nll, [{}],
           "nll_inputs", True),

@@ -26,6 +26,8 @@ class InputSet:
     source: str = "generated"
     provenance: dict | None = field(default=None, hash=False, compare=False)
     dtype: str | None = None  # the dtype a case prescribes; None: every dtype the plan crosses
+    reduction: str | None = None  # the reduction a case prescribes (an API form with it is chosen)
+    quantity: str = "value"       # "grad": a case about the gradient
 
     @classmethod
     def from_case(cls, case) -> "InputSet":
@@ -34,7 +36,7 @@ class InputSet:
         if case.provenance is not None:
             provenance = {"document": case.provenance.document, "quote": case.provenance.quote}
         return cls(case.id, case.loss, dict(case.inputs), dict(case.args), source=case.kind,
-                   provenance=provenance, dtype=case.dtype)
+                   provenance=provenance, dtype=case.dtype, reduction=case.reduction, quantity=case.quantity)
 
 
 def _softmax(z):
@@ -97,6 +99,15 @@ def activation(rng, shape, args):
     return {"z": rng.normal(scale=4.0, size=shape)}
 
 
+def sample_weights(rng, inputs: dict, info) -> np.ndarray:
+    """One non-negative weight per sample (the prediction's shape without its last axis), one of them 0 and
+    their sum not the sample count, so that every weighted reduction's denominator shows."""
+    shape = np.shape(inputs[info.prediction])[:-1]
+    w = np.round(rng.uniform(0.0, 3.0, size=shape), 2)
+    w.reshape(-1)[0] = 0.0
+    return w
+
+
 def _variant_tag(args: dict) -> str:
     return "-".join(f"{k}={v}" for k, v in sorted(args.items())) or "default"
 
@@ -139,9 +150,18 @@ def generated(loss: str, shapes: tuple[str, ...] = ("small", "rank3")) -> list[I
         for shape_name in shapes:
             seed = sum(map(ord, f"{loss}/{index}/{shape_name}"))
             rng = np.random.default_rng(seed)
+            axis = args.get("axis", -1)
+            if axis not in (-1, None) and len(SHAPES[shape_name]) < 3:
+                continue  # a class axis other than the last is a rank-3 batch's job
             inputs = info.generate(rng, SHAPES[shape_name], args)
+            if axis not in (-1, None):  # the class axis where the variant puts it (labels keep their shape)
+                inputs = {name: (x if name in info.label_inputs else np.moveaxis(x, -1, axis))
+                          for name, x in inputs.items()}
             tag = f"gen.{shape_name}.{_variant_tag(args)}"
             sets.append(InputSet(tag, loss, inputs, dict(args)))
+            if index == 0 and shape_name == "small" and info.kind == "loss":
+                sets.append(InputSet(f"gen.weighted.{_variant_tag(args)}", loss,
+                                     {**inputs, "sample_weight": sample_weights(rng, inputs, info)}, dict(args)))
             if info.clip_witness is not None and not args.get("from_logits") and shape_name == "small":
                 sets.append(InputSet(f"gen.clipped.{_variant_tag(args)}", loss, info.clip_witness(inputs),
                                      dict(args)))

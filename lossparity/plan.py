@@ -1,17 +1,18 @@
 """Planning the matrix: which (adapter, binding, form, dtype, device, inputs) cells the run checks.
 
 The default plan keeps the CPU run fast while still crossing every axis once per binding: its core set
-(the first small generated batch it accepts) in every dtype and, in float32, every form; every other
-argument variant, the rank-3 batch (class axis) and the clip witnesses in float32 and the first form;
-the edge battery in each case's own dtype.
+(the first small generated batch it accepts) in every dtype and every form (so half precision meets every
+reduction); every argument variant's small batch in every dtype, first form; the rank-3 batch (class
+axis) and the clip witnesses in the primary dtype (float32) and the first form; the edge battery in each
+case's own dtype and reduction.
 ``--sweep`` crosses everything with everything (and adds a wide, 257-class batch).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapters.protocol import Adapter, Call
-from lossparity.checks import Item
+from adapters.protocol import REDUCTION_INPUTS, Adapter, Call
+from lossparity.checks import EQUIVALENT_REDUCTIONS, Item
 from lossparity.inputs import InputSet, generated
 from lossparity.tolerance import FLOAT_DTYPES
 
@@ -44,9 +45,17 @@ def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, dev
     core = next((s.id for s in accepted if s.id.startswith("gen.small.")), None)
     for inputs in sets:
         for dtype in binding.dtypes:
-            if dtype not in sel.dtypes or not (sel.sweep or inputs.id == core or dtype == primary):
+            # Every argument variant (its small batch) in every dtype; the rank-3 batch and the clip
+            # witnesses in the primary dtype.
+            every_dtype = sel.sweep or inputs.id == core or inputs.id.startswith("gen.small.")
+            if dtype not in sel.dtypes or not (every_dtype or dtype == primary):
                 continue
-            forms = binding.forms if (sel.sweep or (inputs.id == core and dtype == primary)) else binding.forms[:1]
+            # The core set in every form (every reduction) and every dtype: half precision meets the reductions.
+            weighted = any(name in REDUCTION_INPUTS for name in inputs.inputs)
+            if sel.sweep or inputs.id == core or (weighted and dtype == primary):
+                forms = binding.forms  # a weighted batch is about the reductions: every form that takes it
+            else:  # the first form that takes these inputs (a weighted batch needs a form with weights)
+                forms = [f for f in binding.forms if _accepts(adapter, key, inputs, f, dtype, device)][:1]
             for form in forms:
                 if _accepts(adapter, key, inputs, form, dtype, device):
                     yield Item(adapter.name, key, form, dtype, device, inputs)
@@ -65,17 +74,30 @@ def matrix_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
     return items
 
 
+def case_form(binding, reduction: str | None) -> str | None:
+    """The binding's first API form whose reduction is the case's (or an equivalent one); None if none is."""
+    if reduction is None or reduction == "none":
+        return binding.forms[0] if binding.forms[0].endswith(":none") else next(
+            (f for f in binding.forms if f.endswith(":none")), binding.forms[0])
+    wanted = EQUIVALENT_REDUCTIONS.get(reduction, (reduction,))
+    return next((f for r in wanted for f in binding.forms if f.split(":", 1)[1] == r), None)
+
+
 def edge_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
-    """The edge battery: each edge case through each binding of its loss, first form, its own dtype."""
+    """The edge battery: each edge case through each binding of its loss, in its own dtype, in the form
+    whose reduction the case names (unreduced by default)."""
     items = []
     for adapter in adapters:
         devices = [d for d in adapter.devices() if d in sel.devices]
         for key, binding in adapter.bindings.items():
             for inputs in sel.edge_sets:
                 dtype = inputs.dtype or "float32"
+                form = case_form(binding, inputs.reduction)
+                if form is None or (inputs.quantity == "grad" and not binding.grad_wrt):
+                    continue
                 for device in devices:
-                    if dtype in sel.dtypes and _accepts(adapter, key, inputs, binding.forms[0], dtype, device):
-                        items.append(Item(adapter.name, key, binding.forms[0], dtype, device, inputs))
+                    if dtype in sel.dtypes and _accepts(adapter, key, inputs, form, dtype, device):
+                        items.append(Item(adapter.name, key, form, dtype, device, inputs))
     return items
 
 

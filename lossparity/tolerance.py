@@ -1,21 +1,35 @@
-"""Tolerances derived from a dtype's machine epsilon and the loss's error bound, and error measures.
+"""Tolerances derived from a dtype's unit roundoff and the loss's conditioning, and error measures.
 
 Every comparison in the suite goes through :func:`error_bound` (how far a correct implementation in
-``dtype`` may be from the float64 reference) and :func:`measure` (how far it actually is).
+``dtype`` may be from the float64 reference) and :func:`measure` (how far it actually is).  The models,
+their derivation and which check uses which are in ``docs/tolerances.md``; in short:
 
-The bound is the classic first-order one (Higham, *Accuracy and Stability of Numerical Algorithms*,
-2nd ed., ch. 3-4): a computation whose every elementary operation is off by at most ``eps`` relative has
-an error of about ``eps * (|f| + sum_i |df/dx_i| |x_i|)`` per operation level, and a reduction of ``n``
-terms adds a factor ``gamma_n = n * eps / (1 - n * eps)``.  The sensitivity ``sum_i |df/dx_i| |x_i|``
-is estimated numerically from the float64 reference itself, by perturbing every float input relatively
-by ``eps`` with random signs.  That makes the bound general (no per-loss formula to keep in sync),
+* **float32 / float64 ("native")**: every elementary operation rounds in ``dtype``.  First-order bound
+  (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., ch. 3-4):
+  ``own * gamma_n * (|f| + sum_i |df/dx_i| |x_i|) + ulp(f)``, ``gamma_n = n u / (1 - n u)`` over
+  ``n = OPERATION_LEVELS + terms`` roundings.
+* **float16 / bfloat16 values ("widened", the default)**: what frameworks do -- inputs rounded to the half
+  dtype (the reference already sees them rounded), arithmetic in float32, ONE rounding of the result:
+  ``inner = g(float32) * C + 4 tiny(float32)`` and ``inner + ulp_half(|f| + inner) / 2``, ``g`` the smaller
+  of the worst-case and the probabilistic gamma.  About half an ulp of the result: a one-ulp fault (a
+  log-normaliser or a sum held in the half dtype) shows.
+* **float16 / bfloat16 computed in the half dtype itself ("native" there: gradients, which every framework
+  measured takes in the input's dtype, and a framework's declared half-precision arithmetic)**: the worst
+  case ``gamma_n`` is vacuous for bfloat16 past ~100 terms, so the bound uses the smaller of it and Higham &
+  Mary's probabilistic ``gamma~_n(lambda) = exp(lambda sqrt(n) u + n u^2 / (1 - u)) - 1`` (SIAM J. Sci.
+  Comput. 41(5), 2019, Thm 3.1), with ``lambda`` chosen so that it fails with probability below
+  ``PROBABILISTIC_FAILURE`` per element.
+
+The sensitivity ``C = |f| + sum_i |df/dx_i| |x_i|`` is estimated numerically from the float64 reference
+itself (:func:`condition_scale`).  That makes the bound general (no per-loss formula to keep in sync),
 tight where the loss is well conditioned, and wide exactly where the mathematics is ill conditioned
-(logits of 1e4, probabilities at 1e-7, cancellation in ``y - p``).
+(logits of 1e4, probabilities at 1e-7, cancellation in ``y - p``).  A non-finite expected value
+contributes nothing to a bound (the behaviour class decides it): a bound is never infinite.
 """
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -25,6 +39,15 @@ except ImportError:  # pragma: no cover - ml_dtypes is a test dependency
     ml_dtypes = None
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+# Half-precision dtypes: frameworks round their inputs and result to them but compute in float32.
+HALF_DTYPES = ("float16", "bfloat16")
+# The arithmetic a half-precision result is expected from ("widened" model).
+WIDENED_ARITHMETIC = "float32"
+# The error models of :func:`error_bound` (see the module docstring and docs/tolerances.md).
+MODELS = ("native", "widened")
+# Probability, per output element, that a correct computation in a half dtype exceeds the probabilistic
+# bound (Higham & Mary 2019; rounding errors modelled as independent, mean zero, |delta| <= u).
+PROBABILISTIC_FAILURE = 1e-9
 
 # Number of elementary-operation levels a loss may chain (e.g. clip, divide, log, multiply, sum, mean).
 # Each contributes at most one rounding of the running value; 8 covers every loss in the suite.
@@ -33,6 +56,8 @@ OPERATION_LEVELS = 8
 # EXACT_UP_TO perturbed elements, each is perturbed on its own instead (the exact first-order sum).
 PERTURBATIONS = 4
 EXACT_UP_TO = 32
+# Smallest relative perturbation of the condition estimate (float32's unit roundoff; see condition_scale).
+PERTURBATION_FLOOR = 2.0 ** -24
 
 
 def numpy_dtype(dtype: str) -> np.dtype:
@@ -101,7 +126,10 @@ def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarr
     partial comes out of one evaluation: the exact first-order sum at one evaluation per class.
     """
     base = np.asarray(fn(**inputs), dtype=np.float64)
-    u = eps(dtype)
+    # The perturbation: the dtype's unit roundoff, but never below float32's.  The first-order sum does
+    # not depend on it; a float64-sized step moves a float64 evaluation by its own rounding noise, which
+    # the smoothness test below then throws away as a "jump" (a real sensitivity lost).
+    u = max(eps(dtype), PERTURBATION_FLOOR)
     rng = np.random.default_rng(seed)
     names = list(perturbed)
     worst = np.zeros_like(base)
@@ -146,34 +174,127 @@ def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarr
 
 
 def gamma_n(dtype: str, n_terms: int) -> float:
-    """Higham's gamma for ``OPERATION_LEVELS + n_terms`` roundings in ``dtype``."""
+    """Higham's worst-case gamma for ``OPERATION_LEVELS + n_terms`` roundings in ``dtype``."""
     nu = (OPERATION_LEVELS + n_terms) * eps(dtype)
     # gamma_n = nu / (1 - nu) holds while nu < 1; past that (bfloat16 over hundreds of terms) the
     # worst-case bound says nothing, and the first-order nu is the meaningful estimate.
     return nu / (1.0 - nu) if nu < 0.5 else nu
 
 
-def error_bound(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray], perturbed: list[str],
-                dtype: str, n_terms: int, unit_intermediate: bool = False,
-                independent_rows: bool = False) -> np.ndarray:
-    """Largest error a correct ``dtype`` implementation may show, per output element (absolute).
+def confidence_lambda(n_terms: int, failure: float = PROBABILISTIC_FAILURE) -> float:
+    """Higham & Mary's ``lambda`` for ``n = OPERATION_LEVELS + n_terms`` roundings: the bound holds for all
+    ``n`` partial products with probability at least ``1 - 2 n exp(-lambda^2 (1 - u)^2 / 2) >= 1 - failure``
+    (their Theorem 3.1 with a union bound; the ``(1 - u)^2`` is absorbed by rounding ``lambda`` up)."""
+    n = OPERATION_LEVELS + max(int(n_terms), 0)
+    return float(np.sqrt(2.0 * np.log(2.0 * n / failure))) * 1.01
+
+
+def gamma_probabilistic(dtype: str, n_terms: int, failure: float = PROBABILISTIC_FAILURE) -> float:
+    """Higham & Mary (2019) ``gamma~_n(lambda) = exp(lambda sqrt(n) u + n u^2 / (1 - u)) - 1``."""
+    n = OPERATION_LEVELS + max(int(n_terms), 0)
+    u = eps(dtype)
+    return float(np.expm1(confidence_lambda(n_terms, failure) * np.sqrt(n) * u + n * u * u / (1.0 - u)))
+
+
+def gamma(dtype: str, n_terms: int, probabilistic: bool | None = None) -> float:
+    """The relative error factor of a computation whose every operation rounds in ``dtype``.
+
+    float32 and float64 (``probabilistic`` None): Higham's worst case ``gamma_n`` (small there, and
+    certain).  float16 and bfloat16, or ``probabilistic=True``: the smaller of that and the probabilistic
+    ``gamma~_n`` -- the worst case grows like ``n u`` and is vacuous for bfloat16 past about a hundred terms
+    (``u = 2^-8``); the probabilistic one grows like ``sqrt(n) u`` and is the smaller past
+    ``n ~ lambda^2 ~ 50``.  The widened model uses it for its float32 part too: there the worst case over
+    a thousand classes would be a fifth of a half-precision ulp, enough to hide a one-ulp fault.
+    """
+    worst = gamma_n(dtype, n_terms)
+    if probabilistic is None:
+        probabilistic = dtype in HALF_DTYPES
+    if not probabilistic:
+        return worst
+    return min(worst, gamma_probabilistic(dtype, n_terms))
+
+
+def default_model(dtype: str) -> str:
+    """``"widened"`` for the half dtypes (float32 arithmetic, one rounding), ``"native"`` otherwise."""
+    return "widened" if dtype in HALF_DTYPES else "native"
+
+
+class Bound(NamedTuple):
+    """An error bound, per output element, and its parts.
+
+    ``total``: the bound.  ``inner``: the part before the result's final rounding into ``dtype`` (the
+    "widened" model rounds once at the end; a reduction of bounded samples adds its own rounding).
+    ``magnitude``: the computation's own size, ``C`` (plus 1 for a unit-size rounded intermediate): ulps are
+    counted at no less than it.  ``model``: ``"native"`` or ``"widened"``.  ``arithmetic``: the dtype the
+    operations round in.
+    """
+
+    total: np.ndarray
+    inner: np.ndarray
+    magnitude: np.ndarray
+    model: str
+    arithmetic: str
+    scale: np.ndarray | None = None  # C itself (per element of fn), reusable by another model's bound
+
+
+def finite_abs(x) -> np.ndarray:
+    """``|x|`` with the non-finite values as 0 (they are judged by their class, never bounded)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.abs(np.where(np.isfinite(x), x, 0.0))
+
+
+def final_rounding(value, inner, dtype: str, model: str) -> np.ndarray:
+    """The error of rounding a result of size ``|value| + inner`` into ``dtype``: half an ulp when the
+    arithmetic is wider than ``dtype`` (round to nearest), one ulp in the native model (as before: the
+    reference's own last rounding in float64, a framework's last operation)."""
+    size = finite_abs(value) + np.asarray(inner, dtype=np.float64)
+    return (0.5 if model == "widened" else 1.0) * ulp(size, dtype)
+
+
+def bound(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray], perturbed: list[str], dtype: str,
+          n_terms: int, unit_intermediate: bool = False, independent_rows: bool = False,
+          model: str | None = None, scale: np.ndarray | None = None) -> Bound:
+    """The error bound of ``fn`` (the float64 reference) computed in ``dtype``, with its parts.
 
     ``n_terms`` is the length of the longest reduction inside the loss (classes times reduced batch).
     ``unit_intermediate``: the computation passes through a quantity of size about one that it rounds
     (a probability, a sum of exponentials shifted by its maximum, ``1 - p``).  Such a rounding is off by
     about ``u`` absolutely however small the result is: ``log(x (1 + d))`` is off by ``d``, and
     ``s (1 - s)`` near ``s = 1`` by ``u``.  So the bound gets an absolute floor of ``gamma`` (the
-    log-softmax of the largest logit, a confident cross entropy, a saturated sigmoid's gradient).
-    For float64 the reference's own
-    rounding counts too, hence the factor 2.
+    log-softmax of the largest logit, a confident cross entropy, a saturated sigmoid's gradient).  A
+    caller leaves it off where the mathematics allows full relative accuracy (stable softplus / log1p
+    forms): a tiny result is then judged relatively, and losing it entirely is a finding.
+
+    ``model`` (default :func:`default_model`): ``"native"`` -- every operation rounds in ``dtype`` (for
+    float64 the reference's own rounding counts too, hence the factor 2); ``"widened"`` -- operations
+    round in float32 and the result once in ``dtype`` (the half dtypes' default).  ``scale``: ``C`` as
+    estimated before for the same ``fn`` and inputs (``Bound.scale``), which saves its evaluations.
     """
-    gamma = gamma_n(dtype, n_terms)
-    scale = condition_scale(fn, inputs, perturbed, dtype, independent_rows=independent_rows)
-    scale = scale + (1.0 if unit_intermediate else 0.0)
-    own = 2.0 if dtype == "float64" else 1.0
-    # The output is rounded to dtype once more, and can underflow to the subnormal range.
-    floor = 4.0 * float(finfo(dtype).smallest_normal)
-    return own * gamma * scale + ulp(np.asarray(fn(**inputs)), dtype) + floor
+    model = model or default_model(dtype)
+    if model not in MODELS:
+        raise ValueError(f"unknown error model {model!r}; known: {MODELS}")
+    arithmetic = WIDENED_ARITHMETIC if model == "widened" else dtype
+    factor = gamma(arithmetic, n_terms, probabilistic=True if model == "widened" else None)
+    if scale is None:
+        scale = condition_scale(fn, inputs, perturbed, arithmetic, independent_rows=independent_rows)
+    magnitude = scale + (1.0 if unit_intermediate else 0.0)
+    own = 2.0 if arithmetic == "float64" else 1.0
+    # Intermediates can underflow to the subnormal range of the arithmetic's dtype.
+    floor = 4.0 * float(finfo(arithmetic).smallest_normal)
+    inner = own * factor * magnitude + floor
+    value = np.asarray(fn(**inputs), dtype=np.float64)
+    total = inner + final_rounding(value, inner if model == "widened" else 0.0, dtype, model)
+    return Bound(total=np.asarray(total, dtype=np.float64), inner=np.asarray(inner, dtype=np.float64),
+                 magnitude=np.asarray(magnitude, dtype=np.float64), model=model, arithmetic=arithmetic,
+                 scale=np.asarray(scale, dtype=np.float64))
+
+
+def error_bound(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray], perturbed: list[str],
+                dtype: str, n_terms: int, unit_intermediate: bool = False,
+                independent_rows: bool = False, model: str | None = None) -> np.ndarray:
+    """Largest error a correct ``dtype`` implementation may show, per output element (absolute):
+    :func:`bound`'s ``total``."""
+    return bound(fn, inputs, perturbed, dtype, n_terms, unit_intermediate, independent_rows, model).total
 
 
 def printed_tolerance(printed: str, computed_dtype: str | None = None, bound: float = 0.0) -> float:

@@ -37,7 +37,7 @@ from .losses import (
     sparse_categorical_crossentropy,
     squared_hinge,
 )
-from .reductions import REDUCTIONS, reduce
+from .reductions import REDUCTIONS, reduce, reduce_loss, reduce_loss_grad
 
 ACTIVATIONS = {
     "softmax": softmax,
@@ -50,5 +50,5 @@ ACTIVATIONS = {
 
 __all__ = [
     "ACTIVATIONS", "Convention", "Flag", "LOSSES", "MATH", "REDUCTIONS", "conventions", "get_convention", "grads",
-    "reduce", *ACTIVATIONS, *LOSSES,
+    "reduce", "reduce_loss", "reduce_loss_grad", *ACTIVATIONS, *LOSSES,
 ]

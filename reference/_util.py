@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["f64", "narrow_dtype", "clip_bounds", "round_to", "xlogy", "softplus", "errstate"]
+__all__ = ["f64", "narrow_dtype", "clip_bounds", "round_to", "xlogy", "softplus", "errstate", "check_bool",
+           "check_positive", "check_nonnegative", "check_unit_interval", "check_log_base"]
 
 
 def errstate():
@@ -82,3 +83,59 @@ def scalar(x):
     """A 0-d result as a NumPy float64 scalar, else the array."""
     x = np.asarray(x, dtype=np.float64)
     return x[()] if x.ndim == 0 else x
+
+
+# ------------------------------------------------------------------------------------------------
+# Argument validation: the reference refuses an argument outside its domain (ValueError naming it) rather
+# than compute a number a framework would then be blamed for refusing.  The domains are those of the
+# catalogue's ``Arg.valid`` (lossparity/catalogue.py); tests/reference/test_reference_arguments.py holds
+# the two to each other.
+
+def _is_bool(value) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not _is_bool(value)
+            and bool(np.isfinite(value)))
+
+
+def _refuse(loss: str, name: str, value, domain: str):
+    raise ValueError(f"{loss}: {name}={value!r} is outside its domain: {domain}")
+
+
+def check_bool(loss: str, name: str, value) -> bool:
+    """``value`` as a bool; ValueError unless it is True or False (a string "no" is not False)."""
+    if not _is_bool(value):
+        _refuse(loss, name, value, "True or False")
+    return bool(value)
+
+
+def check_positive(loss: str, name: str, value) -> float:
+    """``value`` as a float; ValueError unless it is a finite number > 0."""
+    if not (_is_number(value) and float(value) > 0.0):
+        _refuse(loss, name, value, "a number > 0")
+    return float(value)
+
+
+def check_nonnegative(loss: str, name: str, value) -> float:
+    """``value`` as a float; ValueError unless it is a finite number >= 0."""
+    if not (_is_number(value) and float(value) >= 0.0):
+        _refuse(loss, name, value, "a number >= 0")
+    return float(value)
+
+
+def check_unit_interval(loss: str, name: str, value) -> float:
+    """``value`` as a float; ValueError unless it is a number in [0, 1]."""
+    if not (_is_number(value) and 0.0 <= float(value) <= 1.0):
+        _refuse(loss, name, value, "a number in [0, 1]")
+    return float(value)
+
+
+def check_log_base(loss: str, name: str, value):
+    """``value`` (None or a float); ValueError unless None (nats) or a finite number > 0 other than 1."""
+    if value is None:
+        return None
+    if not (_is_number(value) and float(value) > 0.0 and float(value) != 1.0):
+        _refuse(loss, name, value, "None (nats) or a number > 0 other than 1")
+    return float(value)

@@ -15,7 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from ._util import as_labels, clip_bounds, errstate, f64, narrow_dtype, round_to, scalar, softplus, xlogy
+from ._util import (as_labels, check_bool, check_log_base, check_nonnegative, check_positive, check_unit_interval,
+                    clip_bounds, errstate, f64, narrow_dtype, round_to, scalar, softplus, xlogy)
 from .activations import log_sigmoid, log_softmax, sigmoid, softmax, softmax_complement
 from .conventions import ConventionLike, get_convention
 
@@ -59,6 +60,7 @@ def _kl_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _entropy(p, *, base=None, axis=-1, convention="math"):
+    check_log_base("entropy", "base", base)
     get_convention(convention)
     _, p = _pair(0.0, p, axis)
     lb = _log_base(base)
@@ -89,6 +91,7 @@ def entropy(p, *, base: Optional[float] = None, axis: int = -1, convention: Conv
 
 
 def _cross_entropy(p, q, *, base=None, axis=-1, convention="math"):
+    check_log_base("cross_entropy", "base", base)
     get_convention(convention)
     p, q = _pair(p, q, axis)
     lb = _log_base(base)
@@ -111,6 +114,7 @@ def cross_entropy(p, q, *, base: Optional[float] = None, axis: int = -1,
 
 
 def _kl_divergence(p, q, *, base=None, axis=-1, convention="math"):
+    check_log_base("kl_divergence", "base", base)
     conv = get_convention(convention)
     name = "kl_divergence"
     dt = narrow_dtype(q)
@@ -172,8 +176,10 @@ def _smooth(y, ls, k):
 
 
 def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
-    conv = get_convention(convention)
     name = "categorical_crossentropy"
+    from_logits = check_bool(name, "from_logits", from_logits)
+    label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
+    conv = get_convention(convention)
     dt = narrow_dtype(y_pred)
     last_k = np.shape(y_pred)[-1] if np.ndim(y_pred) else 1
     y, p = _pair(y_true, y_pred, axis)
@@ -263,8 +269,10 @@ def _finish_sparse(val, g, ignored, valid, axis):
 
 
 def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
-    conv = get_convention(convention)
     name = "sparse_categorical_crossentropy"
+    from_logits = check_bool(name, "from_logits", from_logits)
+    label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
+    conv = get_convention(convention)
     dt = narrow_dtype(y_pred)
     p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name)
     if label_smoothing:
@@ -360,8 +368,10 @@ def _bce_logits_literal(formula: str, x: np.ndarray, y: np.ndarray) -> np.ndarra
 
 
 def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
-    conv = get_convention(convention)
     name = "binary_crossentropy"
+    from_logits = check_bool(name, "from_logits", from_logits)
+    label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
+    conv = get_convention(convention)
     dt = narrow_dtype(y_pred)
     y, p = _pair(y_true, y_pred, axis)
     if label_smoothing:
@@ -579,8 +589,8 @@ def mean_absolute_error(y_true, y_pred, *, axis: int = -1, convention: Conventio
 
 
 def _huber(y_true, y_pred, *, delta=1.0, axis=-1, convention="math"):
+    delta = check_positive("huber", "delta", delta)
     get_convention(convention)
-    delta = float(delta)
     y, p = _pair(y_true, y_pred, axis)
     e = p - y
     a = np.abs(e)
@@ -605,8 +615,8 @@ def huber(y_true, y_pred, *, delta: float = 1.0, axis: int = -1, convention: Con
 
 
 def _smooth_l1(y_true, y_pred, *, beta=1.0, axis=-1, convention="math"):
+    beta = check_nonnegative("smooth_l1", "beta", beta)
     get_convention(convention)
-    beta = float(beta)
     y, p = _pair(y_true, y_pred, axis)
     e = p - y
     a = np.abs(e)
@@ -655,6 +665,8 @@ def log_cosh(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "ma
 
 
 def _poisson(y_true, y_pred, *, log_input=False, full=False, axis=-1, convention="math"):
+    log_input = check_bool("poisson", "log_input", log_input)
+    full = check_bool("poisson", "full", full)
     conv = get_convention(convention)
     dt = narrow_dtype(y_pred)
     y, x = _pair(y_true, y_pred, axis)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ._util import errstate, f64, scalar
 
-__all__ = ["reduce", "REDUCTIONS"]
+__all__ = ["reduce", "reduce_loss", "reduce_loss_grad", "REDUCTIONS"]
 
 REDUCTIONS = ("none", "sum", "mean", "sum_over_batch_size", "batchmean", "weighted_mean",
               "mean_with_sample_weight", "elementwise_mean")
@@ -63,4 +63,70 @@ def reduce(per_sample, reduction: Optional[str], *, weights=None, elements_per_s
                 raise ValueError("reduction 'elementwise_mean' needs elements_per_sample=")
             den = n * int(elements_per_sample)
             return scalar(total / den if den else np.nan)
+    raise ValueError(f"unknown reduction {reduction!r}; known: {REDUCTIONS}")
+
+
+def _weights_for(loss: str, per_sample: np.ndarray, *, convention, labels=None, sample_weight=None):
+    """``(reduction to use for "mean", weights)``: what the convention's flags make of a reduction.
+
+    * ``sample_weight`` (one weight per sample, broadcast to the per-sample loss) multiplies each loss;
+    * the ``ignore_index`` flag: a sample whose label is the ignore index weighs 0 and ``"mean"`` divides
+      by the number of samples that are not ignored (``"weighted_mean"``), as the flag states.
+    """
+    from .conventions import get_convention
+
+    conv = get_convention(convention)
+    weights = None if sample_weight is None else np.broadcast_to(f64(sample_weight), np.shape(per_sample))
+    mean_as = "mean"
+    ignore = conv.value_for("ignore_index", loss)
+    if ignore is not None and labels is not None:
+        kept = np.broadcast_to(np.asarray(labels) != ignore, np.shape(per_sample)).astype(np.float64)
+        weights = kept if weights is None else weights * kept
+        mean_as = "weighted_mean"
+    return mean_as, weights
+
+
+def reduce_loss(per_sample, reduction: Optional[str], *, loss: str, convention="math", labels=None,
+                sample_weight=None, elements_per_sample: Optional[int] = None):
+    """:func:`reduce` as a convention reduces ``loss``'s per-sample values (its flags decide the denominator).
+
+    Example:
+      >>> from reference.conventions import Convention, ignore_index
+      >>> ignoring = Convention("ignoring", "example", [ignore_index(-100, source="example", versions="*")])
+      >>> l, labels = [0.0, 1.2, 0.6], [-100, 1, 0]
+      >>> print(reduce_loss(l, "mean", loss="nll", labels=labels), reduce_loss(l, "mean", loss="nll",
+      ...       labels=labels, convention=ignoring))
+      0.6 0.8999999999999999
+    """
+    mean_as, weights = _weights_for(loss, f64(per_sample), convention=convention, labels=labels,
+                                    sample_weight=sample_weight)
+    if reduction == "mean":
+        reduction = mean_as
+    return reduce(per_sample, reduction, weights=weights, elements_per_sample=elements_per_sample)
+
+
+def reduce_loss_grad(per_sample_shape: tuple, reduction: Optional[str], *, loss: str, convention="math",
+                     labels=None, sample_weight=None, elements_per_sample: Optional[int] = None) -> np.ndarray:
+    """d reduce_loss(l) / d l_s for every sample s, shaped like the per-sample loss (the reductions are linear)."""
+    ones = np.ones(per_sample_shape)
+    mean_as, weights = _weights_for(loss, ones, convention=convention, labels=labels, sample_weight=sample_weight)
+    w = ones if weights is None else np.asarray(weights, dtype=np.float64)
+    if reduction == "mean":
+        reduction = mean_as
+    n = ones.size
+    with errstate():
+        if reduction in (None, "none", "sum"):
+            return w
+        if reduction in ("mean", "sum_over_batch_size"):
+            return w / n if n else w
+        if reduction == "batchmean":
+            b = per_sample_shape[0] if len(per_sample_shape) else 1
+            return w / b if b else w
+        if reduction in ("weighted_mean", "mean_with_sample_weight"):
+            total = np.sum(w)
+            if total:
+                return w / total
+            return np.zeros_like(w) if reduction == "mean_with_sample_weight" else np.full_like(w, np.nan)
+        if reduction == "elementwise_mean":
+            return w / (n * int(elements_per_sample))
     raise ValueError(f"unknown reduction {reduction!r}; known: {REDUCTIONS}")

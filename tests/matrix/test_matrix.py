@@ -42,10 +42,12 @@ def test_grad(grad_item, lp_session, record_check):
 
 
 def test_edge(edge_item, lp_session, record_check):
-    """An edge case's behaviour; a saved fuzz counterexample's gradient too."""
+    """An edge case's behaviour (its value, or its gradient when the case is about the gradient), in the
+    form with the case's reduction; a saved fuzz counterexample's gradient too."""
     adapter = lp_session.adapter(edge_item.adapter)
-    records = [record_check(checks.compare(lp_session, edge_item, "edge"))]
-    if edge_item.inputs.source == "fuzz" and adapter.bindings[edge_item.binding].grad_wrt:
+    about_grad = edge_item.inputs.quantity == "grad"
+    records = [record_check(checks.compare(lp_session, edge_item, "grad" if about_grad else "edge"))]
+    if edge_item.inputs.source == "fuzz" and not about_grad and adapter.bindings[edge_item.binding].grad_wrt:
         records.append(record_check(checks.compare(lp_session, edge_item, "grad")))
     failed = [r["reason"] for r in records if r["verdict"] not in ACCEPTED]
     assert not failed, "; ".join(failed)
