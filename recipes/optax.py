@@ -1,0 +1,232 @@
+"""Recipes written in JAX / optax: JAX code that returns the number Keras 3 or PyTorch computes.
+
+Each function takes arrays named like the reference function's parameters and returns the source
+framework's per-sample loss (one value per sample, the class axis -- the last one -- reduced); the suite
+runs it jitted, as JAX users do.  The batch mean is ``jnp.mean`` of it (Keras's Loss classes' default
+``sum_over_batch_size``, torch's ``reduction="mean"`` of a per-sample loss).  float64 needs
+``jax.config.update("jax_enable_x64", True)``.
+"""
+from __future__ import annotations
+
+from recipes import lazy, recipe
+
+jax = lazy("jax")
+jnp = lazy("jax.numpy")
+optax = lazy("optax")
+
+TARGET = "optax"
+RECIPES: list = []
+
+
+# ---------------------------------------------------------------------------------------------- regression
+
+@recipe("mean_squared_error", source="keras", differences=("granularity",))
+@recipe("mean_squared_error", source="torch", differences=("granularity",),
+        note="torch's reduction='mean' is jnp.mean(optax.losses.squared_error(...)) over every element.")
+def mean_squared_error(y_true, y_pred):
+    return optax.losses.squared_error(y_pred, y_true).mean(-1)  # elementwise -> per-sample mean
+
+
+@recipe("huber", source="keras", differences=("granularity",))
+@recipe("huber", source="torch", differences=("granularity",),
+        note="torch's F.smooth_l1_loss(beta) is this divided by beta.")
+def huber(y_true, y_pred, delta=1.0):
+    return optax.losses.huber_loss(y_pred, y_true, delta=delta).mean(-1)  # elementwise -> per-sample mean
+
+
+# ------------------------------------------------------------------------------------- categorical entropy
+
+@recipe("categorical_crossentropy", source="keras", args={"from_logits": False},
+        differences=("cce_renormalize", "prob_clip", "written_from_ops"),
+        note="optax has no cross entropy on probabilities.")
+def categorical_crossentropy_from_keras(y_true, y_pred):
+    p = y_pred / y_pred.sum(-1, keepdims=True)  # Keras renormalises y_pred over the class axis first
+    p = jnp.clip(p, 1e-7, 1 - 1e-7)             # then clips to [eps, 1 - eps], eps = 1e-7
+    return -(y_true * jnp.log(p)).sum(-1)
+
+
+@recipe("categorical_crossentropy", source="keras", args={"from_logits": False, "label_smoothing": 0.2},
+        differences=("cce_renormalize", "prob_clip", "smoothing_classes_last_axis", "written_from_ops"))
+def categorical_crossentropy_smoothed_from_keras(y_true, y_pred, label_smoothing=0.2, axis=-1):
+    k = y_true.shape[-1]                                   # Keras divides by the LAST axis's size, whatever axis
+    y = y_true * (1 - label_smoothing) + label_smoothing / k
+    p = y_pred / y_pred.sum(axis, keepdims=True)           # Keras renormalises y_pred over the class axis
+    p = jnp.clip(p, 1e-7, 1 - 1e-7)                        # then clips to [eps, 1 - eps], eps = 1e-7
+    return -(y * jnp.log(p)).sum(axis)
+
+
+@recipe("categorical_crossentropy", source="keras", args={"from_logits": True}, differences=("argument_order",))
+@recipe("categorical_crossentropy", source="torch", args={"from_logits": True}, differences=("argument_order",))
+def categorical_crossentropy_logits(y_true, y_pred):
+    return optax.losses.softmax_cross_entropy(y_pred, y_true)  # (logits, labels)
+
+
+@recipe("categorical_crossentropy", source="keras", args={"from_logits": True, "label_smoothing": 0.1},
+        differences=("argument_order", "no_label_smoothing"))
+@recipe("categorical_crossentropy", source="torch", args={"from_logits": True, "label_smoothing": 0.1},
+        differences=("argument_order", "no_label_smoothing"))
+def categorical_crossentropy_logits_smoothed(y_true, y_pred, label_smoothing=0.1):
+    labels = optax.smooth_labels(y_true, label_smoothing)  # y (1 - ls) + ls / K, as Keras and torch smooth
+    return optax.losses.softmax_cross_entropy(y_pred, labels)
+
+
+@recipe("sparse_categorical_crossentropy", source="keras", args={"from_logits": False},
+        differences=("prob_clip", "sparse_renormalize", "written_from_ops"),
+        note="Keras's TensorFlow backend: clip, log, then a softmax cross entropy, whose softmax renormalises "
+             "the clipped probabilities.")
+def sparse_categorical_crossentropy_from_keras(labels, y_pred):
+    log_p = jnp.log(jnp.clip(y_pred, 1e-7, 1 - 1e-7))  # Keras clips to [eps, 1 - eps], eps = 1e-7, takes the log
+    return optax.losses.softmax_cross_entropy_with_integer_labels(log_p, labels)  # softmax(log c) = c / sum(c)
+
+
+@recipe("sparse_categorical_crossentropy", source="keras", args={"from_logits": True},
+        differences=("argument_order",),
+        note="Labels must lie in [0, K): optax gives NaN above, wraps -1 to the last class; Keras raises.")
+def sparse_categorical_crossentropy_logits_from_keras(labels, y_pred, axis=-1):
+    return optax.losses.softmax_cross_entropy_with_integer_labels(y_pred, labels, axis=axis)  # (logits, labels)
+
+
+@recipe("sparse_categorical_crossentropy", source="torch", args={"from_logits": True},
+        differences=("ignore_index", "argument_order"),
+        note="torch's reduction='mean' divides by the number of labels that are not -100: "
+             "loss.sum() / (labels != -100).sum().")
+def sparse_categorical_crossentropy_logits_from_torch(labels, y_pred, axis=-1):
+    keep = labels != -100                                  # torch's ignore_index: label -100 costs 0
+    loss = optax.losses.softmax_cross_entropy_with_integer_labels(y_pred, jnp.where(keep, labels, 0), axis=axis)
+    return jnp.where(keep, loss, 0.0)
+
+
+@recipe("sparse_categorical_crossentropy", source="torch", args={"from_logits": True, "label_smoothing": 0.1},
+        differences=("ignore_index", "argument_order", "label_encoding", "no_label_smoothing"),
+        note="torch smooths integer targets too: the one-hot row (1 - ls) + ls / K.")
+def sparse_categorical_crossentropy_smoothed_from_torch(labels, y_pred, label_smoothing=0.1):
+    keep = labels != -100                                  # torch's ignore_index: label -100 costs 0
+    one_hot = jax.nn.one_hot(jnp.where(keep, labels, 0), y_pred.shape[-1], dtype=y_pred.dtype)
+    loss = optax.losses.softmax_cross_entropy(y_pred, optax.smooth_labels(one_hot, label_smoothing))
+    return jnp.where(keep, loss, 0.0)
+
+
+@recipe("nll", source="torch", differences=("ignore_index", "written_from_ops"),
+        note="torch's reduction='mean' divides by the number of labels that are not -100.")
+def nll_from_torch(labels, log_probs):
+    keep = labels != -100                                  # torch's ignore_index: label -100 costs 0
+    picked = jnp.take_along_axis(log_probs, jnp.where(keep, labels, 0)[..., None], axis=-1)[..., 0]
+    return jnp.where(keep, -picked, 0.0)
+
+
+# ------------------------------------------------------------------------------------------ binary entropy
+
+@recipe("binary_crossentropy", source="keras", args={"from_logits": False},
+        differences=("prob_clip", "granularity", "written_from_ops"))
+def binary_crossentropy_from_keras(y_true, y_pred, axis=-1):
+    p = jnp.clip(y_pred, 1e-7, 1 - 1e-7)  # Keras clips to [eps, 1 - eps], eps = 1e-7
+    return -(y_true * jnp.log(p) + (1 - y_true) * jnp.log(1 - p)).mean(axis)  # per-sample mean
+
+
+@recipe("binary_crossentropy", source="keras", args={"from_logits": False, "label_smoothing": 0.2},
+        differences=("prob_clip", "granularity", "written_from_ops", "no_label_smoothing"))
+def binary_crossentropy_smoothed_from_keras(y_true, y_pred, label_smoothing=0.2):
+    y = y_true * (1 - label_smoothing) + 0.5 * label_smoothing  # Keras smooths binary targets toward 1/2
+    p = jnp.clip(y_pred, 1e-7, 1 - 1e-7)                        # Keras clips to [eps, 1 - eps], eps = 1e-7
+    return -(y * jnp.log(p) + (1 - y) * jnp.log(1 - p)).mean(-1)  # per-sample mean
+
+
+@recipe("binary_crossentropy", source="torch", args={"from_logits": False},
+        differences=("bce_log_clamp", "bce_grad_epsilon", "granularity", "written_from_ops"),
+        note="The custom gradient is torch's backward; without it autodiff gives NaN where a log is clamped "
+             "(p = 0 or 1 exactly, e.g. 1 - 1e-9 rounded in float32).")
+def binary_crossentropy_from_torch(y_true, y_pred, axis=-1):
+    @jax.custom_vjp
+    def bce(p, y):
+        log_p = jnp.maximum(jnp.log(p), -100.0)        # torch clamps each log term at -100
+        log_1mp = jnp.maximum(jnp.log1p(-p), -100.0)
+        return -(jnp.where(y == 0, 0.0, y * log_p) + jnp.where(y == 1, 0.0, (1 - y) * log_1mp))
+
+    def forward(p, y):
+        return bce(p, y), (p, y)
+
+    def backward(saved, g):
+        p, y = saved
+        eps = jnp.asarray(1e-12, jnp.float32).astype(p.dtype)  # torch's EPSILON, a float32 constant
+        return g * (p - y) / jnp.maximum(p * (1 - p), eps), None  # torch's gradient: no 1/p blow-up
+
+    bce.defvjp(forward, backward)
+    return bce(y_pred, y_true).mean(axis)  # per-sample mean
+
+
+@recipe("binary_crossentropy", source="keras", args={"from_logits": True},
+        differences=("bce_logits_formula", "argument_order", "granularity"),
+        note="For finite logits optax.losses.sigmoid_binary_cross_entropy(...).mean(-1) gives the same numbers.")
+def binary_crossentropy_logits_from_keras(y_true, y_pred):
+    x, y = y_pred, y_true
+    loss = jnp.maximum(x, 0) - x * y + jnp.log1p(jnp.exp(-jnp.abs(x)))  # tf.nn.sigmoid_cross_entropy_with_logits
+    return loss.mean(-1)  # per-sample mean
+
+
+@recipe("binary_crossentropy", source="torch", args={"from_logits": True},
+        differences=("bce_logits_formula", "argument_order", "granularity"),
+        note="For finite logits optax.losses.sigmoid_binary_cross_entropy(...).mean(-1) gives the same numbers; "
+             "the literal (1 - y) x - log_sigmoid(x) loses tiny losses (x - x at y = 0).")
+def binary_crossentropy_logits_from_torch(y_true, y_pred):
+    x, y = y_pred, y_true
+    loss = jnp.maximum(x, 0) - x * y + jnp.log1p(jnp.exp(-jnp.abs(x)))  # stable: no x - x cancellation
+    loss = jnp.where(x == -jnp.inf, jnp.nan, loss)  # torch's NaN pattern: NaN at x = -inf whatever y
+    return loss.mean(-1)  # per-sample mean
+
+
+# ---------------------------------------------------------------------------------------------- divergence
+
+@recipe("kl_divergence", source="keras",
+        differences=("kl_clip", "zero_times_inf_nan", "argument_order", "log_space_input", "written_from_ops"))
+def kl_divergence_from_keras(p, q):
+    p, q = jnp.clip(p, 1e-7, 1), jnp.clip(q, 1e-7, 1)  # Keras clips both distributions to [eps, 1], eps = 1e-7
+    return (p * jnp.log(p / q)).sum(-1)
+
+
+@recipe("kl_divergence", source="torch", differences=("argument_order", "log_space_input", "granularity"),
+        note="torch's F.kl_div(q.log(), p, reduction='batchmean') is the batch mean of this; reduction='mean' "
+             "divides by the number of ELEMENTS.")
+def kl_divergence_from_torch(p, q):
+    return optax.losses.kl_divergence(jnp.log(q), p)  # (log q, p); NaN where p = q = 0, as torch
+
+
+# ------------------------------------------------------------------------------------------- hinge family
+
+@recipe("hinge", source="keras", differences=("hinge_binary_labels", "hinge_kink_grad", "granularity"),
+        note="optax.losses.hinge_loss takes {-1, 1} targets as given (a 0 target costs 1).")
+def hinge_from_keras(y_true, y_pred):
+    binary = jnp.all((y_true == 0) | (y_true == 1))
+    y = jnp.where(binary, 2 * y_true - 1, y_true)  # Keras maps {0,1} to {-1,1} when the WHOLE batch is binary
+    margin = 1 - y * y_pred
+    return jnp.where(margin >= 0, margin, 0.0).mean(-1)  # >= : TF's maximum gives the kink the full gradient
+
+
+@recipe("categorical_hinge", source="keras",
+        differences=("categorical_hinge_max_includes_target", "hinge_kink_grad", "label_encoding",
+                     "written_from_ops"),
+        note="optax.losses.multiclass_hinge_loss (integer labels) is Crammer-Singer: its max skips the target.")
+def categorical_hinge_from_keras(y_true, y_pred):
+    pos = (y_true * y_pred).sum(-1)
+    neg = ((1 - y_true) * y_pred).max(-1)  # Keras's max runs over ALL classes: the target enters as 0
+    margin = neg - pos + 1
+    return jnp.where(margin >= 0, margin, 0.0)  # >= : TF's maximum gives the kink the full gradient
+
+
+# --------------------------------------------------------------------------------------------- activations
+
+@recipe("softmax", source="keras")
+@recipe("softmax", source="torch")
+def softmax(z):
+    return jax.nn.softmax(z, axis=-1)
+
+
+@recipe("log_softmax", source="keras")
+@recipe("log_softmax", source="torch")
+def log_softmax(z):
+    return jax.nn.log_softmax(z, axis=-1)
+
+
+@recipe("sigmoid", source="keras")
+@recipe("sigmoid", source="torch")
+def sigmoid(z):
+    return jax.nn.sigmoid(z)

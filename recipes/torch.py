@@ -1,0 +1,190 @@
+"""Recipes written in PyTorch: torch code that returns the number Keras 3 or optax computes.
+
+Each function takes tensors named like the reference function's parameters and returns the per-sample
+loss of the source framework (``reduction="none"`` semantics: one value per sample, the class axis -- the
+last one -- reduced).  Reductions: the source's mean over the batch is ``.mean()`` of this (Keras's Loss
+classes' default ``sum_over_batch_size`` is that mean too).
+"""
+from __future__ import annotations
+
+from recipes import lazy, recipe
+
+torch = lazy("torch")
+F = lazy("torch.nn.functional")
+
+TARGET = "torch"
+RECIPES: list = []
+
+_CE_AXIS = "torch's cross_entropy wants the class axis on dim 1: movedim(axis, 1) puts it there (rank >= 2)."
+
+
+# ---------------------------------------------------------------------------------------------- regression
+
+@recipe("mean_squared_error", source="keras", differences=("granularity",),
+        note="Keras averages over the last axis; torch's reduction='mean' averages over every element, the "
+             "same number as Keras's MeanSquaredError() when every sample has as many elements.")
+@recipe("mean_squared_error", source="optax", differences=("granularity",),
+        note="optax.losses.squared_error is elementwise like torch's reduction='none'; this is its per-sample "
+             "mean. optax.losses.l2_loss is HALF the squared error.")
+def mean_squared_error(y_true, y_pred):
+    return F.mse_loss(y_pred, y_true, reduction="none").mean(-1)  # elementwise -> per-sample mean
+
+
+@recipe("mean_absolute_error", source="keras", differences=("granularity",))
+def mean_absolute_error_from_keras(y_true, y_pred):
+    return F.l1_loss(y_pred, y_true, reduction="none").mean(-1)  # elementwise -> per-sample mean
+
+
+@recipe("huber", source="keras", differences=("granularity",),
+        note="F.huber_loss(delta) is Keras's huber(delta) elementwise; F.smooth_l1_loss(beta) is huber / beta.")
+@recipe("huber", source="optax", differences=("granularity",),
+        note="optax.losses.huber_loss is elementwise like torch's; F.smooth_l1_loss(beta) is huber / beta.")
+def huber(y_true, y_pred, delta=1.0):
+    return F.huber_loss(y_pred, y_true, delta=delta, reduction="none").mean(-1)  # elementwise -> per-sample mean
+
+
+@recipe("poisson", source="keras", differences=("poisson_log_epsilon", "log_input_default", "granularity"),
+        note="Keras: y_pred - y_true * log(y_pred + 1e-7), averaged over the last axis.")
+def poisson_from_keras(y_true, y_pred):
+    return F.poisson_nll_loss(
+        y_pred, y_true,
+        log_input=False,  # Keras takes rates; torch's default takes log-rates
+        eps=1e-7,         # Keras's epsilon inside the log (torch's default is 1e-8)
+        reduction="none").mean(-1)  # elementwise -> per-sample mean
+
+
+# ------------------------------------------------------------------------------------- categorical entropy
+
+@recipe("categorical_crossentropy", source="keras", args={"from_logits": False},
+        differences=("cce_renormalize", "prob_clip", "written_from_ops"),
+        note="torch has no cross entropy on probabilities; F.cross_entropy(p.log()) would apply a softmax to "
+             "log p, which renormalises but does not clip.")
+def categorical_crossentropy_from_keras(y_true, y_pred):
+    p = y_pred / y_pred.sum(-1, keepdim=True)  # Keras renormalises y_pred over the class axis first
+    p = p.clamp(1e-7, 1 - 1e-7)                # then clips to [eps, 1 - eps], eps = 1e-7
+    return -(y_true * p.log()).sum(-1)
+
+
+@recipe("categorical_crossentropy", source="keras", args={"from_logits": False, "label_smoothing": 0.2},
+        differences=("cce_renormalize", "prob_clip", "smoothing_classes_last_axis", "written_from_ops"),
+        note="With the class axis last this is y (1 - ls) + ls / K like torch's label_smoothing.")
+def categorical_crossentropy_smoothed_from_keras(y_true, y_pred, label_smoothing=0.2, axis=-1):
+    k = y_true.shape[-1]                                   # Keras divides by the LAST axis's size, whatever axis
+    y = y_true * (1 - label_smoothing) + label_smoothing / k
+    p = y_pred / y_pred.sum(axis, keepdim=True)            # Keras renormalises y_pred over the class axis
+    p = p.clamp(1e-7, 1 - 1e-7)                            # then clips to [eps, 1 - eps], eps = 1e-7
+    return -(y * p.log()).sum(axis)
+
+
+@recipe("categorical_crossentropy", source="keras", args={"from_logits": True}, differences=("class_axis",),
+        note=_CE_AXIS)
+@recipe("categorical_crossentropy", source="optax", args={"from_logits": True}, differences=("class_axis",),
+        note=_CE_AXIS)
+def categorical_crossentropy_logits(y_true, y_pred):
+    return F.cross_entropy(y_pred.movedim(-1, 1), y_true.movedim(-1, 1), reduction="none")  # classes on dim 1
+
+
+@recipe("categorical_crossentropy", source="keras", args={"from_logits": True, "label_smoothing": 0.1},
+        differences=("class_axis",), note=_CE_AXIS + " Keras and torch smooth alike: y (1 - ls) + ls / K.")
+@recipe("categorical_crossentropy", source="optax", args={"from_logits": True, "label_smoothing": 0.1},
+        differences=("class_axis",),
+        note=_CE_AXIS + " optax.smooth_labels(y, ls) is torch's label_smoothing=ls: y (1 - ls) + ls / K.")
+def categorical_crossentropy_logits_smoothed(y_true, y_pred, label_smoothing=0.1):
+    return F.cross_entropy(y_pred.movedim(-1, 1), y_true.movedim(-1, 1),  # classes on dim 1
+                           label_smoothing=label_smoothing, reduction="none")
+
+
+@recipe("sparse_categorical_crossentropy", source="keras", args={"from_logits": False},
+        differences=("prob_clip", "sparse_renormalize", "class_axis", "written_from_ops"),
+        note="This is what Keras's TensorFlow backend does: clip, log, then a softmax cross entropy, whose "
+             "softmax renormalises the clipped probabilities.")
+def sparse_categorical_crossentropy_from_keras(labels, y_pred, axis=-1):
+    log_p = y_pred.clamp(1e-7, 1 - 1e-7).log()  # Keras clips to [eps, 1 - eps], eps = 1e-7, then takes the log
+    return F.cross_entropy(log_p.movedim(axis, 1), labels, reduction="none")  # softmax(log c) = c / sum(c)
+
+
+@recipe("sparse_categorical_crossentropy", source="keras", args={"from_logits": True},
+        differences=("class_axis", "ignore_index"),
+        note=_CE_AXIS + " Label -100 costs 0 in torch (ignore_index) where Keras raises; valid labels agree.")
+@recipe("sparse_categorical_crossentropy", source="optax", args={"from_logits": True},
+        differences=("class_axis", "ignore_index"),
+        note=_CE_AXIS + " Label -100 costs 0 in torch (ignore_index) where optax gives NaN (and wraps -1 to the "
+                        "last class); valid labels agree.")
+def sparse_categorical_crossentropy_logits(labels, y_pred, axis=-1):
+    return F.cross_entropy(y_pred.movedim(axis, 1), labels, reduction="none")  # classes on dim 1
+
+
+# ------------------------------------------------------------------------------------------ binary entropy
+
+@recipe("binary_crossentropy", source="keras", args={"from_logits": False},
+        differences=("prob_clip", "bce_log_clamp", "granularity"),
+        note="Not F.binary_cross_entropy: it raises for NaN and, after the clip, differs only by its -100 "
+             "log clamp, which the clip makes inactive.")
+def binary_crossentropy_from_keras(y_true, y_pred, axis=-1):
+    p = y_pred.clamp(1e-7, 1 - 1e-7)  # Keras clips to [eps, 1 - eps], eps = 1e-7 (torch clamps the log at -100)
+    return -(y_true * p.log() + (1 - y_true) * (1 - p).log()).mean(axis)  # per-sample mean
+
+
+@recipe("binary_crossentropy", source="keras", args={"from_logits": False, "label_smoothing": 0.2},
+        differences=("prob_clip", "bce_log_clamp", "granularity", "no_label_smoothing"))
+def binary_crossentropy_smoothed_from_keras(y_true, y_pred, label_smoothing=0.2):
+    y = y_true * (1 - label_smoothing) + 0.5 * label_smoothing  # Keras smooths binary targets toward 1/2
+    p = y_pred.clamp(1e-7, 1 - 1e-7)                            # Keras clips to [eps, 1 - eps], eps = 1e-7
+    return -(y * p.log() + (1 - y) * (1 - p).log()).mean(-1)    # per-sample mean
+
+
+@recipe("binary_crossentropy", source="keras", args={"from_logits": True},
+        differences=("bce_logits_formula", "granularity"),
+        note="For finite logits F.binary_cross_entropy_with_logits(...).mean(-1) gives the same numbers; "
+             "TensorFlow's formula differs only in where it is NaN at infinite logits.")
+def binary_crossentropy_logits_from_keras(y_true, y_pred):
+    x, y = y_pred, y_true
+    loss = x.clamp(min=0) - x * y + torch.log1p(torch.exp(-x.abs()))  # tf.nn.sigmoid_cross_entropy_with_logits
+    return loss.mean(-1)  # per-sample mean
+
+
+@recipe("binary_crossentropy", source="optax", args={"from_logits": True},
+        differences=("bce_logits_formula", "granularity"),
+        note="For finite logits F.binary_cross_entropy_with_logits(...).mean(-1) gives the same numbers.")
+def binary_crossentropy_logits_from_optax(y_true, y_pred):
+    x, y = y_pred, y_true
+    loss = -y * F.logsigmoid(x) - (1 - y) * F.logsigmoid(-x)  # optax.losses.sigmoid_binary_cross_entropy
+    return loss.mean(-1)  # per-sample mean
+
+
+# ---------------------------------------------------------------------------------------------- divergence
+
+@recipe("kl_divergence", source="keras",
+        differences=("kl_clip", "zero_times_inf_nan", "argument_order", "log_space_input", "granularity"),
+        note="torch's F.kl_div(q.log(), p, reduction='batchmean') is the batch mean of the unclipped KL; "
+             "reduction='mean' divides by the number of ELEMENTS.")
+def kl_divergence_from_keras(p, q):
+    p, q = p.clamp(1e-7, 1), q.clamp(1e-7, 1)  # Keras clips both distributions to [eps, 1], eps = 1e-7
+    return (p * (p / q).log()).sum(-1)
+
+
+@recipe("kl_divergence", source="optax", differences=("argument_order", "log_space_input", "granularity"),
+        note="Both give NaN where p = q = 0. reduction='batchmean' is the batch mean of this; "
+             "reduction='mean' divides by the number of ELEMENTS.")
+def kl_divergence_from_optax(p, q):
+    return F.kl_div(q.log(), p, reduction="none").sum(-1)  # kl_div(log q, p) is elementwise: sum the classes
+
+
+# --------------------------------------------------------------------------------------------- activations
+
+@recipe("softmax", source="keras")
+@recipe("softmax", source="optax")
+def softmax(z):
+    return torch.softmax(z, dim=-1)
+
+
+@recipe("log_softmax", source="keras")
+@recipe("log_softmax", source="optax")
+def log_softmax(z):
+    return torch.log_softmax(z, dim=-1)
+
+
+@recipe("sigmoid", source="keras")
+@recipe("sigmoid", source="optax")
+def sigmoid(z):
+    return torch.sigmoid(z)
