@@ -36,7 +36,7 @@ from msgspec import UNSET, UnsetType
 
 __all__ = [
     "SCHEMA_ID", "Kind", "Verdict", "Special", "Real", "KINDS", "VERDICTS", "SPECIAL_FLOATS",
-    "ErrorMeasure", "Distance", "Provenance", "CheckRecord", "Run", "ResultsDocument",
+    "ErrorMeasure", "Distance", "Provenance", "CheckRecord", "Incomplete", "Run", "ResultsDocument",
     "RECORD_FIELDS", "OPTIONAL_RECORD_FIELDS", "RECORD_DEFAULTS", "RUN_FIELDS", "json_schema",
     "example_record",
 ]
@@ -185,6 +185,28 @@ class CheckRecord(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit
     extra: dict[str, Any] | UnsetType = UNSET
 
 
+class Incomplete(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """Why a run's results do not cover everything it set out to check (``Run.incomplete``).
+
+    * ``reason``: one line for people (``interrupted (KeyboardInterrupt)``, ``the run died (killed or
+      crashed) before it finished: recovered from its journal``…).
+    * ``collected``: how many tests the run selected, null when not known.
+    * ``finished``: how many of them reported a result.
+    * ``running``: node ids of the tests that had started but not finished when the run stopped (the
+      likely cause of a crash).
+    * ``missing``: node ids of every selected test that did not finish (``running`` included).  Parity
+      tests among them also have a ``lost`` record, so their matrix cells do not look complete.
+    * ``journal``: the journal file the results were rebuilt from (a run that died), or null.
+    """
+
+    reason: str
+    collected: int | None
+    finished: int
+    running: list[str]
+    missing: list[str]
+    journal: str | None
+
+
 class Run(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """The machine and software of one run.
 
@@ -195,6 +217,8 @@ class Run(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     * ``frameworks``: adapter name -> the version string that adapter reports (from the run-settings hook).
     * ``settings``: the numerical settings the run used (TF32, x64, determinism, per-adapter settings…).
     * ``pytest_args``: the pytest command line arguments.
+    * ``incomplete``: absent when the run finished every test it selected; else :class:`Incomplete`
+      (interrupted, stopped early, or died and rebuilt from its journal).
     """
 
     label: NonEmpty | UnsetType = UNSET
@@ -208,6 +232,7 @@ class Run(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     frameworks: dict[str, str]
     settings: dict[str, Any]
     pytest_args: list[str]
+    incomplete: Incomplete | UnsetType = UNSET
 
 
 class ResultsDocument(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):

@@ -42,7 +42,8 @@ from lossparity.records import KINDS, SCHEMA_ID, SPECIAL_FLOATS, VERDICTS, Check
 
 __all__ = ["SCHEMA_ID", "SCHEMA", "KINDS", "VERDICTS", "SEVERITY", "RECORD_KEYS", "OPTIONAL_RECORD_KEYS",
            "ResultsError", "validate", "validate_record", "complete_record", "canonical_record", "make_run",
-           "make_doc", "dumps", "write_atomic", "load", "comparable", "merge", "diff_versions"]
+           "make_doc", "dumps", "write_atomic", "write_text_atomic", "file_mode", "load", "comparable", "merge",
+           "diff_versions", "lost_record"]
 
 # Worst first: the colour of a group of checks is the colour of its worst verdict.
 SEVERITY = {"lost": 5, "error": 4, "fail": 3, "deviation": 2, "pass": 1, "skip": 0}
@@ -373,6 +374,14 @@ def complete_record(record: Mapping[str, Any] | CheckRecord,
 _KNOWN_KEYS = frozenset(RECORD_KEYS) | frozenset(OPTIONAL_RECORD_KEYS)
 
 
+def lost_record(nodeid: str, verdict: str, reason: str, params: Mapping[str, Any] | None = None) -> dict:
+    """The synthetic record of a test that recorded nothing (crashed, never finished, skipped or failed
+    before its check): id and ``test`` are the node id, the other fields come from the test's parameters
+    (framework, loss, dtype…) so that the matrix cell it belongs to shows it."""
+    record = {"id": nodeid, "test": nodeid, "verdict": verdict, "reason": reason, "duration_s": None}
+    return complete_record(record, params or {})
+
+
 def canonical_record(record: Mapping[str, Any]) -> dict:
     """``record`` with error measures at :data:`ERROR_DIGITS` and everything else at :data:`VALUE_DIGITS`."""
     out = {}
@@ -507,15 +516,36 @@ def dumps(doc: Mapping[str, Any]) -> str:
 
 def write_atomic(path: str | os.PathLike, doc: Mapping[str, Any]) -> Path:
     """Validate ``doc`` and write it to ``path`` through a temporary file and :func:`os.replace`, so a
-    reader never sees half a file and a crash never leaves one."""
+    reader never sees half a file and a crash never leaves one.  The file gets the usual permissions
+    (0666 less the umask, e.g. 0644), not the 0600 of a temporary file."""
     with paused_gc():
         final = canonical_doc(doc)
         validate(final)
         text = _serialize(final)
+    return write_text_atomic(path, text)
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file: 0666 less the process's umask."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read the umask by setting it (and put it back at once)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` whole (temporary file in the same folder, fsync, :func:`os.replace`),
+    with the permissions of :func:`file_mode`; a crash leaves the old file or the new one, never half."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(handle, file_mode())
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()

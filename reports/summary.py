@@ -76,6 +76,12 @@ def summary_lines(doc: Mapping[str, Any], path: str | None = None) -> list[str]:
             entry = worst[framework]
             line += f"; worst {entry['which']} error {entry['size']:.3g} {entry['unit']} ({entry['id']})"
         lines.append(line)
+    for run in ([doc["run"]] if "run" in doc else doc.get("runs", ())):
+        incomplete = run.get("incomplete")
+        if incomplete:
+            label = f"run {run['label']}" if "runs" in doc else "run"
+            lines.append(f"INCOMPLETE {label}: {incomplete['reason']}; {len(incomplete['missing'])} selected "
+                         "test(s) did not finish")
     if path:
         lines.append(f"results: {path}")
     return lines

@@ -1,5 +1,7 @@
-"""The report in a real browser: headless Chromium opens it with no console error and no network request,
-the check browser's script works, and a screenshot is kept at ``reports/out/parity.png``.
+"""The report in a real browser: headless Chromium opens it with no console error and no network request;
+the data block inflates and the check browser, filters, copy buttons and detail panels work; the layout
+fits 1400 and 1280 px windows with sticky headers; screenshots of the page, the porting hazards and the
+recipes are kept under ``reports/out/`` (git-ignored; ``LOSSPARITY_SCREENSHOTS=DIR`` puts them elsewhere).
 
 Chromium is driven through the DevTools protocol (CDP) over its websocket, with the small stdlib client
 below: CDP reports console calls, uncaught exceptions, log entries (CSP violations, failed loads) and
@@ -21,11 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from reports import html
+from reports import html, results
+from tests.report.synthetic import make_doc, make_record
 from tests.report.test_report_html import _showcase
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "reports" / "out" / "parity.png"
+SHOTS = Path(os.environ.get("LOSSPARITY_SCREENSHOTS") or ROOT / "reports" / "out")
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -164,26 +167,186 @@ def _search(chromium: DevTools, text: str) -> str:
         setTimeout(() => done(document.getElementById('checks-count').textContent), 400); }})""")
 
 
-def test_report_opens_without_errors_or_requests(chromium, tmp_path):
-    report = html.write_report(_showcase(), tmp_path / "parity.html")
-    url = report.as_uri()
+def _open(chromium: DevTools, path: Path, width: int = 1400, height: int = 1000) -> str:
+    """Open the report at ``path`` in a ``width`` x ``height`` window; wait for its data block."""
     for domain in ("Runtime", "Log", "Network", "Page"):
         chromium.send(f"{domain}.enable")
+    chromium.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+    url = path.as_uri()
     chromium.send("Page.navigate", url=url)
     chromium.wait_for("Page.loadEventFired")
+    deadline = time.monotonic() + TIMEOUT_S
+    while not chromium.evaluate("document.body.getAttribute('data-ready')"):
+        assert time.monotonic() < deadline, "the data block never loaded"
+        time.sleep(0.05)
+    assert chromium.evaluate("document.body.getAttribute('data-ready')") == "true"
+    return url
 
-    # The check browser rendered every row, and its filter works.
-    assert chromium.evaluate("document.getElementById('checks-count').textContent") == "12 of 12 checks match"
-    assert _search(chromium, "huber gpu") == "1 of 12 checks match"
-    assert _search(chromium, "") == "12 of 12 checks match"
 
+def _click(chromium: DevTools, selector: str) -> None:
+    """A real mouse click (a user gesture, which the clipboard needs) on the first match of ``selector``."""
+    x, y = chromium.evaluate(f"""(() => {{ const e = document.querySelector({json.dumps(selector)});
+        e.scrollIntoView({{block: "center"}}); const r = e.getClientRects()[0];
+        return [r.x + r.width / 2, r.y + r.height / 2]; }})()""")
+    for kind in ("mousePressed", "mouseReleased"):
+        chromium.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+
+def _screenshot(chromium: DevTools, name: str, element: str | None = None) -> Path:
+    """The viewport (scrolled to ``element``, below the sticky bar) or the whole page, as a PNG in SHOTS."""
+    if element is None:
+        width, height = chromium.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        shot = chromium.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                             clip={"x": 0, "y": 0, "width": width, "height": min(height, 6000), "scale": 1})
+    else:
+        chromium.evaluate(f"""(() => {{ const e = document.getElementById({json.dumps(element)});
+            for (let n = e; n; n = n.parentElement) {{ if (n.tagName === "DETAILS") n.open = true; }}
+            e.scrollIntoView(); window.scrollBy(0, -document.getElementById("nav").offsetHeight - 4); }})()""")
+        time.sleep(0.2)
+        shot = chromium.send("Page.captureScreenshot", format="png")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    path.write_bytes(base64.b64decode(shot["data"]))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    return html.write_report(_showcase(), tmp_path_factory.mktemp("report") / "parity.html")
+
+
+def test_report_opens_without_errors_or_requests(chromium, report):
+    url = _open(chromium, report)
+    total = len(_showcase()["checks"])
+    # The check browser inflated every check, and its filter works.
+    assert chromium.evaluate("document.getElementById('checks-count').textContent") == f"{total} of {total} checks match"
+    assert _search(chromium, "huber gpu") == f"1 of {total} checks match"
+    assert chromium.evaluate("document.querySelectorAll('#checks-body tr.detail-row').length") == 1  # one match: open
+    assert _search(chromium, "") == f"{total} of {total} checks match"
     errors, requests = _problems(chromium.events, url)
     assert errors == []
     assert requests == []
+    _screenshot(chromium, "parity")
 
-    width, height = chromium.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-    shot = chromium.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                         clip={"x": 0, "y": 0, "width": width, "height": min(height, 6000), "scale": 1})
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
-    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+@pytest.mark.parametrize("width", [1400, 1280])
+def test_layout_fits_a_laptop_screen(chromium, report, width):
+    """Nothing overflows the window sideways (wide tables scroll inside their own box, and only when
+    they must); a long table's header sticks below the sticky bar; ids wrap at their parts."""
+    _open(chromium, report, width)
+    chromium.evaluate("document.querySelectorAll('details').forEach(d => { if (!d.classList.contains('filter')) d.open = true; })")
+    assert chromium.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    outside = chromium.evaluate("""Array.from(document.querySelectorAll('body *')).filter(e => {
+        if (e.closest('pre, .wide, .filter') || !e.getClientRects().length) return false;
+        return e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5; })
+        .map(e => e.tagName + '.' + e.className).slice(0, 5)""")
+    assert outside == []
+    assert chromium.evaluate("Array.from(document.querySelectorAll('.wide')).every(w => w.scrollWidth <= w.clientWidth)")
+    # sticky: scroll into the middle of the check browser; its header sits right below the bar
+    top, bar = chromium.evaluate("""(() => { const t = document.getElementById('checks-body');
+        window.scrollTo(0, t.getBoundingClientRect().top + window.scrollY + 200);
+        return [t.closest('table').querySelector('thead th').getBoundingClientRect().top,
+                document.getElementById('nav').getBoundingClientRect().bottom]; })()""")
+    assert abs(top - bar) <= 2
+    assert chromium.evaluate("document.getElementById('nav').getBoundingClientRect().top") == 0
+    # a case id wraps at its dots and dashes, not letter by letter: every line holds several letters
+    widths = chromium.evaluate("""Array.from(document.querySelectorAll('#golden td.id')).map(td =>
+        td.getBoundingClientRect().width)""")
+    assert widths and min(widths) > 120
+    _screenshot(chromium, f"parity-{width}")
+
+
+def test_hazards_and_recipes(chromium, report):
+    """The hazards link to recipe cards, which open; Copy puts the recipe's code on the clipboard."""
+    _open(chromium, report)
+    chromium.send("Browser.grantPermissions", permissions=["clipboardReadWrite", "clipboardSanitizedWrite"])
+    _screenshot(chromium, "parity-hazards", "hazards")
+    link = chromium.evaluate("document.querySelector('#hazards a[href^=\"#recipe-\"]').getAttribute('href')")
+    _click(chromium, f'#hazards a[href="{link}"]')
+    time.sleep(0.2)
+    assert chromium.evaluate(f"document.getElementById({json.dumps(link[1:])}).closest('details').open")
+    button = f'#{link[1:]} button.copy'
+    _click(chromium, button)
+    deadline = time.monotonic() + TIMEOUT_S
+    while not chromium.evaluate(f"document.querySelector({json.dumps(button)}).getAttribute('data-copied')"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    code = chromium.evaluate(f"document.querySelector({json.dumps(button)}).parentElement.querySelector('code').textContent")
+    assert code.startswith("def ") and "<script>" in code
+    assert chromium.evaluate("navigator.clipboard.readText()") == code
+    # without the clipboard API (an old browser, a page without permission): the code is copied or selected
+    chromium.evaluate("Object.defineProperty(navigator, 'clipboard', {value: undefined, configurable: true})")
+    second = 'article.recipe:nth-of-type(2) button.copy'
+    chromium.evaluate(f"document.querySelector({json.dumps(second)}).closest('details').open = true")
+    _click(chromium, second)
+    state = chromium.evaluate(f"document.querySelector({json.dumps(second)}).getAttribute('data-copied')")
+    assert state in ("yes", "selected")
+    chromium.evaluate("document.querySelectorAll('details.loss').forEach(d => d.open = false)")
+    _screenshot(chromium, "parity-recipes", html.recipe_anchor("categorical_crossentropy", "keras", "torch",
+                                                               "keras_categorical_crossentropy_in_torch"))
+    assert _problems(chromium.events, report.as_uri()) == ([], [])
+
+
+def test_filters_hide_what_is_not_selected(chromium, report):
+    _open(chromium, report)
+    total = len(_showcase()["checks"])
+    keras = sum(1 for r in _showcase()["checks"] if r["framework"] == "keras")
+    chromium.evaluate("""(() => { const box = document.querySelector('details.filter[data-dim="framework"]');
+        const input = box.querySelector('input[value="keras"]'); input.checked = false;
+        input.dispatchEvent(new Event('change', {bubbles: true})); })()""")
+    count = chromium.evaluate("document.getElementById('checks-count').textContent")
+    assert count == f"{total - keras} of {total} checks match"
+    hidden = chromium.evaluate("""[
+        getComputedStyle(document.querySelector('#matrix th[data-group][data-fw="keras"]')).display,
+        Array.from(document.querySelectorAll('article.recipe')).filter(a => a.dataset.fw.split(' ').includes('keras'))
+             .every(a => getComputedStyle(a).display === 'none'),
+        Array.from(document.querySelectorAll('article.recipe')).filter(a => !a.dataset.fw.split(' ').includes('keras'))
+             .every(a => a.classList.contains('f-hide') === false),
+        document.querySelector('details.filter[data-dim="framework"] .filter-state').textContent]""")
+    assert hidden[:3] == ["none", True, True] and "keras" not in hidden[3]
+    chromium.evaluate("""(() => { const box = document.querySelector('details.filter[data-dim="verdict"]');
+        box.querySelectorAll('input').forEach(i => { i.checked = ['fail', 'lost'].includes(i.value); });
+        box.dispatchEvent(new Event('change')); })()""")
+    rows = chromium.evaluate("Array.from(document.querySelectorAll('#checks-body tr[data-row] .badge')).map(b => b.textContent)")
+    assert rows and set(rows) <= {"fail", "lost"}
+    chromium.evaluate("document.getElementById('filters-reset').click()")
+    assert chromium.evaluate("document.getElementById('checks-count').textContent") == f"{total} of {total} checks match"
+
+
+def test_detail_panels_open_on_demand(chromium, report):
+    """A problem's id opens its detail in the check browser; an accuracy cell shows its worst input and
+    its error distribution; a matrix cell filters the browser to its checks."""
+    _open(chromium, report)
+    _click(chromium, '#problems a[data-find]')
+    time.sleep(0.3)
+    detail = chromium.evaluate("document.querySelector('#checks-body tr.detail-row').textContent")
+    assert "verdict" in detail and "test" in detail
+    _click(chromium, '#accuracy td.v-fail button.acc-cell')
+    time.sleep(0.2)
+    panel = chromium.evaluate("[document.getElementById('acc-detail').hidden, document.getElementById('acc-detail').textContent,"
+                              " document.querySelectorAll('#acc-detail svg.hist rect').length]")
+    assert panel[0] is False and '"row": 4711' in panel[1] and panel[2] == 10
+    cell = chromium.evaluate("document.querySelector('#matrix td.v-lost a').textContent")  # "passed/total ✗"
+    _click(chromium, '#matrix td.v-lost a')
+    time.sleep(0.3)
+    total = cell.split("/")[1].split()[0]
+    assert chromium.evaluate("document.getElementById('checks-count').textContent").startswith(f"{total} of ")
+    assert "lost" in chromium.evaluate("Array.from(document.querySelectorAll('#checks-body .badge')).map(b => b.textContent)")
+    assert not chromium.evaluate("document.getElementById('cell-filter').hidden")
+    assert _problems(chromium.events, report.as_uri()) == ([], [])
+
+
+def test_an_incomplete_run_says_so_at_the_top(chromium, tmp_path):
+    run = {"incomplete": {"reason": "the run died before it finished: rebuilt from its journal; 1 of 3 tests finished",
+                          "collected": 3, "finished": 1, "running": ["tests/test_x.py::test_b[torch]"],
+                          "missing": ["tests/test_x.py::test_b[torch]", "tests/test_x.py::test_c"],
+                          "journal": "reports/.partial/results.json.journal.jsonl"}}
+    doc = make_doc([make_record(id="a"), make_record(id="tests/test_x.py::test_b[torch]", verdict="lost")], **run)
+    results.validate(doc)
+    path = html.write_report(doc, tmp_path / "parity.html")
+    _open(chromium, path)
+    box = chromium.evaluate("""(() => { const b = document.querySelector('.incomplete[role=alert]').getBoundingClientRect();
+        return [b.top, b.height]; })()""")
+    assert 0 < box[0] < 200 and box[1] > 20  # in the first screenful, above everything else
+    _screenshot(chromium, "parity-incomplete", "incomplete1")

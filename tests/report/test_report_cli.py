@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from reports import cli, results
+from reports import cli, html, results
 from tests.report.synthetic import make_doc, make_record, synthetic_checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,3 +72,31 @@ def test_main_job_runs_pytest_and_returns_its_exit_code(tmp_path, monkeypatch, c
     assert (tmp_path / "reports" / "parity.html").is_file()
     out = capsys.readouterr().out
     assert "2 checks: 1 pass, 1 fail" in out and "report: " in out
+
+
+def test_build_reports_a_run_that_died_from_its_journal(tmp_path, capsys):
+    """``build`` of a results path whose latest run never finished reports that run, marked incomplete,
+    and says so; the journal itself can be named too."""
+    from reports import journal
+
+    results_path = tmp_path / "results.json"
+    writer = journal.JournalWriter(journal.journal_path(results_path), results_path,
+                                   started="2026-01-01T00:00:00+00:00", pytest_args=[])
+    writer.planned(["t::a", "t::b[torch]"], {"t::b[torch]": {"framework": "torch", "loss": "huber"}})
+    writer.done("t::a", [make_record(id="finished-check")])
+    writer.start("t::b[torch]")
+    writer.close(remove=False)
+    out = tmp_path / "parity.html"
+    assert cli.main(["build", str(results_path), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "note: " in captured.err and "the latest run did not finish" in captured.err
+    # the journal's process is this one, alive: the run may still be going, and the report says so
+    assert "INCOMPLETE run: still running (its process is alive): rebuilt from its journal" in captured.out
+    page = out.read_text()
+    assert "Incomplete run" in page and "finished-check" in {r["id"] for r in html.data_rows(html.read_data_block(page))}
+    assert cli.main(["build", str(journal.journal_path(results_path)), "-o", str(out)]) == 0
+
+
+def test_build_of_nothing_is_an_error_not_a_traceback(tmp_path, capsys):
+    assert cli.main(["build", str(tmp_path / "absent.json"), "-o", str(tmp_path / "x.html")]) == 2
+    assert "no such results file" in capsys.readouterr().err

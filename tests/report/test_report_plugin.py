@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from reports import results
+from reports import cli, html, results
+from tests.report.synthetic import make_doc, make_record
 
 pytest_plugins = ["pytester"]
 
@@ -176,3 +181,282 @@ def test_no_results_option(suite):
     result, doc = _run(suite, "--no-results")
     assert result.ret == 0 and doc == {}
     assert "lossparity" not in result.stdout.str()
+
+
+# --------------------------------------------------------------------------------------------------
+# Attribution: a test's parameters say which cell its synthetic records belong to
+# --------------------------------------------------------------------------------------------------
+
+ATTRIBUTED = '''
+import os
+from dataclasses import dataclass, field
+import pytest
+
+@dataclass(frozen=True)
+class Inputs:
+    id: str
+    loss: str
+
+@dataclass(frozen=True)
+class Item:          # shaped like lossparity.checks.Item
+    adapter: str
+    binding: str
+    form: str
+    dtype: str
+    device: str
+    inputs: Inputs
+
+ITEM = Item("torch", "huber", "function:none", "float16", "cpu", Inputs("gen.small.default", "huber"))
+
+@pytest.mark.parametrize("value_item", [pytest.param(ITEM, id="torch-huber-float16")])
+def test_value_crashes(value_item, record_check):
+    if os.environ.get("CRASH_IN_SETUP") != "1":
+        os._exit(1)
+
+@pytest.fixture
+def dies_in_setup():
+    if os.environ.get("CRASH_IN_SETUP") == "1":
+        os._exit(1)
+
+@pytest.mark.parametrize("value_item", [pytest.param(ITEM, id="torch-huber-float16-setup")])
+def test_setup_crashes(dies_in_setup, value_item):
+    pass
+
+@pytest.mark.parametrize("adapter_name", [pytest.param("jaxish", marks=pytest.mark.jaxish)])
+def test_framework_available(adapter_name):
+    pytest.skip("jaxish is not installed: ImportError: libjaxish.so: cannot open shared object file")
+
+@pytest.mark.parametrize("golden_pair", [pytest.param(("keras", "doc1"), marks=pytest.mark.keras)])
+def test_golden(golden_pair):
+    pytest.fail("boom")
+'''
+
+
+def test_item_params_read_objects_tuples_and_aliases():
+    from dataclasses import dataclass
+
+    from reports.pytest_plugin import item_params
+
+    @dataclass
+    class Inputs:
+        id: str
+        loss: str
+
+    @dataclass
+    class Item:
+        adapter: str
+        binding: str
+        form: str
+        dtype: str
+        device: str
+        inputs: Inputs
+
+    class Fake:
+        def __init__(self, params, marks=()):
+            self.callspec = type("CallSpec", (), {"params": params})()
+            self._marks = [pytest.Mark(m, (), {}) for m in marks]
+
+        def iter_markers(self):
+            return iter(self._marks)
+
+    item = Item("torch", "kl", "module:batchmean", "float16", "cpu", Inputs("gen.rank3", "kl_divergence"))
+    assert item_params(Fake({"value_item": item})) == {
+        "framework": "torch", "binding": "kl", "form": "module:batchmean", "dtype": "float16", "device": "cpu",
+        "loss": "kl_divergence", "case": "gen.rank3"}
+    assert item_params(Fake({"adapter_name": "optax"})) == {"framework": "optax"}
+    assert item_params(Fake({"golden_pair": ("keras", "doc1")}, marks=["keras", "golden"])) == {"framework": "keras"}
+    assert item_params(Fake({"golden_pair": ("keras", "doc1")}, marks=["golden"])) == {}  # not a framework
+    assert item_params(Fake({"framework": "torch", "value_item": item}))["framework"] == "torch"  # string wins
+    adapter = type("Adapter", (), {"name": "keras"})()
+    assert item_params(Fake({"framework": adapter, "dtype": "float32"})) == {"framework": "keras", "dtype": "float32"}
+
+
+def test_lost_checks_and_import_failures_are_attributed(suite):
+    """A worker crash (in the call or in setup) and a framework that fails to import get records that
+    name the framework, loss, dtype (… from the test's parameters), so their matrix cells show them."""
+    suite.makepyfile(test_suite=ATTRIBUTED)
+    result, doc = _run(suite, "-p", "xdist", "-n", "2")
+    by_id = {c["id"]: c for c in doc["checks"]}
+    crash = by_id["test_suite.py::test_value_crashes[torch-huber-float16]"]
+    assert crash["verdict"] == "lost" and "crashed" in crash["reason"]
+    assert {k: crash[k] for k in ("framework", "loss", "dtype", "device", "binding", "form", "case")} == {
+        "framework": "torch", "loss": "huber", "dtype": "float16", "device": "cpu", "binding": "huber",
+        "form": "function:none", "case": "gen.small.default"}
+    skipped = by_id["test_suite.py::test_framework_available[jaxish]"]
+    assert (skipped["verdict"], skipped["framework"]) == ("skip", "jaxish")
+    assert "libjaxish.so" in skipped["reason"]
+    golden = by_id["test_suite.py::test_golden[golden_pair0]"]
+    assert (golden["verdict"], golden["framework"]) == ("fail", "keras")
+
+
+def test_crash_during_setup_is_attributed(suite, monkeypatch):
+    """A worker that dies before the test's setup report reaches the controller: the parameters come from
+    the file each worker leaves beside the journal when it has collected."""
+    monkeypatch.setenv("CRASH_IN_SETUP", "1")
+    suite.makepyfile(test_suite=ATTRIBUTED)
+    result, doc = _run(suite, "-p", "xdist", "-n", "2")
+    lost = {c["id"]: c for c in doc["checks"] if c["verdict"] == "lost"}
+    record = lost["test_suite.py::test_setup_crashes[torch-huber-float16-setup]"]
+    assert (record["framework"], record["loss"], record["dtype"]) == ("torch", "huber", "float16")
+    assert not (suite.path / "out" / ".partial").exists()  # the run finished: its journal is gone
+
+
+def test_results_file_has_normal_permissions(suite):
+    suite.makepyfile(test_suite=SUITE)
+    old = os.umask(0o022)
+    try:
+        _run(suite)
+        assert (suite.path / "out" / "results.json").stat().st_mode & 0o777 == 0o644
+        os.umask(0o027)
+        _run(suite)
+        assert (suite.path / "out" / "results.json").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs that do not finish: killed, aborted, interrupted, stopped early
+# --------------------------------------------------------------------------------------------------
+
+STOPPABLE = '''
+import os, signal, time
+from pathlib import Path
+import pytest
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even when the parent ignores SIGINT
+
+@pytest.mark.parametrize("framework", ["torch", "keras", "optax"])
+def test_a_first(record_check, framework):
+    record_check({"kind": "value", "loss": "huber", "dtype": "float32", "device": "cpu"})
+
+@pytest.mark.parametrize("framework", ["torch"])
+@pytest.mark.parametrize("dtype", ["float16"])
+def test_b_stops(record_check, framework, dtype):
+    record_check({"id": "stopper-started", "kind": "value", "loss": "mse"})
+    how = os.environ.get("HOW", "wait")
+    if how == "abort":
+        os.abort()  # a framework aborting the interpreter
+    Path("ready").write_text("ready")
+    time.sleep(120)
+
+@pytest.mark.parametrize("framework", ["optax"])
+@pytest.mark.parametrize("loss", ["kl_divergence"])
+def test_c_never_runs(record_check, framework, loss):
+    record_check({"kind": "value", "dtype": "float32"})
+
+def test_d_helper():
+    pass
+'''
+
+
+def _start(tmp_path: Path, how: str) -> subprocess.Popen:
+    (tmp_path / "test_stop.py").write_text(STOPPABLE)
+    env = dict(os.environ, HOW=how, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return subprocess.Popen([sys.executable, "-m", "pytest", "-p", "reports.pytest_plugin", "-p", "no:cacheprovider",
+                             "-q", "--results", "out/results.json", "test_stop.py"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _stop(process: subprocess.Popen, tmp_path: Path, sig: int) -> str:
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "ready").exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the run never reached its slow test"
+        time.sleep(0.05)
+    process.send_signal(sig)
+    return process.communicate(timeout=60)[0]
+
+
+def _previous(tmp_path: Path) -> Path:
+    """A complete results file from an earlier run, which a run that dies must not delete."""
+    path = results.write_atomic(tmp_path / "out" / "results.json",
+                                make_doc([make_record(id="earlier-run", framework="torch")]))
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    return path
+
+
+@pytest.mark.parametrize("how", ["sigkill", "abort"])
+def test_a_run_that_dies_keeps_its_finished_checks(tmp_path, how, capsys):
+    """SIGKILL midway (or a framework aborting the interpreter, without xdist): the earlier results file
+    stays; ``python -m reports build`` of it reports the run that died, from its journal: the finished
+    checks, the test that was running, the tests that never ran, plainly marked incomplete."""
+    previous = _previous(tmp_path)
+    process = _start(tmp_path, "abort" if how == "abort" else "wait")
+    if how == "sigkill":
+        _stop(process, tmp_path, signal.SIGKILL)
+    else:
+        process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert results.load(previous)["checks"][0]["id"] == "earlier-run"  # not deleted, not replaced
+    assert (tmp_path / "out" / ".partial" / "results.json.journal.jsonl").exists()
+
+    out = tmp_path / "out" / "parity.html"
+    assert cli.main(["build", str(previous), "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "the latest run did not finish" in printed.err and "INCOMPLETE" in printed.out
+    page = out.read_text()
+    assert "Incomplete run" in page and "(incomplete run)</title>" in page
+    rows = {r["id"]: r for r in html.data_rows(html.read_data_block(page))}
+    assert {"value:huber:torch:float32:cpu", "value:huber:keras:float32:cpu", "value:huber:optax:float32:cpu"} <= set(rows)
+    running = rows["test_stop.py::test_b_stops[float16-torch]"]
+    assert (running["verdict"], running["framework"], running["dtype"]) == ("lost", "torch", "float16")
+    assert "died while this test was running" in running["reason"]
+    never = rows["test_stop.py::test_c_never_runs[kl_divergence-optax]"]
+    assert (never["verdict"], never["framework"], never["loss"]) == ("lost", "optax", "kl_divergence")
+    assert "earlier-run" not in rows
+    banner = page.split('<div class="incomplete"', 1)[1]
+    assert "test_<wbr>b_<wbr>stops" in banner and "test_<wbr>d_<wbr>helper" in banner  # running; never ran
+
+
+def test_an_interrupted_run_writes_its_results_marked_incomplete(tmp_path):
+    """Ctrl-C: the run writes what finished, says it was interrupted and which tests did not finish
+    (parity ones as lost records), and removes its journal."""
+    _previous(tmp_path)
+    process = _start(tmp_path, "wait")
+    output = _stop(process, tmp_path, signal.SIGINT)
+    assert process.returncode == 2, output
+    doc = results.load(tmp_path / "out" / "results.json")
+    incomplete = doc["run"]["incomplete"]
+    assert incomplete["reason"].startswith("interrupted") and incomplete["finished"] == 3
+    assert incomplete["collected"] == 6 and incomplete["journal"] is None
+    assert incomplete["running"] == ["test_stop.py::test_b_stops[float16-torch]"]
+    assert set(incomplete["missing"]) == {"test_stop.py::test_b_stops[float16-torch]",
+                                          "test_stop.py::test_c_never_runs[kl_divergence-optax]",
+                                          "test_stop.py::test_d_helper"}
+    verdicts = {c["id"]: c["verdict"] for c in doc["checks"]}
+    assert verdicts["test_stop.py::test_b_stops[float16-torch]"] == "lost"  # what it recorded died with it
+    assert verdicts["test_stop.py::test_c_never_runs[kl_divergence-optax]"] == "lost"
+    assert "incomplete run: interrupted" in output
+    assert not (tmp_path / "out" / ".partial").exists()
+    assert "Incomplete run" in html.render(doc)
+
+
+def test_stopping_early_is_an_incomplete_run(suite):
+    suite.makepyfile(test_suite=SUITE + MORE)
+    result, doc = _run(suite, "-x")
+    assert doc["run"]["incomplete"]["reason"].startswith("stopped early")
+    assert "test_suite.py::test_skipped_parity_test[jax]" in doc["run"]["incomplete"]["missing"]
+    complete, doc = _run(suite, "-k", "test_value")
+    assert "incomplete" not in doc["run"]  # a selection is not an incomplete run
+
+
+def test_nothing_finished_keeps_the_previous_results(suite):
+    suite.makepyfile(test_suite='''
+import pytest
+
+@pytest.fixture
+def interrupt():
+    raise KeyboardInterrupt
+
+@pytest.mark.parametrize("framework", ["torch"])
+def test_never(interrupt, framework):
+    pass
+''')
+    previous = results.write_atomic(suite.path / "out" / "results.json", make_doc([make_record(id="earlier")]))
+    result = suite.runpytest_subprocess("-p", "reports.pytest_plugin", "-p", "no:cacheprovider",
+                                        "--results", "out/results.json")  # a KeyboardInterrupt: not in process
+    doc = results.load(previous)
+    assert [c["id"] for c in doc["checks"]] == ["earlier"]
+    result.stdout.fnmatch_lines(["*no test finished: the previous results in *results.json were kept*"])
+    assert previous.exists() and not (suite.path / "out" / ".partial").exists()

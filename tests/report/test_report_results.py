@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 import re
 import time
@@ -346,3 +347,89 @@ def test_validate_and_load_100k_records_quickly(tmp_path, synthetic_doc):
     print(f"\n100k records: validate {validate_s:.2f} s CPU, load {load_s:.2f} s CPU")
     assert len(loaded["checks"]) == 100_000
     assert validate_s < 1.0 and load_s < 2.5
+
+
+def test_write_atomic_gives_normal_permissions(tmp_path):
+    """Not the 0600 of a temporary file: 0666 less the umask, like any file the user writes."""
+    old = os.umask(0o022)
+    try:
+        assert results.write_atomic(tmp_path / "a.json", make_doc([make_record(id="x")])).stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert results.write_atomic(tmp_path / "b.json", make_doc([make_record(id="x")])).stat().st_mode & 0o777 == 0o600
+        os.umask(0o002)
+        assert results.file_mode() == 0o664
+    finally:
+        os.umask(old)
+
+
+def test_incomplete_run_is_part_of_the_schema():
+    incomplete = {"reason": "interrupted", "collected": 4, "finished": 1, "running": ["t::a"],
+                  "missing": ["t::a", "t::b"], "journal": None}
+    results.validate(make_doc([make_record(id="x")], incomplete=incomplete))
+    bad = make_doc([make_record(id="x")], incomplete={k: v for k, v in incomplete.items() if k != "missing"})
+    with pytest.raises(ResultsError) as caught:
+        results.validate(bad)
+    assert caught.value.path == "$.run.incomplete.missing"
+    assert "incomplete" in results.SCHEMA["$defs"]["Run"]["properties"]
+
+
+def _journal(tmp_path: Path, *, finished: bool = False) -> Path:
+    """The journal of a run on ``tmp_path/results.json`` that finished two of its four tests."""
+    from reports import journal
+
+    writer = journal.JournalWriter(journal.journal_path(tmp_path / "results.json"), tmp_path / "results.json",
+                                   started="2026-01-01T00:00:00+00:00", pytest_args=["-q"])
+    params = {"t.py::test_a[torch]": {"framework": "torch"}, "t.py::test_c[keras]": {"framework": "keras",
+                                                                                    "loss": "huber"}}
+    writer.planned(["t.py::test_a[torch]", "t.py::test_b", "t.py::test_c[keras]", "t.py::test_d"], params)
+    writer.start("t.py::test_a[torch]")
+    writer.done("t.py::test_a[torch]", [dict(make_record(id="a"), test="t.py::test_a[torch]")])
+    writer.start("t.py::test_b")
+    writer.done("t.py::test_b", [])
+    writer.start("t.py::test_c[keras]")
+    writer.close(remove=finished)
+    return writer.path
+
+
+def test_journal_recovers_a_run_that_died(tmp_path):
+    from reports import journal
+
+    path = _journal(tmp_path)
+    with open(path, "a", encoding="utf-8") as torn:  # a machine crash mid-line
+        torn.write('{"done": "t.py::test_c[keras]", "checks": [{"id": "hal')
+    doc = journal.recover(path)
+    incomplete = doc["run"]["incomplete"]
+    assert incomplete["running"] == ["t.py::test_c[keras]"]
+    assert incomplete["missing"] == ["t.py::test_c[keras]", "t.py::test_d"]
+    assert (incomplete["collected"], incomplete["finished"], incomplete["journal"]) == (4, 2, str(path))
+    assert doc["run"]["finished"] is None and doc["run"]["pytest_args"] == ["-q"]
+    by_id = {c["id"]: c for c in doc["checks"]}
+    assert by_id["a"]["verdict"] == "pass"
+    lost = by_id["t.py::test_c[keras]"]
+    assert (lost["verdict"], lost["framework"], lost["loss"]) == ("lost", "keras", "huber")
+    assert "died while this test was running" in lost["reason"]
+    assert "t.py::test_d" not in by_id  # a helper test: listed as missing, no record
+
+
+def test_load_latest_prefers_a_newer_journal(tmp_path):
+    from reports import journal
+
+    previous = results.write_atomic(tmp_path / "results.json", make_doc([make_record(id="old")]))
+    os.utime(previous, (time.time() - 60, time.time() - 60))
+    doc, note = journal.load_latest(previous)
+    assert note is None and [c["id"] for c in doc["checks"]] == ["old"]
+    _journal(tmp_path)
+    doc, note = journal.load_latest(previous)
+    assert "the latest run did not finish" in note and "the previous complete results stay in" in note
+    assert "a" in {c["id"] for c in doc["checks"]} and "old" not in {c["id"] for c in doc["checks"]}
+    previous.unlink()
+    assert journal.load_latest(previous)[0]["run"]["incomplete"]["finished"] == 2  # no results file at all
+    assert journal.load_latest(journal.journal_path(previous))[1].startswith(str(journal.journal_path(previous)))
+    journal.journal_path(previous).unlink()
+    with pytest.raises(ResultsError, match="no such results file"):
+        journal.load_latest(previous)
+
+
+def test_a_finished_run_leaves_no_journal(tmp_path):
+    path = _journal(tmp_path, finished=True)
+    assert not path.exists() and not path.parent.exists()
