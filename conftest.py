@@ -4,6 +4,7 @@ Options (see ``pytest --help``, group "lossparity"):
   --framework NAME   run only these frameworks (repeatable; default: every installed one)
   --adapter MOD:ATTR add an adapter that is not built in (repeatable)
   --device cpu|gpu|all, --dtype NAME (repeatable), --sweep (the full cross product)
+  --variant NAME     run as process variant NAME of adapters.variants (its environment and frameworks)
 """
 from __future__ import annotations
 
@@ -47,11 +48,16 @@ def pytest_addoption(parser):
                          "cases/: `python -m lossparity promote` turns one into a case file)")
     group.addoption("--benchmarks", action="store_true", default=False,
                     help="collect and run tests/benchmarks (pytest-benchmark; not part of the default run)")
+    group.addoption("--variant", default=None, metavar="NAME",
+                    help="run as a process variant of adapters/variants.py (e.g. tf-onednn-off, keras-jax): sets "
+                         "its environment before any framework loads and, without --framework, its frameworks "
+                         "(python -m reports runs every variant; the test command runs them from tests/variants)")
 
 
 def pytest_configure(config):
     for name, text in KIND_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    _apply_variant(config)
     from tests.support import session
 
     for adapter in session.configure(config).adapters:
@@ -72,16 +78,48 @@ def lp_session(request):
     return session.of(request.config)
 
 
+def _apply_variant(config):
+    """``--variant NAME``: the variant's environment (before any framework is imported; a framework already
+    loaded keeps its state, which its adapter reads back and reports) and, without --framework, its frameworks."""
+    from adapters import variants
+
+    name = config.getoption("variant")
+    if name is None:
+        return
+    try:
+        variant = variants.by_name(name)
+    except KeyError as exc:
+        raise pytest.UsageError(f"--variant: {exc.args[0]}") from None
+    os.environ.update(variants.environment(variant))
+    for var in variants.CONTROLLED:
+        if var not in variant.env:
+            os.environ.pop(var, None)
+    if not config.getoption("framework") and variant.frameworks:
+        config.option.framework = list(variant.frameworks)
+
+
 def pytest_lossparity_run_settings(config):
-    """What the results file records about how the frameworks were set up (x64, TF32, determinism...)."""
+    """What the results file records about how the frameworks were set up (x64, oneDNN, backend, ...): per
+    adapter its ``settings()`` (versions and process-level state), the conventions and deviations it runs
+    under with their sources (what ``reports.variants`` cites), and the run's variant and environment."""
+    from adapters import variants
     from tests.support import session
 
     run = session.of(config)
     selection = run.selection
-    settings = {"devices": list(selection.devices), "dtypes": list(selection.dtypes), "sweep": selection.sweep}
+    settings = {"devices": list(selection.devices), "dtypes": list(selection.dtypes), "sweep": selection.sweep,
+                "variant": config.getoption("variant") or os.environ.get("LOSSPARITY_VARIANT") or "default",
+                "environment": {name: os.environ.get(name) for name in variants.CONTROLLED}}
     for adapter in run.available:
         describe = getattr(adapter, "settings", None)
         entry = dict(describe()) if callable(describe) else {}
         entry.setdefault("version", adapter.version())
+        entry["conventions"] = {
+            name: {flag: {"value": repr(f.value), "source": f.source, "applies_to": list(f.applies_to)}
+                   for flag, f in sorted(convention.flags.items())}
+            for name, convention in sorted(dict(getattr(adapter, "conventions", None) or {}).items())}
+        entry["deviations"] = {d.name: {"summary": d.summary, "source": d.source, "shows": d.shows,
+                                        "settings": dict(getattr(d, "settings", {}) or {})}
+                               for d in adapter.deviations}
         settings[adapter.name] = entry
     return settings

@@ -2,7 +2,9 @@
 
 ``load("package.module:ATTR")`` loads any adapter, built in or not, so ``pytest --adapter mod:attr``
 adds a framework without editing the suite.  Importing an adapter module never imports its framework;
-``adapter.available()`` says whether the framework can run here and, if not, why.
+``adapter.available()`` says whether the framework can run here and, if not, why (Keras 3 on jax or torch
+runs only in a process whose ``KERAS_BACKEND`` is that backend: :mod:`adapters.variants` lists the processes
+the suite runs).
 """
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ import importlib
 from .protocol import Adapter, Binding, Call, Deviation, Outcome
 
 BUILTIN = {
-    "keras": "adapters.keras:ADAPTER",
+    "keras": "adapters.keras:ADAPTER",          # Keras 3, TensorFlow backend
+    "tf_keras": "adapters.tf_keras:ADAPTER",    # Keras 2 (tf.keras with TF_USE_LEGACY_KERAS=1)
+    "keras_jax": "adapters.keras_backends:JAX",      # Keras 3, KERAS_BACKEND=jax (its own process)
+    "keras_torch": "adapters.keras_backends:TORCH",  # Keras 3, KERAS_BACKEND=torch (its own process)
     "torch": "adapters.torch:ADAPTER",
     "optax": "adapters.optax:ADAPTER",
 }

@@ -7,9 +7,10 @@ dtype), a non-last class axis is moved last (``np.moveaxis``; the output keeps t
 Keras' own arithmetic (clipping to ``[eps, 1-eps]``, renormalisation of probabilities, label smoothing,
 {0,1}->{-1,1} hinge labels, KL clipping) is left alone: this module declares it as the ``"keras"``
 convention (:data:`KERAS3`, built from the reference's flag constructors, each flag citing the Keras source
-it was read from), and what that convention cannot reproduce is declared in :data:`DEVIATIONS`.  It also
-declares ``"keras2"`` (:data:`KERAS2`, tf_keras 2.15 = the Keras 2 of TF <= 2.15), which no binding runs:
-case files name it to reproduce numbers TensorFlow 2.x printed.  Both are ``ADAPTER.conventions``.
+it was read from), and what that convention cannot reproduce is declared in :data:`DEVIATIONS`.  Keras 2
+(``tf_keras``, convention ``"keras2"``) is its own adapter, :mod:`adapters.tf_keras`; Keras 3 on the jax and
+torch backends are :mod:`adapters.keras_backends`.  TensorFlow runs as shipped (oneDNN on unless
+``TF_ENABLE_ONEDNN_OPTS=0``); :meth:`KerasAdapter.settings` says which, and the deviations follow it.
 
 API forms (``Call.form``):
 
@@ -18,7 +19,8 @@ API forms (``Call.form``):
 * ``class:<reduction>`` -- the Loss class as users write it, ``keras.losses.<Class>(...,
   reduction=<reduction>)``: it casts its inputs to its dtype policy, ``keras.config.floatx()`` (float32),
   whatever their dtype, and the adapter says so (:meth:`KerasAdapter.compute_dtype`) rather than hide it;
-  reductions ``sum_over_batch_size`` (the default), ``sum``, ``none``;
+  reductions ``sum_over_batch_size`` (the default), ``sum``, ``none``, ``mean_with_sample_weight``; they take the
+  call's ``sample_weight`` input when it has one (``obj(y_true, y_pred, sample_weight=w)``);
 * ``tfnn:none`` -- ``tf.nn.softmax_cross_entropy_with_logits``, ``tf.nn.sparse_softmax_cross_entropy_with_logits``,
   ``tf.nn.sigmoid_cross_entropy_with_logits`` (``from_logits=True`` only; the last one is elementwise) and
   ``tf.nn.softmax`` / ``log_softmax`` / ``sigmoid``.  Registered under keys ``"<loss>@tf.nn"``.
@@ -39,15 +41,15 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from adapters.protocol import Binding, Call, Deviation, Outcome, describe, timed
+from adapters.protocol import Binding, Call, Deviation, Outcome, active, describe, timed
 from reference import Convention
 from reference import conventions as C
 
 CONVENTION = "keras"
 DTYPES = ("float16", "bfloat16", "float32", "float64")
-CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none")
+CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight")
 # Versions the bindings and deviations were measured with (see ``DEVIATIONS``).
-MEASURED = "keras 3.15.1 / tensorflow-cpu 2.21.0"
+MEASURED = "keras 3.15.1 / tensorflow 2.21.0"
 KERAS_VERSIONS = ">=3.15,<3.16"
 LOSSES_PY = "keras/src/losses/losses.py"
 TF_NN_PY = "keras/src/backend/tensorflow/nn.py"
@@ -55,17 +57,12 @@ TF_NN_PY = "keras/src/backend/tensorflow/nn.py"
 
 # ---------------------------------------------------------------------------------------------------------
 # Conventions: how Keras departs from the mathematics, as flags the reference reproduces.
-# Read and measured: Keras 3.15.1 (TensorFlow 2.21 backend) and tf_keras 2.15.1 (the Keras 2 of TF <= 2.15;
-# it cannot be imported under TF 2.21, so its loss bodies were transcribed verbatim onto TF 2.21 ops and run).
+# Read and measured: Keras 3.15.1 (TensorFlow 2.21 backend); Keras 2 (tf_keras 2.21) is adapters/tf_keras.py.
 # Numbers and evidence: docs/conventions.md; every flag has a witness in tests/reference.
 _K3 = "keras 3.15.1"
 _K3_NN = f"keras/src/backend/tensorflow/nn.py ({_K3})"
 _K3_LOSSES = f"keras/src/losses/losses.py ({_K3})"
 _K3_VERSIONS = ">=3.0"
-_K2 = "tf_keras 2.15.1"
-_K2_BACKEND = f"tf_keras/src/backend.py ({_K2})"
-_K2_LOSSES = f"tf_keras/src/losses.py ({_K2})"
-_K2_VERSIONS = ">=2.0,<2.16"
 
 
 def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Flag]:
@@ -134,21 +131,9 @@ KERAS3 = Convention(
                          "the result is 1.0000000828e-10 vs the exact 1.00000000005e-10.",
     })
 
-KERAS2 = Convention(
-    "keras2", "Keras 2 (tf.keras.losses in TF <= 2.15 = tf_keras 2.15.1).",
-    _keras_flags(_K2_VERSIONS, _K2_BACKEND, _K2_LOSSES) + [
-        _prob_clip(_K2_VERSIONS, _K2_BACKEND),
-        C.bce_log_epsilon(1e-7, source=f"binary_crossentropy in {_K2_BACKEND}", versions=_K2_VERSIONS,
-                          detail="(Keras 2 only: Keras 3 takes log(p) of the clipped p.)"),
-    ], {
-        "reduction": "Loss classes default to SUM_OVER_BATCH_SIZE (tf_keras/src/utils/losses_utils.py).",
-        "sparse_axis": "sparse_categorical_crossentropy transposes `axis` to last before the op.",
-        "measured": "tf_keras 2.15.1 does not import under TF 2.21; its loss bodies were transcribed "
-                    "verbatim onto TF 2.21 ops to measure them.",
-    })
-
-# What this adapter declares (``ADAPTER.conventions``): bindings name "keras"; case files may name "keras2".
-CONVENTIONS: Mapping[str, Convention] = MappingProxyType({KERAS3.name: KERAS3, KERAS2.name: KERAS2})
+# What this adapter declares (``ADAPTER.conventions``): its bindings name "keras".  ("keras2", Keras 2's, is
+# declared by adapters/tf_keras.py.)
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({KERAS3.name: KERAS3})
 
 
 @dataclass(frozen=True)
@@ -193,6 +178,15 @@ _ARGS: dict[str, tuple[str, ...]] = {
 _CLASS_FORMS = ("function:none",) + tuple(f"class:{r}" for r in CLASS_REDUCTIONS)
 
 
+@dataclass(frozen=True)
+class KerasBinding(Binding):
+    """A :class:`Binding` whose ``sample_weight`` goes to the Loss classes only (``obj(y_true, y_pred,
+    sample_weight=w)``): the functions in keras.losses take none."""
+
+    def accepts(self, call: Call) -> bool:
+        return super().accepts(call) and ("sample_weight" not in call.inputs or call.api == "class")
+
+
 def _bindings() -> dict[str, Binding]:
     out: dict[str, Binding] = {}
     for loss, spec in _SPECS.items():
@@ -205,8 +199,9 @@ def _bindings() -> dict[str, Binding]:
                                                 convention=CONVENTION, granularity="sample", args=(),
                                                 dtypes=DTYPES, grad_wrt=spec.pred)
             continue
-        out[loss] = Binding(loss=loss, api=f"keras.losses.{spec.function} / keras.losses.{spec.klass}",
-                                 forms=_CLASS_FORMS, convention=CONVENTION, granularity="sample", args=args,
+        out[loss] = KerasBinding(loss=loss, api=f"keras.losses.{spec.function} / keras.losses.{spec.klass}",
+                                 forms=_CLASS_FORMS, convention=CONVENTION, granularity="sample",
+                                 args=args + ("sample_weight",),
                                  dtypes=DTYPES, grad_wrt=spec.pred)
         if spec.tfnn:
             out[loss + "@tf.nn"] = Binding(
@@ -229,9 +224,33 @@ def _dev(name: str, summary: str, when: Mapping[str, str], shows: str, source: s
                      versions=KERAS_VERSIONS, source=source)
 
 
-# Measured with keras 3.15.1 / tensorflow-cpu 2.21.0 (CPU, oneDNN off) against reference/ under the "keras"
-# convention, on the default matrix and the edge battery (numbers in each summary).
+# Measured with keras 3.15.1 / tensorflow 2.21.0 (CPU, oneDNN on and off; ``settings=`` names the state a
+# deviation needs) against reference/ under the "keras" convention, on the default matrix and the edge battery
+# (numbers in each summary).
 DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("sparse-axis-must-be-last",
+         "keras.losses.sparse_categorical_crossentropy (and the Loss class) take an `axis` argument but raise "
+         "ValueError 'Only axis=-1 is currently supported' for any other class axis (torch takes classes on "
+         "dim 1, the reference anywhere): move the class axis last before calling.",
+         {"binding": "sparse_categorical_crossentropy", "case": "gen.*axis=1*"},
+         "error:ValueError", f"sparse_categorical_crossentropy in {LOSSES_PY} and {TF_NN_PY}; measured"),
+    Deviation(
+        name="onednn-softmax-inf", settings={"onednn": "on"}, versions=KERAS_VERSIONS, shows="differs",
+        summary="With oneDNN on (TensorFlow's default on x86), softmax of float32 [[inf, 0, 1]] is [nan, 0, 0]: "
+                "oneDNN's softmax kernel (_MklSoftmax, float32 and bfloat16) replaces TensorFlow's, which gives "
+                "[nan, nan, nan] like the reference (inf - inf = nan in the max shift reaches every entry through "
+                "the sum). keras.activations.softmax and tf.nn.softmax alike.",
+        when={"loss": "softmax", "case": "edge.softmax.plus-inf", "kind": "edge"},
+        source="tensorflow/core/kernels/mkl/mkl_softmax_op.cc (_MklSoftmax, registered for float and bfloat16) "
+               "against tensorflow/core/kernels/softmax_op_functor.h; measured with TF_ENABLE_ONEDNN_OPTS unset "
+               "and =0"),
+    _dev("class-sparse-rejects-unbatched-sample",
+         "keras.losses.SparseCategoricalCrossentropy (the Loss class) raises IndexError 'tuple index out of range' "
+         "for one unbatched sample (labels of rank 0, y_pred of rank 1), where the function "
+         "keras.losses.sparse_categorical_crossentropy returns the loss (found by the fuzzer; checked in the "
+         "class form since edge cases honour their reduction).",
+         {"case": "fuzz.keras.sparse_categorical_crossentropy.4cac38152628", "form": "class:*"},
+         "error:IndexError", f"SparseCategoricalCrossentropy / LossFunctionWrapper in {LOSSES_PY}; measured"),
     _dev("flushes-subnormals",
          "TensorFlow runs CPU kernels with subnormals flushed to zero (float64 too): an input or intermediate "
          "below the smallest normal counts as 0. Found by the fuzzer: MAE gradient at y_pred = 5e-324 is -0.0 "
@@ -271,6 +290,32 @@ DEVIATIONS: tuple[Deviation, ...] = (
          {"loss": "sparse_categorical_crossentropy", "form": "function:none", "dtype": "float16", "kind": "grad",
           "case": "gen.[sw]*.from_logits=False"},
          "inf", f"sparse_categorical_crossentropy in {TF_NN_PY}; _LogGrad in tensorflow/python/ops/math_grad.py"),
+    # -- added with the half-precision tolerance model (docs/tolerances.md) and the reference's argument checks
+    _dev("accepts-invalid-arguments",
+         "keras.losses computes with arguments outside their domain instead of refusing them: huber(delta=-1) "
+         "gives -2.25 for y = [0, 0], p = [0.5, 3] (a negative loss) and delta=0 gives 0; label_smoothing 1.5 or "
+         "-0.5 is applied as given (categorical CE from logits 1.714 / 0.0477, from probabilities 1.407; binary CE "
+         "0.904 / 0.277).  The reference raises ValueError naming the argument.",
+         {"case": "edge.args.*", "kind": "edge"},
+         "value", f"huber, categorical_crossentropy, binary_crossentropy in {LOSSES_PY} (no argument checks); measured"),
+    _dev("computes-in-half-precision",
+         "In float16 and bfloat16 the keras.losses / keras.activations functions and the tf.nn ops round every "
+         "operation to the input's dtype on the CPU, not float32 arithmetic with one final rounding. log_softmax "
+         "rounds x - max, log(sum exp) and their difference each (reproduced in 90% of 10000 entries): up to 8.1 "
+         "ulps (float16) / 4.2 (bfloat16) of results >= 1/16 and 0.85 u / 1.2 u absolutely near 0 (38 and 156 "
+         "ulps of results of -0.02 and -0.005); sparse CE from probabilities 8.6 ulps (bfloat16); poisson 3.3; "
+         "KL 2.0; softmax 2.2; categorical CE 1.8; the others 0.5-1.5 (--sweep plan, ulps of the result).  "
+         "Judged by the bound of a computation in the half dtype (native model, probabilistic gamma). "
+         "tf.nn.softmax_cross_entropy_with_logits rounds once and keeps the one-rounding bound; the Loss classes "
+         "compute in float32.",
+         {"binding": ("binary_crossentropy", "binary_crossentropy@tf.nn", "categorical_crossentropy",
+                      "categorical_hinge", "hinge", "huber", "kl_divergence", "log_softmax", "log_softmax@tf.nn",
+                      "mean_absolute_error", "mean_squared_error", "poisson", "sigmoid", "sigmoid@tf.nn", "softmax",
+                      "softmax@tf.nn", "sparse_categorical_crossentropy", "sparse_categorical_crossentropy@tf.nn",
+                      "squared_hinge"),
+          "form": ("function:*", "tfnn:*"), "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
+         "half-arithmetic", f"TensorFlow's CPU kernels for Eigen::half / bfloat16; {LOSSES_PY}, {TF_NN_PY}; measured "
+                            "(tests/meta/half_precision_survey.py --sweep)"),
 )
 
 
@@ -289,20 +334,45 @@ class _Runtime:
 
 def _prepare_environment() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # oneDNN custom ops reorder floating-point work ("slightly different numerical results") and print a
-    # banner on import; switched off for reproducible, quiet runs unless the user chose otherwise.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    # TensorFlow as shipped: TF_ENABLE_ONEDNN_OPTS is left as the user has it (unset: oneDNN custom ops ON on
+    # x86 Linux builds).  Whatever state TensorFlow runs in is read back (onednn_state) and the declarations
+    # follow it (DEVIATIONS entries with settings=), so a verdict never depends on who imported TensorFlow
+    # first; the other state runs in its own process (adapters.variants: "tf-onednn-off").
     if "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = "tensorflow"
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def onednn_state(tf: Any) -> str:
+    """``"on"`` / ``"off"``: whether this process's TensorFlow runs its oneDNN custom ops, as TensorFlow itself
+    reports it (``IsMklEnabled``, which reads ``TF_ENABLE_ONEDNN_OPTS`` once, when TensorFlow loads; setting
+    the variable later changes nothing); ``"unknown"`` when TensorFlow does not say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # noqa: PLC0415
+        return "on" if _pywrap_util_port.IsMklEnabled() else "off"
+    except Exception:  # noqa: BLE001 - an internal module: a TensorFlow without it does not say
+        return "unknown"
+
+
+def _other_backend() -> str | None:
+    """The Keras backend this process is set up for when it is not TensorFlow, without importing Keras."""
+    if "keras" in sys.modules:
+        try:
+            backend = sys.modules["keras"].backend.backend()
+        except Exception:  # noqa: BLE001 - a half-imported keras: let the import below say what is wrong
+            return None
+    else:
+        backend = os.environ.get("KERAS_BACKEND") or "tensorflow"
+    return None if backend == "tensorflow" else backend
 
 
 @functools.lru_cache(maxsize=1)
 def _load() -> _Runtime | str:
     """Import TensorFlow and Keras once; a string is the reason they cannot be used."""
-    preloaded = "tensorflow" in sys.modules
+    other = _other_backend()
+    if other is not None:  # Keras 3 takes one backend per process: this one is another's
+        return (f"Keras 3 runs one backend per process and this one's is {other!r} (KERAS_BACKEND): the "
+                f"TensorFlow backend runs in its own process (python -m reports runs every variant)")
     _prepare_environment()
-    onednn = "unknown (tensorflow imported before the adapter)" if preloaded else (
-        "off" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0" else "default")
     try:
         import tensorflow as tf  # noqa: PLC0415
     except Exception as exc:  # noqa: BLE001 - any import failure means "skip"
@@ -316,6 +386,7 @@ def _load() -> _Runtime | str:
     backend = keras.backend.backend()
     if backend != "tensorflow":
         return f"keras was imported with the {backend!r} backend before this adapter (KERAS_BACKEND)"
+    onednn = onednn_state(tf)
     # Not tf.config.experimental.enable_op_determinism(): it swaps in other kernels (sparse softmax cross
     # entropy becomes log_softmax + gather, returning NaN instead of raising for bad labels), so the suite
     # would check a code path users do not run.  The CPU kernels used here are deterministic as they are.
@@ -365,8 +436,14 @@ class KerasAdapter:
 
     name = "keras"
     bindings: Mapping[str, Binding] = BINDINGS
-    deviations: tuple[Deviation, ...] = DEVIATIONS
     conventions: Mapping[str, Convention] = CONVENTIONS
+
+    @property
+    def deviations(self) -> tuple[Deviation, ...]:
+        """:data:`DEVIATIONS` that hold under this process's settings (oneDNN on or off, as TensorFlow reports
+        it); all of them while TensorFlow is not loaded (listing them imports nothing)."""
+        loaded = _load.cache_info().currsize > 0 and not isinstance(_load(), str)
+        return active(DEVIATIONS, self.settings() if loaded else None)
 
     # ---- environment ---------------------------------------------------------------------------------------
     def available(self) -> str | None:
@@ -380,6 +457,16 @@ class KerasAdapter:
         return {"keras": str(rt.keras.__version__), "tensorflow": str(rt.tf.__version__),
                 "keras_backend": rt.keras.backend.backend(),
                 "onednn": rt.onednn}
+
+    def settings(self) -> dict[str, str]:
+        """The process-level settings this adapter runs under (the results file's ``run.settings``): the
+        versions, the backend and oneDNN (``"on"`` as TensorFlow ships, ``"off"`` with
+        ``TF_ENABLE_ONEDNN_OPTS=0`` set before TensorFlow loads)."""
+        found = dict(self.versions())
+        if found:
+            found["version"] = self.version()
+            found["family"] = "keras"  # the Keras API: reports.variants lines it up with tf_keras, keras_jax...
+        return found
 
     def version(self) -> str:
         v = self.versions()
@@ -449,7 +536,8 @@ class KerasAdapter:
                     if wrt is not None:
                         tape.watch(tensors[wrt])
                     out = fn(**tensors)
-                    total = tf.reduce_sum(out)
+                    seed = None if call.cotangent is None else tf.cast(tf.constant(np.asarray(call.cotangent)), out.dtype)
+                    total = tf.reduce_sum(out if seed is None else out * seed)
                 grad = tape.gradient(total, tensors[wrt]) if wrt is not None else None
             outcome = Outcome(value=np.asarray(out.numpy()).astype(np.float64), dtype=out.dtype.name)
             if grad is not None:
@@ -501,7 +589,9 @@ class KerasAdapter:
             warnings.simplefilter("ignore")
             pred = tf.constant(pred_np)
             true = tf.constant(true_np) if true_np is not None else None
-            fn = self._callable(rt, binding, spec, api, reduction, call.dtype, args)
+            weight = call.inputs.get("sample_weight")
+            weight = None if weight is None else tf.constant(np.asarray(weight).astype(np_dtype))
+            fn = self._callable(rt, binding, spec, api, reduction, call.dtype, args, weight)
             if call.grad:
                 with tf.GradientTape() as tape:
                     tape.watch(pred)
@@ -531,7 +621,7 @@ class KerasAdapter:
 
     @staticmethod
     def _callable(rt: _Runtime, binding: Binding, spec: _Spec, api: str, reduction: str, dtype: str,
-                  args: dict[str, Any]) -> Callable[[Any, Any], Any]:
+                  args: dict[str, Any], sample_weight=None) -> Callable[[Any, Any], Any]:
         tf, keras = rt.tf, rt.keras
         if api == "tfnn":
             if reduction != "none":
@@ -554,6 +644,8 @@ class KerasAdapter:
             return lambda true, pred: op(true, pred, **args)
         if api == "class":
             obj = _loss_object(spec.klass, tuple(sorted(args.items())), reduction)
+            if sample_weight is not None:
+                return lambda true, pred: obj(true, pred, sample_weight=sample_weight)
             return lambda true, pred: obj(true, pred)
         raise ValueError(f"unknown API form {api!r}")
 

@@ -31,6 +31,11 @@ FORMS_DOC = """An API form is "<api>:<reduction>": the api is "function" (a func
 reference.reduce's names ("none", "sum", "mean", "sum_over_batch_size", "batchmean")."""
 
 
+# Inputs that are not a reference parameter but enter the reduction (a binding lists the ones it takes in
+# its ``args``): Keras's per-sample ``sample_weight``.
+REDUCTION_INPUTS = ("sample_weight",)
+
+
 @dataclass(frozen=True)
 class Call:
     """One request to a framework: compute ``loss`` on ``inputs`` in ``form``, ``dtype``, ``device``."""
@@ -96,6 +101,7 @@ class Binding:
     def accepts(self, call: Call) -> bool:
         return (call.form in self.forms and call.dtype in self.dtypes
                 and all(name in self.args for name in call.args if name != "axis")
+                and all(name in self.args for name in call.inputs if name in REDUCTION_INPUTS)
                 and all(bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items()))
 
 
@@ -108,6 +114,11 @@ class Deviation:
     matches when any does.  ``shows`` says
     what the framework does instead: ``"differs"`` (a different number), ``"nan"``, ``"inf"``,
     ``"value"`` or ``"error:<Type>"``.
+
+    ``settings`` names the process-level settings it needs, as the adapter's ``settings()`` reports them
+    (``{"onednn": "on"}``, ``{"x64": "off"}``; patterns like ``when``'s): a deviation that only one state of
+    a setting shows is declared for that state, and the adapter's ``deviations`` holds the ones its
+    process runs under (:func:`active`), so a verdict never depends on what was imported first.
     """
 
     name: str
@@ -116,13 +127,30 @@ class Deviation:
     shows: str
     versions: str
     source: str
+    settings: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
     def covers(self, **fields: str) -> bool:
-        def matches(value, patterns) -> bool:
-            patterns = (patterns,) if isinstance(patterns, str) else patterns
-            return any(fnmatch.fnmatchcase(str(value), pattern) for pattern in patterns)
+        return _matches_all(self.when, fields)
 
-        return all(matches(fields.get(key, ""), patterns) for key, patterns in self.when.items())
+    def holds_under(self, settings: Mapping[str, Any]) -> bool:
+        """Whether the process settings ``settings`` (an adapter's ``settings()``) are the ones it needs."""
+        return _matches_all(self.settings, settings)
+
+
+def _matches_all(selectors: Mapping[str, str | tuple[str, ...]], fields: Mapping[str, Any]) -> bool:
+    def matches(value, patterns) -> bool:
+        patterns = (patterns,) if isinstance(patterns, str) else patterns
+        return any(fnmatch.fnmatchcase(str(value), pattern) for pattern in patterns)
+
+    return all(matches(fields.get(key, ""), patterns) for key, patterns in selectors.items())
+
+
+def active(deviations: tuple[Deviation, ...], settings: Mapping[str, Any] | None) -> tuple[Deviation, ...]:
+    """The deviations that hold under ``settings`` (None: settings unknown, e.g. the framework is not
+    loaded: every declaration, so that listing them never imports a framework)."""
+    if settings is None:
+        return tuple(deviations)
+    return tuple(d for d in deviations if d.holds_under(settings))
 
 
 @runtime_checkable
@@ -134,8 +162,13 @@ class Adapter(Protocol):
     :mod:`reference.conventions` (``prob_clip(1e-7, source=..., versions=...)``, ...).  Every
     ``Binding.convention`` names one of them or ``"math"`` (the plain mathematics, always known);
     ``lossparity.conventions.registry`` collects them, so a case file can name any declared convention
-    (the Keras adapter also declares ``"keras2"``, which no binding uses).  An adapter without the
-    attribute declares none, and its bindings may only name ``"math"``.
+    (``"keras2"``, Keras 2's, is the ``tf_keras`` adapter's).  An adapter without the attribute declares
+    none, and its bindings may only name ``"math"``.
+
+    Optional: ``settings() -> dict``, the versions and the process-level state the framework runs in
+    (``{"version": ..., "onednn": "on", "x64": "off", "keras_backend": ..., "family": ...}``), read back from
+    the framework, never assumed; ``deviations`` then holds the declarations that hold in that state
+    (:func:`active`).
     """
 
     name: str

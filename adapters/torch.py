@@ -293,6 +293,15 @@ _ATEN_LOSS = ("torch/nn/functional.py binary_cross_entropy -> torch._C._nn.binar
 
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
+        name="float16-mean-accumulates-in-float16",
+        summary="F.cross_entropy(reduction='mean') on float16 sums the per-sample losses in float16 before "
+                "dividing: two samples of 40000 (each representable, max 65504) give inf where their mean is "
+                "40000. Cast to float32 before reducing, or reduce yourself: loss(reduction='none').float().mean().",
+        when={"loss": "sparse_categorical_crossentropy", "case": "edge.scce-logits.float16-mean-*",
+              "dtype": "float16", "form": "*:mean"},
+        shows="inf", versions=TORCH_VERSIONS,
+        source="aten/src/ATen/native/LossNLL.cpp nll_loss_forward (reduction in the input dtype); measured"),
+    Deviation(
         name="bce_rejects_nan_probability",
         summary="F.binary_cross_entropy raises RuntimeError 'all elements of input should be between 0 and 1' "
                 "for a NaN probability, where the reference gives NaN for that element (and a value for the "
@@ -305,6 +314,53 @@ DEVIATIONS: tuple[Deviation, ...] = (
                 "for p = 1.5 or -0.5, where the reference (log clamped at -100) gives a number.",
         when={"loss": "binary_crossentropy", "case": "*bce.prob-outside-unit-interval*"},
         shows="error:RuntimeError", versions=TORCH_VERSIONS, source=_ATEN_LOSS),
+    # -- added with the half-precision tolerance model (docs/tolerances.md) and the reference's argument checks
+    Deviation(
+        name="label_smoothing_accepts_negative",
+        summary="F.cross_entropy checks only label_smoothing <= 1 (1.5 raises RuntimeError 'label_smoothing must "
+                "be between 0.0 and 1.0'): -0.5 is applied as given, 0.4644 for logits [1, 2, 0.5] and target "
+                "class 1 (probability or integer target), where the reference raises ValueError.",
+        when={"loss": ("categorical_crossentropy", "sparse_categorical_crossentropy"),
+              "case": "edge.args.*-label-smoothing-negative", "kind": "edge"},
+        shows="value", versions=TORCH_VERSIONS,
+        source="aten/src/ATen/native/LossNLL.cpp cross_entropy (TORCH_CHECK(label_smoothing <= 1.0)); measured"),
+    Deviation(
+        name="bce_with_logits_loses_tiny_loss",
+        summary="F.binary_cross_entropy_with_logits computes (1 - y) x - log_sigmoid(x): for y = 0 and x < 0 that "
+                "is x - (x - log1p(e^x)), which cancels and keeps only u |x| absolutely of a loss of about e^x. In "
+                "float64 at x = -40 it returns 0.0 where the loss is 4.248354255291589e-18 (x = 40, y = 1 is exact; "
+                "the gradient there is 0.0, exactly -4.25e-18). Keras and optax keep it.",
+        when={"loss": "binary_crossentropy", "case": "edge.bce-logits.tiny-loss", "kind": "edge"},
+        shows="differs", versions=TORCH_VERSIONS,
+        source="binary_cross_entropy_with_logits in aten/src/ATen/native/Loss.cpp ((1 - target) * input - "
+               "log_sigmoid(input)); measured"),
+    Deviation(
+        name="bce_with_logits_cancels_for_negative_logits",
+        summary="The same cancellation on --sweep's 257-class batch (logits down to -7.2, target 0): in float32 "
+                "a loss of 7.57e-4 comes back 2375 ulps (relative 1.8e-4) off, beyond the bound of its "
+                "mathematics (relative condition 8); in float16 it comes back 0.0, beyond even the half-precision "
+                "arithmetic bound. (bfloat16 stays within that bound; float64 within its own.)",
+        when={"loss": "binary_crossentropy", "form": "function:none", "case": "gen.wide.from_logits=True",
+              "dtype": ("float16", "float32"), "kind": "value"},
+        shows="differs", versions=TORCH_VERSIONS,
+        source="binary_cross_entropy_with_logits in aten/src/ATen/native/Loss.cpp; measured (pytest --sweep)"),
+    Deviation(
+        name="computes_in_half_precision",
+        summary="In float16 and bfloat16 on the CPU torch rounds intermediate tensors to the input's dtype: "
+                "log_softmax (and cross_entropy, built on it) holds the sum of exponentials in the half dtype "
+                "before its log (reproduced in 97% of 10000 entries; 53 ulps of a loss of 0.0082 in float16, up "
+                "to 6.9 ulps of results >= 1/16); the sum and mean reductions accumulate in it; kl_div, "
+                "poisson_nll_loss and binary_cross_entropy_with_logits combine rounded tensors (poisson up to 55 "
+                "ulps of results >= 1/16 and 7.6 u absolutely below; BCE from logits 16 ulps; KL 3.0; the others "
+                "0.5-1.9; --sweep plan).  Judged by the bound of a computation in the half dtype (native model, "
+                "probabilistic gamma); sigmoid and softmax round once and keep the one-rounding bound.",
+        when={"binding": ("binary_crossentropy", "categorical_crossentropy", "huber", "kl_divergence", "log_softmax",
+                          "mean_absolute_error", "mean_squared_error", "nll", "poisson", "smooth_l1",
+                          "sparse_categorical_crossentropy"),
+              "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
+        shows="half-arithmetic", versions=TORCH_VERSIONS,
+        source="aten/src/ATen/native/cpu/SoftMaxKernel.cpp (_vec_log_softmax_lastdim), ReduceOps, Loss.cpp; "
+               "measured (tests/meta/half_precision_survey.py --sweep)"),
 )
 
 
@@ -368,7 +424,9 @@ class TorchAdapter:
             out = fn(**tensors)
             outcome = Outcome(value=out.detach().to(torch.float64).cpu().numpy(), dtype=_dtype_name(out.dtype))
             if wrt is not None:
-                (grad,) = torch.autograd.grad(out.sum(), tensors[wrt], allow_unused=True)
+                seed = None if call.cotangent is None else torch.as_tensor(call.cotangent, device=out.device).to(out.dtype)
+                total = out.sum() if seed is None else (out * seed).sum()
+                (grad,) = torch.autograd.grad(total, tensors[wrt], allow_unused=True)
                 grad = torch.zeros_like(tensors[wrt]) if grad is None else grad
                 outcome.grad = grad.detach().to(torch.float64).cpu().numpy()
                 outcome.grad_dtype = _dtype_name(grad.dtype)

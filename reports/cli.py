@@ -1,9 +1,11 @@
 """``python -m reports``: run the suite and build the report, or work on existing results files.
 
     python -m reports [-- PYTEST_ARGS...]        run pytest, write reports/results.json and parity.html
-    python -m reports build A.json [B.json...] [-o reports/parity.html]
+    python -m reports build A.json [B.json...] [-o reports/parity.html]   (a run that died: from its journal)
     python -m reports merge A.json B.json... -o merged.json
     python -m reports diff OLD.json NEW.json     checks whose verdict or error changed
+    python -m reports accuracy [--framework F] [--loss L] [--dtype D] [--rows N] [--results PATH]
+                                                 accuracy tables (reports/accuracy.py)
 """
 from __future__ import annotations
 
@@ -13,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import html, results
+from . import accuracy, html, journal, results
 from .summary import summary_lines
 
 DEFAULT_RESULTS = Path("reports/results.json")
 DEFAULT_HTML = Path("reports/parity.html")
-SUBCOMMANDS = ("run", "build", "merge", "diff")
+SUBCOMMANDS = ("run", "build", "merge", "diff", "accuracy")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run pytest, then build the report (the default)")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results file to write")
     run.add_argument("-o", "--output", type=Path, default=DEFAULT_HTML, help="HTML report to write")
+    run.add_argument("--variants", default=None, metavar="all|none|NAME,...",
+                     help="process variants to run, each in its own process, merged into one report "
+                          "(adapters/variants.py; default: all, or none when pytest arguments are given)")
+    run.add_argument("--jobs", type=int, default=2, metavar="N", help="variant processes at a time (default 2)")
+    run.add_argument("--variant-timeout", type=float, default=3600.0, metavar="S",
+                     help="seconds a variant may run before it is stopped and reported lost (default 3600)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after --")
 
     build = commands.add_parser("build", help="build the HTML report from results files (merged)")
@@ -42,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="checks whose verdict or error changed from OLD to NEW")
     diff.add_argument("old", type=Path)
     diff.add_argument("new", type=Path)
+
+    accuracy.add_parser(commands)
     return parser
 
 
@@ -57,8 +67,15 @@ def labels_for(paths: Sequence[Path]) -> list[str]:
 
 
 def load_merged(paths: Sequence[Path]) -> dict:
-    """One document from results files: a single file as it is, several merged (labelled by file name)."""
-    docs = [results.load(p) for p in paths]
+    """One document from results files: a single file as it is, several merged (labelled by file name).
+    A results file whose latest run never finished (its journal is still there), or a journal itself,
+    gives that run's results, marked incomplete (:func:`reports.journal.load_latest`; a note says so)."""
+    docs = []
+    for path in paths:
+        doc, note = journal.load_latest(path)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        docs.append(doc)
     return docs[0] if len(docs) == 1 else results.merge(docs, labels_for(paths))
 
 
@@ -70,17 +87,49 @@ def _print_report(doc: dict, output: Path) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    """Run pytest with ``--results``, build the report from what it wrote, return pytest's exit code."""
+    """Run pytest with ``--results``, build the report from what it wrote, return pytest's exit code.
+
+    With variants (the default without pytest arguments) every process variant of ``adapters/variants.py``
+    runs in its own process, with its environment (set before any framework loads) and its full selection;
+    their results files (``<results dir>/.partial/<variant>.json``) are merged into ``--results``, one run per
+    variant, and the report and :mod:`reports.variants`' comparison come from the merged file.  A variant
+    whose process dies or writes nothing is one ``lost`` record with the end of its log, never a crash of the
+    run.  The exit code is the worst of the variants' (0 only when every variant passed).
+    """
     extra = [a for a in args.pytest_args if a != "--"] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    chosen = _chosen_variants(args.variants, extra)
     args.results.unlink(missing_ok=True)  # never report a stale file as this run's
-    command = [sys.executable, "-m", "pytest", "--results", str(args.results), *extra]
-    print("$ " + " ".join(command), flush=True)
-    code = subprocess.call(command)
-    if not args.results.exists():
-        print(f"pytest wrote no results file ({args.results}); exit code {code}", file=sys.stderr)
-        return code or 1
-    _print_report(results.load(args.results), args.output)
-    return code
+    if not chosen:
+        command = [sys.executable, "-m", "pytest", "--results", str(args.results), *extra]
+        print("$ " + " ".join(command), flush=True)
+        code = subprocess.call(command)
+        if not args.results.exists():
+            print(f"pytest wrote no results file ({args.results}); exit code {code}", file=sys.stderr)
+            return code or 1
+        _print_report(results.load(args.results), args.output)
+        return code
+    from . import variant_runs
+
+    outcome = variant_runs.run_all(chosen, extra, args.results, jobs=args.jobs, timeout=args.variant_timeout)
+    _print_report(outcome.document, args.output)
+    for line in outcome.lines:
+        print(line)
+    return outcome.code
+
+
+def _chosen_variants(option: str | None, extra: Sequence[str]) -> list:
+    from adapters import variants
+
+    if option is None:
+        option = "none" if extra else "all"
+    if option == "none":
+        return []
+    if option == "all":
+        return list(variants.VARIANTS)
+    try:
+        return [variants.by_name(name.strip()) for name in option.split(",") if name.strip()]
+    except KeyError as exc:
+        raise SystemExit(f"--variants: {exc.args[0]}") from None
 
 
 def command_build(args: argparse.Namespace) -> int:
@@ -119,7 +168,8 @@ def command_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": command_run, "build": command_build, "merge": command_merge, "diff": command_diff}
+COMMANDS = {"run": command_run, "build": command_build, "merge": command_merge, "diff": command_diff,
+            "accuracy": accuracy.command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,8 +18,9 @@ from reference import conventions as C
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = {a.name: a for a in adapters.builtin()}
 # Where each framework's flags were read: its adapter's measured versions.
-READ_FROM = {"keras": ("keras 3.15.1", "tf_keras 2.15.1", "TF 2.21"), "torch": ("torch 2.13.0",),
-             "optax": ("optax 0.2.8", "jax 0.10.2")}
+READ_FROM = {"keras": ("keras 3.15.1", "TF 2.21"), "tf_keras": ("tf_keras 2.21.0", "TF 2.21"),
+             "keras_jax": ("keras 3.15.1", "jax 0.10.2"), "keras_torch": ("keras 3.15.1", "torch 2.13"),
+             "torch": ("torch 2.13.0",), "optax": ("optax 0.2.8", "jax 0.10.2")}
 
 
 @pytest.mark.parametrize("name", sorted(ADAPTERS))
@@ -40,19 +41,21 @@ def test_bindings_name_declared_conventions(name):
 
 def test_declared_names():
     assert {n: sorted(a.conventions) for n, a in ADAPTERS.items()} == {
-        "keras": ["keras", "keras2"], "torch": ["torch"], "optax": ["optax"]}
-    # keras2 is declared for case files (numbers TF 2.x printed); no binding runs it
+        "keras": ["keras"], "tf_keras": ["keras2"], "keras_jax": ["keras_jax"], "keras_torch": ["keras_torch"],
+        "torch": ["torch"], "optax": ["optax"]}
+    # keras2 (the numbers TF 2.x printed) is Keras 2's, run by the tf_keras adapter
     assert {b.convention for b in ADAPTERS["keras"].bindings.values()} == {"keras"}
+    assert {b.convention for b in ADAPTERS["tf_keras"].bindings.values()} == {"keras2"}
 
 
 def test_registry_gathers_the_declarations():
     reg = conventions.registry(adapters.builtin())
-    assert list(reg) == ["math", "keras", "keras2", "torch", "optax"]
+    assert list(reg) == ["math", "keras", "keras2", "keras_jax", "keras_torch", "torch", "optax"]
     assert reg["math"] is reference.MATH
     for adapter in ADAPTERS.values():
         for key, convention in adapter.conventions.items():
             assert reg[key] is convention
-    assert conventions.resolve("keras2", reg) is ADAPTERS["keras"].conventions["keras2"]
+    assert conventions.resolve("keras2", reg) is ADAPTERS["tf_keras"].conventions["keras2"]
     with pytest.raises(ValueError):
         conventions.resolve("keras4", reg)
 
@@ -73,7 +76,8 @@ def test_a_binding_naming_an_undeclared_convention_is_an_error():
 
 
 def test_declaring_conventions_imports_no_framework():
-    code = ("import sys, adapters, adapters.keras, adapters.torch, adapters.optax, lossparity.conventions; "
+    code = ("import sys, adapters, adapters.keras, adapters.tf_keras, adapters.keras_backends, adapters.torch, "
+            "adapters.optax, adapters.variants, lossparity.conventions; "
             "lossparity.conventions.registry(adapters.builtin()); "
             "bad = [m for m in sys.modules if m.split('.')[0] in "
             "('torch', 'tensorflow', 'jax', 'jaxlib', 'keras', 'tf_keras', 'optax')]; "

@@ -30,5 +30,6 @@ def test_ci_runs_the_readme_test_command():
 def test_constraints_pin_the_tested_versions():
     pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
                 if "==" in line and not line.startswith("#"))
-    assert pins["torch"] == "2.13.0" and pins["tensorflow-cpu"] == "2.21.0" and pins["keras"] == "3.15.1"
+    assert pins["torch"] == "2.13.0" and pins["tensorflow"] == "2.21.0" and pins["keras"] == "3.15.1"
+    assert pins["tf-keras"] == "2.21.0" and "tensorflow-cpu" not in pins  # tf-keras requires `tensorflow` itself
     assert pins["jax"] == "0.10.2" and pins["optax"] == "0.2.8"

@@ -156,7 +156,7 @@ def test_convention_structure(name):
         assert isinstance(flag.value, (bool, int, float, str))
         assert flag.applies_to and all(loss in R.LOSSES for loss in flag.applies_to), flag
         assert flag.summary and flag.source and flag.versions
-        assert any(v in flag.source for v in ("keras 3.15.1", "tf_keras 2.15.1", "torch 2.13.0", "optax 0.2.8",
+        assert any(v in flag.source for v in ("keras 3.15.1", "tf_keras 2.21.0", "torch 2.13.0", "optax 0.2.8",
                                               "jax 0.10.2", "TF 2.21")), flag.source
         assert conv.flag(key) == flag.value
     assert conv.flag("no-such-flag", 42) == 42
@@ -176,8 +176,9 @@ def test_unknown_convention():
 
 def test_adapters_declare_their_conventions():
     names = {a.name: sorted(a.conventions) for a in adapters.builtin()}
-    assert names == {"keras": ["keras", "keras2"], "torch": ["torch"], "optax": ["optax"]}
-    assert set(CONVENTIONS) == {"math", "keras", "keras2", "torch", "optax"}
+    assert names == {"keras": ["keras"], "tf_keras": ["keras2"], "keras_jax": ["keras_jax"],
+                     "keras_torch": ["keras_torch"], "torch": ["torch"], "optax": ["optax"]}
+    assert set(CONVENTIONS) == {"math", "keras", "keras2", "keras_jax", "keras_torch", "torch", "optax"}
 
 
 @pytest.mark.parametrize("name", CONSTRUCTORS)

@@ -1,0 +1,477 @@
+"""Keras 3 on its other backends: ``keras_jax`` (``KERAS_BACKEND=jax``) and ``keras_torch`` (``KERAS_BACKEND=torch``).
+
+The same Keras code runs on another backend when a user switches ``KERAS_BACKEND``, a migration users make,
+and the backends implement some losses differently: ``keras/src/backend/<backend>/nn.py`` has each
+backend's cross entropies (the renormalisation comes BEFORE the clip in sparse cross entropy on jax and torch,
+after it on TensorFlow; torch's sparse cross entropy is ``F.cross_entropy`` / ``F.nll_loss``, which ignore
+label -100; the binary cross entropy from logits is ``-y log_sigmoid(x) - (1-y) log_sigmoid(-x)`` on jax and
+``F.binary_cross_entropy_with_logits`` on torch), and the gradients come from the backend's autodiff (the
+max at a hinge's kink splits ties on jax and torch, TensorFlow gives the first argument all of it).  Each
+backend is declared as its own convention here (``"keras_jax"``, ``"keras_torch"``), read from Keras 3.15.1's
+sources and witnessed on the installed packages.
+
+Keras 3 takes its backend once per process (``KERAS_BACKEND`` when ``keras`` is first imported), so each
+adapter is available only in a process set up for its backend, and says so otherwise (a skip with the
+reason); ``python -m reports`` and the test command run each backend in its own process
+(:mod:`adapters.variants`).  The adapters never set ``KERAS_BACKEND`` themselves: which adapter imports Keras
+first must not decide what is tested.
+
+Translation: :class:`adapters.keras_api.KerasAPIAdapter` (the ``keras`` adapter's bindings less ``tf.nn``).
+On jax the loss and its gradient are ``jax.jit``-compiled (as Keras's own JAX trainer compiles its train
+step); JAX's x64 mode is whatever the process has (off by default: float64 inputs are computed in float32,
+which :meth:`KerasBackendAdapter.compute_dtype` declares).  On torch the gradient is ``torch.autograd.grad``.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+from adapters.keras_api import KerasAPIAdapter, derived_bindings
+from adapters.protocol import Call, Deviation, describe
+from reference import Convention
+from reference import conventions as C
+
+KERAS_VERSIONS = ">=3.15,<3.16"
+_K3 = "keras 3.15.1"
+_LOSSES = f"keras/src/losses/losses.py ({_K3})"
+_V = ">=3.0"
+
+
+def _nn(backend: str) -> str:
+    return f"keras/src/backend/{backend}/nn.py ({_K3})"
+
+
+def _shared(backend: str) -> list[C.Flag]:
+    """The flags every Keras 3 backend shares: keras/src/losses/losses.py is backend-independent, and the
+    probability paths of the cross entropies clip alike."""
+    nn = _nn(backend)
+    return [
+        C.prob_clip(1e-7, source=f"categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy "
+                                 f"in {nn}", versions=_V,
+                    detail=f"eps = keras.config.epsilon(); the clip is {'jnp.clip' if backend == 'jax' else 'torch.clip'}."),
+        C.cce_renormalize(source=f"categorical_crossentropy in {nn}", versions=_V),
+        C.sparse_renormalize(
+            "before_clip", source=f"sparse_categorical_crossentropy in {nn}", versions=_V,
+            detail="output / sum(output), then the clip, then the log (the TensorFlow backend clips first and "
+                   "renormalises after, inside sparse_softmax_cross_entropy_with_logits)."),
+        C.kl_clip(1e-7 if backend != "torch" else float(np.float32(1e-7)),
+                  source=f"kl_divergence in {_LOSSES}" + ("" if backend != "torch" else
+                                                          f"; clip in keras/src/backend/torch/numpy.py ({_K3})"),
+                  versions=_V,
+                  detail="" if backend != "torch" else
+                  "ops.clip(y, epsilon(), 1) turns the Python bound into a floatx (float32) tensor first, so the bound "
+                  "is float32(1e-7) = 1.0000000116860974e-07 in every dtype (KL(P1, Q1) in float64 2.5e-14 off the "
+                  "TensorFlow backend's)."),
+        C.hinge_binary_labels(source=f"convert_binary_labels_to_hinge in {_LOSSES}", versions=_V),
+        C.categorical_hinge_max_includes_target(source=f"categorical_hinge in {_LOSSES}", versions=_V),
+        C.poisson_log_epsilon(1e-7, source=f"poisson in {_LOSSES}", versions=_V),
+        C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_LOSSES}", versions=_V),
+        C.zero_times_inf_nan(
+            ("categorical_crossentropy",), source=f"categorical_crossentropy in {nn}", versions=_V,
+            detail="From logits: -sum(target * log_softmax(output)), a literal 0 * -inf."),
+    ]
+
+
+KERAS_JAX = Convention(
+    "keras_jax", "Keras 3 (keras.losses), JAX backend.", _shared("jax") + [
+        C.hinge_kink_grad(
+            "tie_split", source=f"hinge, squared_hinge, categorical_hinge in {_LOSSES} (ops.maximum / ops.max = "
+                                "jnp.maximum / jnp.max); the jax.lax.max JVP (jax 0.10.2)", versions=_V,
+            detail="(The TensorFlow backend gives the active branch the whole gradient.)"),
+        C.abs_grad_at_zero(-1.0, source=f"mean_absolute_error in {_LOSSES} (ops.abs = jnp.abs); jax abs JVP "
+                                        "(jax 0.10.2), measured", versions=_V,
+                           detail="Keras writes mean(abs(y_true - y_pred)) and jax takes d|x|/dx = 1 at 0, so the "
+                                  "derivative in y_pred is -1 there (TensorFlow and torch: 0)."),
+        C.bce_logits_formula(
+            "optax", source=f"binary_crossentropy in {_nn('jax')}", versions=_V,
+            detail="-target * log_sigmoid(output) - (1 - target) * log_sigmoid(-output): NaN at (x=-inf, y=0) and "
+                   "(x=+inf, y=1)."),
+    ], {
+        "x64": "float64 inputs are computed in float32 unless JAX's x64 mode is on (jax_enable_x64 / "
+               "JAX_ENABLE_X64=1): jnp arrays cannot hold float64 without it.",
+        "jit": "The adapter jit-compiles the loss and its gradient, as Keras's JAX trainer compiles the train step.",
+        "sparse_labels": "sparse_categorical_crossentropy takes jnn.one_hot(target): an out-of-range or negative "
+                         "label is an all-zero row, loss 0, where TensorFlow raises.",
+    })
+
+KERAS_TORCH = Convention(
+    "keras_torch", "Keras 3 (keras.losses), torch backend.", _shared("torch") + [
+        C.hinge_kink_grad(
+            "tie_split", source=f"hinge, squared_hinge, categorical_hinge in {_LOSSES} (ops.maximum = "
+                                "torch.maximum, ops.max = torch.amax); torch 2.13 autograd (derivatives.yaml: "
+                                "maximum and amax split ties evenly)", versions=_V,
+            detail="(The TensorFlow backend gives the active branch the whole gradient.)"),
+        C.bce_logits_formula(
+            "torch", source=f"binary_crossentropy in {_nn('torch')} (torch.nn.functional."
+                            "binary_cross_entropy_with_logits)", versions=_V,
+            detail="(1 - y) x - logsigmoid(x): NaN at (x=-inf, y=0) and (x=+inf, y=1)."),
+        C.ignore_index(-100, source=f"sparse_categorical_crossentropy in {_nn('torch')} (tnn.cross_entropy / "
+                                    "tnn.nll_loss with their default ignore_index=-100)", versions=_V,
+                       applies_to=("sparse_categorical_crossentropy",)),
+    ], {
+        "float16_softmax": "softmax and log_softmax of float16 on the CPU are computed in float32 and cast back "
+                           f"(softmax, log_softmax in {_nn('torch')}).",
+        "sparse_labels": "an out-of-range label raises IndexError ('Target 3 is out of bounds'), as torch does.",
+    })
+
+CONVENTIONS_BY_BACKEND: Mapping[str, Convention] = MappingProxyType({"jax": KERAS_JAX, "torch": KERAS_TORCH})
+
+
+def _dev(name: str, summary: str, when: Mapping[str, Any], shows: str, source: str,
+         settings: Mapping[str, Any] | None = None) -> Deviation:
+    return Deviation(name=name, summary=summary, when=dict(when), shows=shows, versions=KERAS_VERSIONS,
+                     source=source, settings=dict(settings or {}))
+
+
+_JAX_NN = _nn("jax")
+_TORCH_NN = _nn("torch")
+_XLA_FLUSH = "XLA CPU backend (denormals flushed in its compiled kernels); measured with jax 0.10.2"
+_HALF = ("float16", "bfloat16")
+_DTYPES_PY = f"keras/src/backend/common/dtypes.py ({_K3})"
+# Losses whose per-sample value goes through ops.mean (or, on torch, another op that takes result_type).
+_MEAN_LOSSES = ("mean_squared_error", "mean_absolute_error", "huber", "hinge", "squared_hinge", "poisson",
+                "binary_crossentropy")
+
+
+def _common(backend: str) -> tuple[Deviation, ...]:
+    """What Keras 3 does the same way on jax and torch (keras/src/losses/losses.py, measured on both)."""
+    # torch's F.binary_cross_entropy refuses targets outside [0, 1], which negative BCE label smoothing makes.
+    invalid = ("edge.args.*" if backend != "torch" else
+               ("edge.args.huber-*", "edge.args.cce-*", "edge.args.scce-*", "edge.args.bce-label-smoothing-above-one"))
+    return (
+        _dev("accepts-invalid-arguments",
+             "keras.losses computes with arguments outside their domain instead of refusing them (huber delta <= 0, "
+             "label_smoothing outside [0, 1]), as on TensorFlow; the reference raises ValueError.",
+             {"case": invalid, "kind": "edge"}, "value",
+             f"huber, categorical_crossentropy, binary_crossentropy in {_LOSSES} (no argument checks); measured"),
+        _dev("float16-square-overflow",
+             "mean_squared_error squares the difference in float16: 300^2 = 90000 > 65504 gives inf (the loss, "
+             "45000, is representable).", {"case": "edge.mse.float16-overflow", "dtype": "float16", "kind": "edge"},
+             "inf", f"mean_squared_error in {_LOSSES}"),
+        _dev("float16-kl-grad-overflow",
+             "The float16 gradient of y_true * log(y_true / y_pred) overflows through p / q^2 for small q "
+             "(gen.small: q = 3.08e-5, reference -10228): -inf.",
+             {"loss": "kl_divergence", "form": "function:none", "dtype": "float16", "kind": "grad",
+              "case": "gen.[srw]*"},
+             "inf", f"kl_divergence in {_LOSSES}; the backend's division gradient"),
+        _dev("float16-kl-ratio-overflow",
+             "float16 KL with q = 8.3e-7 (above the float16 clip bound): y_true / y_pred overflows float16 (inf, "
+             "reference 6.31) and its gradient is NaN.",
+             {"case": "fuzz.keras.kl_divergence.4b1282e85953", "kind": ("edge", "grad")}, "differs",
+             f"kl_divergence in {_LOSSES} (y_true / y_pred in the input's dtype)"),
+        _dev("float16-rounding-tie",
+             "categorical_hinge in float16: neg - pos + 1 rounds 1.19e-7 - 1 + 1 to 0, a tie at the kink that the "
+             "exact scores do not have, and the backend's max splits the gradient ([-0.5, 0.5] against [-1, 1]).",
+             {"case": "fuzz.optax.categorical_hinge.0069ac07603b", "kind": "grad"}, "differs",
+             f"categorical_hinge in {_LOSSES}; the {backend} max gradient splits ties"),
+    )
+
+
+def _half(backend: str) -> tuple[Deviation, ...]:
+    """Last in the tuple: the first declaration that covers a check judges it, and this one is the broadest."""
+    return (
+        _dev("half-arithmetic",
+             f"float16/bfloat16 inputs are computed in float16/bfloat16 by the {backend} operations (errors up to "
+             "the half-precision arithmetic bound, e.g. float16 MSE 0.00121 off where one rounding allows 0.00049).",
+             {"kind": ("value", "edge"), "dtype": _HALF, "form": "function:*"}, "half-arithmetic",
+             f"{_LOSSES}; keras/src/backend/{backend}/numpy.py ({_K3}); measured"),
+    )
+
+
+def _float64_in_float32(backend: str, settings: Mapping[str, Any] | None = None) -> tuple[Deviation, ...]:
+    return (
+        _dev("float64-reduced-in-float32",
+             "float64 inputs are averaged in float32: ops.mean casts to result_type(float64, 'float32'), which Keras "
+             "maps to float32 on every backend but TensorFlow ('Force to be 32-bit dtype when encountering 64-bit "
+             "dtype. This is to be aligned with JAX's default behavior.'), so MSE, MAE, Huber, hinge, squared hinge, "
+             "Poisson and BCE carry float32 errors (1e-7 relative) in a float64 result.",
+             {"loss": _MEAN_LOSSES, "form": "function:none", "dtype": "float64",
+              "kind": ("value", "grad", "golden"), "case": ("gen.*", "conv.*")}, "differs",
+             f"_lattice_result_type / BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; mean in keras/src/backend/{backend}/numpy.py",
+             settings=settings),
+        _dev("float64-tiny-loss-in-float32",
+             "The same float32 mean loses a tiny float64 BCE from logits (4e-18 where the result is 1e-17; "
+             "edge.bce-logits.tiny-loss).",
+             {"case": "edge.bce-logits.tiny-loss", "dtype": "float64", "kind": "edge"}, "differs",
+             f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}", settings=settings),
+    )
+
+
+
+# Measured with keras 3.15.1 on jax 0.10.2 / torch 2.13.0 (CPU) against reference/ under "keras_jax" /
+# "keras_torch" (default matrix, edge battery; ``settings`` names the x64 state a deviation needs).
+JAX_DEVIATIONS: tuple[Deviation, ...] = _common("jax") + _float64_in_float32("jax", {"x64": "on"}) + (
+    _dev("float64-needs-x64",
+         "Without JAX's x64 mode (off by default) float64 inputs become float32 arrays: the loss and its gradient "
+         "come back float32, computed in float32 (value and gradient checks judge them so); with "
+         "JAX_ENABLE_X64=1 they are float64.",
+         {"kind": "dtype", "dtype": "float64"}, "differs",
+         "jax/_src/dtypes.py canonicalize_dtype (jax 0.10.2: jax_enable_x64 defaults to False); measured",
+         settings={"x64": "off"}),
+    _dev("sparse-one-hot-promotes-half",
+         "sparse_categorical_crossentropy multiplies the log-probabilities by jnn.one_hot(target, K), whose dtype "
+         "is the default float (float32 without x64): float16/bfloat16 predictions give a float32 loss (the "
+         "TensorFlow backend keeps the dtype).",
+         {"loss": "sparse_categorical_crossentropy", "kind": "dtype", "dtype": _HALF, "form": "function:none"},
+         "differs", f"sparse_categorical_crossentropy in {_JAX_NN}", settings={"x64": "off"}),
+    _dev("sparse-one-hot-promotes-x64",
+         "Under x64 jnn.one_hot's default dtype is float64: float16/bfloat16/float32 predictions give a float64 "
+         "sparse categorical cross entropy.",
+         {"loss": "sparse_categorical_crossentropy", "kind": "dtype", "dtype": _HALF + ("float32",),
+          "form": "function:none"},
+         "differs", f"sparse_categorical_crossentropy in {_JAX_NN}", settings={"x64": "on"}),
+    _dev("class-sparse-rejects-unbatched-sample",
+         "keras.losses.SparseCategoricalCrossentropy (the Loss class) raises IndexError for one unbatched sample "
+         "(labels of rank 0), as on TensorFlow (the torch backend computes it); the function returns the loss.",
+         {"case": "fuzz.keras.sparse_categorical_crossentropy.4cac38152628", "form": "class:*"},
+         "error:IndexError", f"SparseCategoricalCrossentropy / LossFunctionWrapper in {_LOSSES}; measured"),
+    _dev("sparse-axis-shape-check",
+         "sparse_categorical_crossentropy(axis=1) on a rank-3 prediction raises ValueError 'Arguments `target` "
+         "and `output` must have the same shape up until the last dimension': the jax backend checks "
+         "target.shape against output.shape[:-1] whatever `axis` is (TensorFlow moves the axis last first).",
+         {"loss": "sparse_categorical_crossentropy", "case": "gen.rank3.axis=*"}, "error:ValueError",
+         f"sparse_categorical_crossentropy in {_JAX_NN}"),
+    _dev("one-hot-label-out-of-range",
+         "An out-of-range, negative or -100 label is an all-zero row of jnn.one_hot: the loss is -0.0 (a number) "
+         "where the reference (and TensorFlow) refuse the label.",
+         {"loss": "sparse_categorical_crossentropy",
+          "case": ("*label-out-of-range*", "*label-negative*", "*label-ignore-index*")}, "value",
+         f"sparse_categorical_crossentropy in {_JAX_NN} (jax.nn.one_hot)"),
+    _dev("flushes-subnormals",
+         "XLA on CPU flushes subnormals to zero: the fuzz counterexamples found on the other frameworks show it "
+         "(float16 BCE gradient at p = 1.19e-7, the clip's lower bound, NaN; float16 KL with a subnormal q: "
+         "NaN gradients).",
+         {"case": ("fuzz.keras.binary_crossentropy.9f1ba924cb5a", "fuzz.optax.kl_divergence.aa1ea7f4306d",
+                   "fuzz.torch.kl_divergence.fb969c23688d"), "kind": "grad"}, "differs", _XLA_FLUSH),
+    _dev("clip-gradient-split-at-the-bound",
+         "ops.clip is jnp.clip, a max and a min, and jax splits the gradient of a tie: an input exactly AT a clip "
+         "bound gets half its gradient (bfloat16 BCE at p = bfloat16(1e-7), y = 0: 0.5 where the reference, like "
+         "TensorFlow's clip_by_value and torch.clamp, passes all of it; float16 KL at q = 1, the upper bound: "
+         "-0.5 for -1).  Found by the fuzzer.",
+         {"loss": ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+                   "kl_divergence"),
+          "case": ("fuzz.keras_jax.binary_crossentropy.fc740c46649d", "fuzz.keras_jax.kl_divergence.01901fc2da41"),
+          "dtype": ("float16", "bfloat16", "float32", "float64"), "kind": "grad"}, "differs",
+         f"clip in keras/src/backend/jax/numpy.py ({_K3}); binary_crossentropy in {_JAX_NN}; kl_divergence in "
+         f"{_LOSSES}; jax.numpy.clip (jax 0.10.2)"),
+    _dev("flushes-subnormals-float64",
+         "Under x64 the flushing reaches float64: categorical hinge at 1.1e-308 (subnormal) gives a tie and a "
+         "split gradient (0.5 where the reference has 1); the MAE gradient at y_pred = 5e-324 is that of a zero "
+         "difference.",
+         {"case": ("fuzz.keras.categorical_hinge.fa10d68c0451", "fuzz.keras.mean_absolute_error.6e20697dc54b"),
+          "kind": "grad"}, "differs", _XLA_FLUSH, settings={"x64": "on"}),
+) + _half("jax")
+TORCH_DEVIATIONS: tuple[Deviation, ...] = _common("torch") + _float64_in_float32("torch") + (
+    _dev("float64-hinges-return-float32",
+         "hinge, squared_hinge and categorical_hinge return float32 for float64 inputs: ops.maximum casts both "
+         "arguments to result_type(float64, float64), which Keras maps to float32 off TensorFlow (the categorical "
+         "hinge's value then has float32 errors; its gradient flows back in float64).",
+         {"loss": ("hinge", "squared_hinge", "categorical_hinge"), "form": "function:none", "dtype": "float64",
+          "kind": ("dtype", "value")}, "differs",
+         f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; maximum in keras/src/backend/torch/numpy.py"),
+    _dev("bce-rejects-nan-probability",
+         "binary_crossentropy from probabilities is torch's F.binary_cross_entropy, which raises RuntimeError 'all "
+         "elements of input should be between 0 and 1' for a NaN probability (the clip keeps NaN).",
+         {"loss": "binary_crossentropy", "case": "edge.bce.prob-nan"}, "error:RuntimeError",
+         f"binary_crossentropy in {_TORCH_NN}; aten binary_cross_entropy (torch 2.13.0)"),
+) + _half("torch")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Lazy loading
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    keras: Any
+    backend: Any  # jax or torch
+    np_dtypes: Mapping[str, Any]
+    gpu: bool
+
+
+def _process_backend() -> str:
+    """The Keras backend of this process, without importing Keras when it is not imported yet."""
+    if "keras" in sys.modules:
+        try:
+            return str(sys.modules["keras"].backend.backend())
+        except Exception:  # noqa: BLE001
+            return "unknown"
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+@functools.lru_cache(maxsize=None)
+def _load(backend: str) -> _Runtime | str:
+    current = _process_backend()
+    if current != backend:
+        return (f"Keras 3 runs one backend per process and this one's is {current!r}: keras_{backend} runs in "
+                f"a process started with KERAS_BACKEND={backend} (python -m reports and the test command "
+                f"start it; by hand: KERAS_BACKEND={backend} pytest --framework keras_{backend})")
+    try:
+        module = __import__(backend)
+    except Exception as exc:  # noqa: BLE001
+        return f"{backend} is not installed: {describe(exc)}"
+    try:
+        import keras  # noqa: PLC0415
+    except Exception as exc:  # noqa: BLE001
+        return f"keras is not installed: {describe(exc)}"
+    if keras.backend.backend() != backend:
+        return f"keras was imported with the {keras.backend.backend()!r} backend (KERAS_BACKEND)"
+    try:
+        import ml_dtypes  # noqa: PLC0415
+        bf16 = ml_dtypes.bfloat16
+    except ImportError as exc:
+        return f"ml_dtypes is not installed: {describe(exc)}"
+    if backend == "jax":
+        try:
+            gpu = bool(module.devices("gpu"))
+        except Exception:  # noqa: BLE001
+            gpu = False
+    else:
+        gpu = bool(module.cuda.is_available())
+    return _Runtime(keras=keras, backend=module, gpu=gpu,
+                    np_dtypes={"float16": np.float16, "bfloat16": bf16, "float32": np.float32, "float64": np.float64})
+
+
+class KerasBackendAdapter(KerasAPIAdapter):
+    """Keras 3 on the jax or torch backend (see the module docstring)."""
+
+    def __init__(self, backend: str, deviations: tuple[Deviation, ...]):
+        self.backend = backend
+        self.name = f"keras_{backend}"
+        self.convention = CONVENTIONS_BY_BACKEND[backend].name
+        self.conventions = MappingProxyType({self.convention: CONVENTIONS_BY_BACKEND[backend]})
+        self.bindings = derived_bindings(self.convention, "keras")
+        self.declared = deviations
+        self._compiled: dict[Any, Any] = {}
+        super().__init__()
+
+    # ---- environment --------------------------------------------------------------------------------------
+    def _loaded(self) -> bool:
+        return _load.cache_info().currsize > 0 and not isinstance(_load(self.backend), str)
+
+    def _reason(self) -> str | None:
+        rt = _load(self.backend)
+        return rt if isinstance(rt, str) else None
+
+    def _runtime(self) -> _Runtime:
+        rt = _load(self.backend)
+        if isinstance(rt, str):
+            raise RuntimeError(rt)
+        return rt
+
+    def _x64(self) -> bool:
+        return self.backend != "jax" or bool(self._runtime().backend.config.jax_enable_x64)
+
+    def versions(self) -> dict[str, str]:
+        rt = _load(self.backend)
+        if isinstance(rt, str):
+            return {}
+        return {"keras": str(rt.keras.__version__), self.backend: str(rt.backend.__version__),
+                "keras_backend": self.backend}
+
+    def version(self) -> str:
+        v = self.versions()
+        return f"keras {v['keras']} / {self.backend} {v[self.backend]}" if v else "unavailable"
+
+    def settings(self) -> dict[str, str]:
+        found = dict(self.versions())
+        if found:
+            found["version"] = self.version()
+            found["family"] = "keras"
+            if self.backend == "jax":
+                found["x64"] = "on" if self._x64() else "off"
+        return found
+
+    def device_name(self, device: str) -> str:
+        return f"{device}:0"
+
+    def output_dtype(self, call: Call) -> str:
+        """What the API documents: Loss classes return ``floatx()``, functions their prediction's dtype (float64
+        without x64 comes back float32: the declared deviation ``float64-needs-x64``)."""
+        if call.api == "class":
+            return self._runtime().keras.backend.floatx()
+        return call.dtype
+
+    def compute_dtype(self, call: Call) -> str:
+        """Loss classes compute in ``floatx()`` (float32); functions in the inputs' dtype, except float64
+        without JAX's x64 mode (JAX computes it in float32)."""
+        if call.api == "class":
+            return self._runtime().keras.backend.floatx()
+        if call.dtype == "float64" and not self._x64():
+            return "float32"
+        return call.dtype
+
+    # ---- running ------------------------------------------------------------------------------------------
+    def _execute(self, rt: _Runtime, fn, true, pred, weight, seed, call: Call):
+        if self.backend == "jax":
+            return self._execute_jax(rt, fn, true, pred, weight, seed, call)
+        return self._execute_torch(rt, fn, true, pred, weight, seed, call)
+
+    def _execute_jax(self, rt: _Runtime, fn, true, pred, weight, seed, call: Call):
+        jax = rt.backend
+        import jax.numpy as jnp  # noqa: PLC0415
+
+        device = jax.devices("gpu" if call.device == "gpu" else "cpu")[0]
+        key = (fn, call.grad, seed is not None)
+        if key not in self._compiled:
+            def value_and_grad(t, p, w, s):
+                if not call.grad:
+                    return fn(t, p, w), None
+
+                def summed(x):
+                    out = fn(t, x, w)
+                    return jnp.sum(out if s is None else out * s.astype(out.dtype)), out
+
+                (_, out), grad = jax.value_and_grad(summed, has_aux=True)(p)
+                return out, grad
+
+            self._compiled[key] = jax.jit(value_and_grad)
+        put = (lambda a: None if a is None else jax.device_put(a, device))
+        with rt.keras.device(f"{'gpu' if call.device == 'gpu' else 'cpu'}:0"):
+            out, grad = self._compiled[key](put(true), put(pred), put(weight),
+                                            None if seed is None else put(np.asarray(seed, dtype=pred.dtype)))
+        value = np.asarray(out)
+        if grad is None:
+            return value, str(out.dtype), None, None
+        return value, str(out.dtype), np.asarray(grad), str(grad.dtype)
+
+    def _execute_torch(self, rt: _Runtime, fn, true, pred, weight, seed, call: Call):
+        torch = rt.backend
+        device = "cuda" if call.device == "gpu" else "cpu"
+
+        def tensor(a, requires_grad=False):
+            if a is None:
+                return None
+            a = np.asarray(a)
+            if a.dtype == rt.np_dtypes["bfloat16"]:
+                x = torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)  # exact: already bfloat16 values
+            else:
+                x = torch.from_numpy(np.ascontiguousarray(a))
+            x = x.to(device)
+            return x.requires_grad_(True) if requires_grad else x
+
+        def numpy(x):
+            x = x.detach().cpu()
+            return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+
+        with rt.keras.device(f"{'cuda' if call.device == 'gpu' else 'cpu'}:0"):
+            p = tensor(pred, requires_grad=call.grad)
+            out = fn(tensor(true), p, tensor(weight))
+            dtype = str(out.dtype).replace("torch.", "")
+            if not call.grad:
+                return numpy(out), dtype, None, None
+            total = (out if seed is None else out * tensor(np.asarray(seed, dtype=np.float64)).to(out.dtype)).sum()
+            (grad,) = torch.autograd.grad(total, p, allow_unused=True)
+        if grad is None:
+            return numpy(out), dtype, None, None
+        return numpy(out), dtype, numpy(grad), str(grad.dtype).replace("torch.", "")
+
+
+JAX = KerasBackendAdapter("jax", JAX_DEVIATIONS)
+TORCH = KerasBackendAdapter("torch", TORCH_DEVIATIONS)

@@ -1,0 +1,329 @@
+"""Keras 2 adapter (``tf_keras``): reference losses -> ``tf_keras.losses`` / ``tf_keras.activations``.
+
+``tf_keras`` is Keras 2 as a package of its own: what ``tf.keras`` is under ``TF_USE_LEGACY_KERAS=1`` (the same
+module objects), and what TensorFlow 2.0-2.15 shipped as ``tf.keras``, so it is what printed the numbers of
+the documents that ran TensorFlow 2.x.  tf-keras 2.21.0 installs beside tensorflow 2.21.0 (it requires the
+``tensorflow`` distribution; see constraints.txt) and imports in the same process as Keras 3: the adapter
+calls ``tf_keras`` directly, whatever ``tf.keras`` points to.
+
+The translation is :class:`adapters.keras_api.KerasAPIAdapter`'s (the Keras 3 adapter's bindings, less the
+``tf.nn`` forms, which are TensorFlow's and checked by the ``keras`` adapter, and less the Loss-class
+reduction ``mean_with_sample_weight``, which Keras 2 does not have).  What tf_keras does that the
+mathematics does not is the ``"keras2"`` convention (:data:`KERAS2`), read from tf_keras 2.21.0's own
+sources (``tf_keras/src/backend.py``, ``tf_keras/src/losses.py``) and measured on the real package
+(every flag has a witness: ``pytest --framework tf_keras -m convention``).  Two things differ from Keras 3
+without being a flag of the reference: Keras 2's Loss classes compute in the inputs' dtype (Keras 3's cast
+to floatx), and ``huber`` casts both inputs to ``floatx()`` (float32) whatever their dtype
+(:meth:`TfKerasAdapter.compute_dtype` says so).
+
+TensorFlow is imported lazily; TensorFlow's process-level settings (oneDNN) are read back as for the
+``keras`` adapter (:func:`adapters.keras.onednn_state`).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+from adapters import keras as _keras
+from adapters.keras_api import KerasAPIAdapter, derived_bindings
+from adapters.protocol import Call, Deviation, Outcome, describe, timed
+from reference import Convention
+from reference import conventions as C
+
+NAME = "tf_keras"
+CONVENTION = "keras2"
+# Loss-class reductions Keras 2 has (tf_keras/src/utils/losses_utils.py ReductionV2: AUTO = SUM_OVER_BATCH_SIZE).
+REDUCTIONS = ("none", "sum", "sum_over_batch_size")
+MEASURED = "tf_keras 2.21.0 / tensorflow 2.21.0"
+TF_KERAS_VERSIONS = ">=2.21,<2.22"
+
+# ---------------------------------------------------------------------------------------------------------
+# The "keras2" convention, read from tf_keras 2.21.0 (the Keras 2 line: TF 2.0-2.15's tf.keras has the same
+# loss bodies) and witnessed on the installed package.
+_K2 = "tf_keras 2.21.0"
+_BACKEND = f"tf_keras/src/backend.py ({_K2})"
+_LOSSES = f"tf_keras/src/losses.py ({_K2})"
+_V = "<2.22"  # every Keras 2 (tf.keras of TF 2.x, tf_keras 2.x)
+
+KERAS2 = Convention(
+    "keras2", "Keras 2: tf_keras (tf.keras of TF <= 2.15; tf.keras under TF_USE_LEGACY_KERAS=1 since).", [
+        C.prob_clip(1e-7, source=f"categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy "
+                                 f"in {_BACKEND}", versions=_V,
+                    detail="epsilon_ = _constant_to_tensor(epsilon(), output.dtype.base_dtype); "
+                           "tf.clip_by_value(output, epsilon_, 1 - epsilon_)."),
+        C.cce_renormalize(source=f"categorical_crossentropy in {_BACKEND}", versions=_V,
+                          detail="output = output / tf.reduce_sum(output, axis, True), then the clip."),
+        C.sparse_renormalize(
+            "after_clip", source=f"sparse_categorical_crossentropy in {_BACKEND}", versions=_V,
+            detail="output = tf.math.log(clip(output)) is fed to tf.nn.sparse_softmax_cross_entropy_with_logits, "
+                   "which renormalises implicitly."),
+        C.bce_log_epsilon(1e-7, source=f"binary_crossentropy in {_BACKEND}", versions=_V,
+                          detail="bce = target * tf.math.log(output + epsilon()) + (1 - target) * "
+                                 "tf.math.log(1 - output + epsilon()), after the clip (Keras 3 dropped the "
+                                 "+ epsilon: 2.3025851 for bce([1], [0.1]))."),
+        C.bce_logits_formula(
+            "tf", source=f"binary_crossentropy in {_BACKEND} (tf.nn.sigmoid_cross_entropy_with_logits)",
+            versions=_V, detail="max(x,0) - x*y + log1p(exp(-|x|)): NaN at (x=-inf, y=0) and (x=+inf, y=1)."),
+        C.zero_times_inf_nan(
+            ("categorical_crossentropy",),
+            source=f"categorical_crossentropy in {_BACKEND} (tf.nn.softmax_cross_entropy_with_logits)",
+            versions=_V, detail="From logits the op evaluates 0 * log_softmax = 0 * -inf."),
+        C.kl_clip(1e-7, source=f"kl_divergence in {_LOSSES}", versions=_V,
+                  detail="backend.clip(y_true, epsilon(), 1) and backend.clip(y_pred, epsilon(), 1)."),
+        C.hinge_binary_labels(source=f"_maybe_convert_labels in {_LOSSES}", versions=_V,
+                              detail="is_binary = tf.reduce_all(y_true == 0 or y_true == 1) over the whole tensor."),
+        C.categorical_hinge_max_includes_target(source=f"categorical_hinge in {_LOSSES}", versions=_V,
+                                                detail="neg = tf.reduce_max((1.0 - y_true) * y_pred, axis=-1)."),
+        C.hinge_kink_grad(
+            1.0, source=f"hinge, squared_hinge, categorical_hinge in {_LOSSES}; _MaximumGrad in "
+                        "tensorflow/python/ops/math_grad.py (TF 2.21)", versions=_V,
+            detail="tf.maximum(x, 0) sends the whole gradient to x at the tie (its gradient mask is x >= y)."),
+        C.poisson_log_epsilon(1e-7, source=f"poisson in {_LOSSES}", versions=_V,
+                              detail="y_pred - y_true * tf.math.log(y_pred + backend.epsilon())."),
+    ], {
+        "smoothing": "categorical_crossentropy's label smoothing divides by tf.shape(y_true)[axis], the class "
+                     f"axis's size (Keras 3 divides by the last axis's size): _smooth_labels in {_LOSSES}.",
+        "dtype": "Loss classes compute in the inputs' dtype (compute_weighted_loss casts only non-float losses); "
+                 f"huber casts y_true, y_pred and delta to backend.floatx() (float32) first: huber in {_LOSSES}.",
+        "reduction": "Loss classes default to reduction AUTO = SUM_OVER_BATCH_SIZE "
+                     f"(tf_keras/src/utils/losses_utils.py, {_K2}).",
+        "logits_from_softmax": "_get_logits: a y_pred that is a graph tensor made by a Softmax/Sigmoid op (or carries "
+                               "_keras_logits) is replaced by its logits; eager tensors, as here, are not.",
+        "sparse_axis": "sparse_categorical_crossentropy transposes `axis` to last before the op.",
+        "log_cosh": "log_cosh (which the Keras adapters do not bind) is x + softplus(-2x) - log 2 with log 2 "
+                    f"computed in float32 (tf.cast(tf.math.log(2.0), x.dtype), log_cosh in {_LOSSES}): the "
+                    "reference's log_cosh_log2 flag; left out of this convention, since no binding could witness it.",
+    })
+
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({KERAS2.name: KERAS2})
+
+# tf_keras.activations has softmax and sigmoid but no log_softmax (tf_keras/src/activations.py).
+MISSING = ("log_softmax",)
+BINDINGS = derived_bindings(CONVENTION, "tf_keras",
+                            forms=lambda form: form == "function:none" or form.split(":", 1)[1] in REDUCTIONS,
+                            losses=lambda loss: loss not in MISSING)
+
+
+def _dev(name: str, summary: str, when: Mapping[str, Any], shows: str, source: str,
+         settings: Mapping[str, Any] | None = None) -> Deviation:
+    return Deviation(name=name, summary=summary, when=dict(when), shows=shows, versions=TF_KERAS_VERSIONS,
+                     source=source, settings=dict(settings or {}))
+
+
+_DENORMAL = "tensorflow/core/platform/denormal.h (ScopedFlushDenormal around CPU kernels); measured"
+# The Keras 3 adapter's fuzz counterexamples: found there, replayed through every adapter of the loss.
+_FUZZ = "fuzz.keras."
+
+# Measured with tf_keras 2.21.0 / tensorflow 2.21.0 on CPU against reference/ under "keras2" (default matrix,
+# edge battery), oneDNN on and off (``settings`` says which state a deviation needs).
+DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("float16-sum-overflow",
+         "float16 intermediates overflow where the result is representable: MSE squares 300 (90000 > 65504), the "
+         "mean over the class axis of BCE from huge logits and the class's sum_over_batch_size of two sparse "
+         "losses of 40000 are summed in float16 (inf); Keras 3 squares in float16 too but sums in float32.",
+         {"case": ("edge.mse.float16-overflow", "edge.bce-logits.float16-huge",
+                   "edge.scce-logits.float16-mean-of-representable-losses"), "dtype": "float16", "kind": "edge"},
+         "inf", f"mean_squared_error, binary_crossentropy in {_LOSSES}; mean in {_BACKEND}"),
+    _dev("flushes-subnormals",
+         "TensorFlow runs CPU kernels with subnormals flushed to zero (float64 too): the Keras 3 adapter's fuzz "
+         "counterexamples show it here as well (MAE gradient at y_pred = 5e-324 is -0.0, reference 1; categorical "
+         "hinge at 1.1e-308; float16 BCE gradient at p = 1.19e-7, y = 0 is NaN).",
+         {"case": (_FUZZ + "mean_absolute_error.6e20697dc54b", _FUZZ + "categorical_hinge.fa10d68c0451",
+                   _FUZZ + "binary_crossentropy.9f1ba924cb5a"), "kind": "grad"}, "differs", _DENORMAL),
+    _dev("flushes-subnormals-kl",
+         "The same flushing in float16 KL: q = 8.3e-7 (subnormal in float16) counts as 0 before the clip, so p/q "
+         "overflows to inf (reference 6.31) and the gradient is NaN where it is inf; the clip's own bound, 1e-7, is "
+         "subnormal in float16 and flushed too, so a zero p stays 0 and its gradient is 0 * -inf = NaN (the fuzzer, "
+         "Loss class in float16).",
+         {"case": _FUZZ + "kl_divergence.4b1282e85953", "dtype": "float16", "kind": ("edge", "grad")}, "differs",
+         _DENORMAL),
+    _dev("float16-kl-grad-overflow",
+         "The gradient of log(y_true / y_pred) goes through TensorFlow's RealDiv gradient (-p / q) / q, whose p / q^2 "
+         "overflows float16 for small q (gen.small: q = 3.08e-5, reference -10228): -inf, in the function and, since "
+         "Keras 2's Loss classes compute in float16 too, in every class form.",
+         {"loss": "kl_divergence", "dtype": "float16", "kind": "grad", "case": "gen.[srw]*"},
+         "inf", f"kl_divergence in {_LOSSES}; _RealDivGrad in tensorflow/python/ops/math_grad.py"),
+    _dev("float16-cce-prob-grad-overflow",
+         "From probabilities over many classes (257, --sweep's wide batch) the float16 gradient is NaN: one -1/p of "
+         "the log's gradient overflows and the renormalisation's Jacobian spreads inf - inf across the row.",
+         {"loss": "categorical_crossentropy", "dtype": "float16", "kind": "grad",
+          "case": "gen.wide.from_logits=False*"},
+         "nan", f"categorical_crossentropy in {_BACKEND}; _LogGrad in tensorflow/python/ops/math_grad.py"),
+    _dev("float16-sparse-prob-grad-overflow",
+         "From probabilities, sparse CE differentiates log(clip(p)) with TensorFlow's Log gradient 1/p, which "
+         "overflows float16 for p < 1.53e-5 (gen.small: p = 1.55e-6): inf where the reference gives 1.0000487, "
+         "in every form (Keras 2's classes compute in float16).",
+         {"loss": "sparse_categorical_crossentropy", "dtype": "float16", "kind": "grad",
+          "case": "gen.[sw]*.from_logits=False"},
+         "inf", f"sparse_categorical_crossentropy in {_BACKEND}; _LogGrad in tensorflow/python/ops/math_grad.py"),
+    _dev("class-sparse-unbatched-sample-zero-division",
+         "tf_keras.losses.SparseCategoricalCrossentropy (the Loss class) raises ZeroDivisionError 'integer modulo by "
+         "zero' for one unbatched sample (labels of rank 0, y_pred of rank 1; Keras 3's class raises IndexError), "
+         "where the function returns the loss.",
+         {"case": _FUZZ + "sparse_categorical_crossentropy.4cac38152628", "form": "class:*"},
+         "error:ZeroDivisionError", f"SparseCategoricalCrossentropy / LossFunctionWrapper in {_LOSSES}; measured"),
+    _dev("onednn-softmax-inf",
+         "With oneDNN on (TensorFlow's default), softmax of float32 [[inf, 0, 1]] is [nan, 0, 0]: oneDNN's softmax "
+         "kernel (_MklSoftmax, float32 and bfloat16) replaces TensorFlow's, which gives [nan, nan, nan] like the "
+         "reference (inf - inf = nan in the max shift, and the NaN sum reaches every entry).",
+         {"loss": "softmax", "case": "edge.softmax.plus-inf", "kind": "edge"}, "differs",
+         "tensorflow/core/kernels/mkl/mkl_softmax_op.cc (_MklSoftmax, registered for float and bfloat16) against "
+         "tensorflow/core/kernels/softmax_op_functor.h; measured with TF_ENABLE_ONEDNN_OPTS unset and =0",
+         settings={"onednn": "on"}),
+    _dev("softmax-rejects-rank-1",
+         "tf_keras.activations.softmax raises ValueError 'Cannot apply softmax to a tensor that is 1D' for a rank-1 "
+         "input (Keras 3's softmax takes it; found by the fuzzer, and --sweep's vector batch).",
+         {"loss": "softmax", "case": "gen.vector*",
+          "dtype": ("float16", "bfloat16", "float32", "float64"), "kind": ("value", "grad", "dtype")},
+         "error:ValueError", f"softmax in tf_keras/src/activations.py and backend.py ({_K2})"),
+    _dev("accepts-invalid-arguments",
+         "tf_keras.losses computes with arguments outside their domain instead of refusing them (huber delta <= 0, "
+         "label_smoothing outside [0, 1]), as Keras 3 does; the reference raises ValueError naming the argument.",
+         {"case": "edge.args.*", "kind": "edge"}, "value",
+         f"huber, categorical_crossentropy, binary_crossentropy in {_LOSSES} (no argument checks); measured"),
+    # Last: the first declaration that covers a check judges it, and this one is the broadest.
+    _dev("half-arithmetic",
+         "Keras 2 computes float16/bfloat16 inputs in float16/bfloat16 itself: backend.mean is tf.reduce_mean in the "
+         "input's dtype (Keras 3 averages in float32: 'tf.reduce_mean does not handle low precision overflow "
+         "correctly'), and its Loss classes keep the input's dtype (Keras 3's cast to floatx). Errors up to the "
+         "half-precision arithmetic bound (e.g. float16 MSE 0.00121 off where one rounding allows 0.00049).",
+         {"kind": "value", "dtype": ("float16", "bfloat16")}, "half-arithmetic",
+         f"mean in {_BACKEND}; compute_weighted_loss in tf_keras/src/utils/losses_utils.py ({_K2}); "
+         "mean in keras/src/backend/tensorflow/numpy.py (keras 3.15.1) for the contrast"),
+)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Lazy loading
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    tf: Any
+    keras: Any  # the tf_keras module
+    np_dtypes: Mapping[str, Any]
+    gpu: bool
+    onednn: str
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> _Runtime | str:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf  # noqa: PLC0415
+    except Exception as exc:  # noqa: BLE001 - any import failure means "skip"
+        return f"tensorflow is not installed: {describe(exc)}"
+    try:
+        import tf_keras  # noqa: PLC0415
+    except Exception as exc:  # noqa: BLE001
+        return f"tf_keras is not installed (pip install -c constraints.txt tf-keras): {describe(exc)}"
+    try:
+        import ml_dtypes  # noqa: PLC0415
+        bf16 = ml_dtypes.bfloat16
+    except ImportError:
+        bf16 = tf.bfloat16.as_numpy_dtype
+    try:
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+    except Exception:  # noqa: BLE001
+        gpu = False
+    return _Runtime(tf=tf, keras=tf_keras, gpu=gpu, onednn=_keras.onednn_state(tf),
+                    np_dtypes={"float16": np.float16, "bfloat16": bf16, "float32": np.float32, "float64": np.float64})
+
+
+class TfKerasAdapter(KerasAPIAdapter):
+    """Keras 2 (tf_keras) on TensorFlow, eager, gradients from ``tf.GradientTape``."""
+
+    name = NAME
+    bindings = BINDINGS
+    declared = DEVIATIONS
+    conventions = CONVENTIONS
+    convention = CONVENTION
+
+    def _loaded(self) -> bool:
+        return _load.cache_info().currsize > 0 and not isinstance(_load(), str)
+
+    def _reason(self) -> str | None:
+        rt = _load()
+        return rt if isinstance(rt, str) else None
+
+    def _runtime(self) -> _Runtime:
+        rt = _load()
+        if isinstance(rt, str):
+            raise RuntimeError(rt)
+        return rt
+
+    def versions(self) -> dict[str, str]:
+        rt = _load()
+        if isinstance(rt, str):
+            return {}
+        return {"tf_keras": str(rt.keras.__version__), "tensorflow": str(rt.tf.__version__), "onednn": rt.onednn}
+
+    def version(self) -> str:
+        v = self.versions()
+        return f"tf_keras {v['tf_keras']} / tensorflow {v['tensorflow']}" if v else "unavailable"
+
+    def settings(self) -> dict[str, str]:
+        found = dict(self.versions())
+        if found:
+            found["version"] = self.version()
+            found["family"] = "keras"
+            found["api"] = "tf_keras.losses (= tf.keras.losses with TF_USE_LEGACY_KERAS=1)"
+        return found
+
+    def device_name(self, device: str) -> str:
+        return "GPU:0" if device == "gpu" else "CPU:0"
+
+    def compute_dtype(self, call: Call) -> str:
+        """Keras 2 computes in the inputs' dtype, Loss classes included, except ``huber``, which casts to
+        ``floatx()`` (float32)."""
+        if call.loss == "huber":
+            return self._runtime().keras.backend.floatx()
+        return call.dtype
+
+    def _execute(self, rt: _Runtime, fn, true, pred, weight, seed, call: Call):
+        tf = rt.tf
+        with tf.device("/GPU:0" if call.device == "gpu" else "/CPU:0"):
+            p = tf.constant(pred)
+            t = tf.constant(true) if true is not None else None
+            w = tf.constant(weight) if weight is not None else None
+            if not call.grad:
+                out = fn(t, p, w)
+                return out.numpy(), out.dtype.name, None, None
+            with tf.GradientTape() as tape:
+                tape.watch(p)
+                out = fn(t, p, w)
+                total = tf.reduce_sum(out if seed is None else out * tf.cast(tf.constant(seed), out.dtype))
+            grad = tape.gradient(total, p)
+        if grad is None:
+            return out.numpy(), out.dtype.name, None, None
+        return out.numpy(), out.dtype.name, grad.numpy(), grad.dtype.name
+
+    def run_callable(self, fn, call: Call, wrt: str | None) -> Outcome:
+        """Run a user's TensorFlow function ``fn(**tensors)`` (float inputs as ``tf.constant`` of the call's
+        dtype, labels in their own dtype) and its ``tf.GradientTape`` gradient w.r.t. ``wrt``."""
+        def go():
+            rt = self._runtime()
+            tf, np_dtype = rt.tf, rt.np_dtypes[call.dtype]
+            with tf.device("/GPU:0" if call.device == "gpu" else "/CPU:0"):
+                tensors = {name: tf.constant(np.asarray(a) if name == "labels" else np.asarray(a).astype(np_dtype))
+                           for name, a in call.inputs.items()}
+                with tf.GradientTape() as tape:
+                    if wrt is not None:
+                        tape.watch(tensors[wrt])
+                    out = fn(**tensors)
+                    total = tf.reduce_sum(out)
+                grad = tape.gradient(total, tensors[wrt]) if wrt is not None else None
+            outcome = Outcome(value=np.asarray(out.numpy()).astype(np.float64), dtype=out.dtype.name)
+            if grad is not None:
+                outcome.grad, outcome.grad_dtype = np.asarray(grad.numpy()).astype(np.float64), grad.dtype.name
+            return outcome
+
+        return timed(go)
+
+
+ADAPTER = TfKerasAdapter()
