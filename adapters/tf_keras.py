@@ -316,7 +316,8 @@ class TfKerasAdapter(KerasAPIAdapter):
                     if wrt is not None:
                         tape.watch(tensors[wrt])
                     out = fn(**tensors)
-                    total = tf.reduce_sum(out)
+                    seed = None if call.cotangent is None else tf.cast(tf.constant(np.asarray(call.cotangent)), out.dtype)
+                    total = tf.reduce_sum(out if seed is None else out * seed)
                 grad = tape.gradient(total, tensors[wrt]) if wrt is not None else None
             outcome = Outcome(value=np.asarray(out.numpy()).astype(np.float64), dtype=out.dtype.name)
             if grad is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=2, metavar="N", help="variant processes at a time (default 2)")
     run.add_argument("--variant-timeout", type=float, default=3600.0, metavar="S",
                      help="seconds a variant may run before it is stopped and reported lost (default 3600)")
+    run.add_argument("--accuracy-rows", type=int, default=2048, metavar="N",
+                     help="rows per binding of the small accuracy budget added to the report (float32; "
+                          "0: none; `python -m reports accuracy` for the full tables)")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after --")
 
     build = commands.add_parser("build", help="build the HTML report from results files (merged)")
@@ -98,23 +102,46 @@ def command_run(args: argparse.Namespace) -> int:
     """
     extra = [a for a in args.pytest_args if a != "--"] if args.pytest_args[:1] == ["--"] else args.pytest_args
     chosen = _chosen_variants(args.variants, extra)
-    args.results.unlink(missing_ok=True)  # never report a stale file as this run's
+    # The previous results stay until this run has produced its own (the plugin replaces the file only
+    # then); the previous page says at once that it is not this run's.
+    started = time.time()
+    html.mark_stale(args.output, f"a new run started at {results.now_iso()}: this page is from an earlier run")
     if not chosen:
         command = [sys.executable, "-m", "pytest", "--results", str(args.results), *extra]
         print("$ " + " ".join(command), flush=True)
         code = subprocess.call(command)
-        if not args.results.exists():
-            print(f"pytest wrote no results file ({args.results}); exit code {code}", file=sys.stderr)
+        try:
+            doc, note = journal.load_latest(args.results)
+        except results.ResultsError:
+            doc, note = None, None
+        if doc is None or (note is None and args.results.stat().st_mtime < started):
+            print(f"pytest wrote no results ({args.results}); exit code {code}", file=sys.stderr)
             return code or 1
-        _print_report(results.load(args.results), args.output)
+        if note:
+            print(note)
+        _print_report(_with_accuracy(doc, args), args.output)
         return code
     from . import variant_runs
 
     outcome = variant_runs.run_all(chosen, extra, args.results, jobs=args.jobs, timeout=args.variant_timeout)
-    _print_report(outcome.document, args.output)
+    _print_report(_with_accuracy(outcome.document, args), args.output)
     for line in outcome.lines:
         print(line)
     return outcome.code
+
+
+def _with_accuracy(doc: dict, args: argparse.Namespace) -> dict:
+    """The run's results with the small accuracy budget added (``--accuracy-rows``; never fails the run)."""
+    if args.accuracy_rows <= 0 or (doc.get("run") or {}).get("incomplete"):
+        return doc
+    try:
+        from lossparity import accuracy as measured
+
+        measured.run_budget(rows=args.accuracy_rows, results=args.results)
+        return results.load(args.results)
+    except Exception as exc:  # noqa: BLE001 - the accuracy budget is extra information, not the verdict
+        print(f"accuracy budget skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return doc
 
 
 def _chosen_variants(option: str | None, extra: Sequence[str]) -> list:

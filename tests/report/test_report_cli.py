@@ -65,7 +65,8 @@ def test_main_job_runs_pytest_and_returns_its_exit_code(tmp_path, monkeypatch, c
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # a quicker start; the plugin comes by -p
-    code = cli.main(["--", "-p", "reports.pytest_plugin", "-p", "no:cacheprovider", "-q", "test_tiny.py"])
+    code = cli.main(["--accuracy-rows", "0", "--", "-p", "reports.pytest_plugin", "-p", "no:cacheprovider", "-q",
+                     "test_tiny.py"])
     assert code == 1
     doc = results.load(tmp_path / "reports" / "results.json")
     assert {c["id"]: c["verdict"] for c in doc["checks"]} == {"value:huber:torch": "pass", "bad": "fail"}
