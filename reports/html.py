@@ -985,6 +985,7 @@ def build_context(doc: Mapping[str, Any]) -> dict:
         "recipes": recipes,
         "recipe_count": len(by_kind["recipe"]),
         "accuracy": _accuracy(by_kind["accuracy"], index_of),
+        "variants": _variants(doc),
         "golden": _golden(by_kind["golden"] + by_kind["erratum"]),
         "errata": _errata(by_kind["erratum"]),
         "conventions": conventions,
@@ -1085,6 +1086,20 @@ def write_report(doc: Mapping[str, Any], path: str | Path) -> Path:
 
 
 STALE_MARK = "<!-- lossparity:stale -->"
+
+
+def _variants(doc: Mapping[str, Any], rows: int = 30) -> list[dict]:
+    """The process variants side by side (major versions, backends, process-level settings of a framework
+    family): :mod:`reports.variants`' comparison of a merged file, differing checks by size; [] for one run."""
+    if "runs" not in doc:
+        return []
+    try:
+        from . import variants
+
+        families = variants.compare(doc, max_rows=rows)["families"]
+    except Exception:  # noqa: BLE001 - the comparison is extra; a report never fails on it
+        return []
+    return [f for f in families if len(f.get("columns", ())) > 1]
 
 
 def mark_stale(path: str | Path, note: str) -> bool:
