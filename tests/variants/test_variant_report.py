@@ -92,3 +92,14 @@ def test_run_all_merges_and_a_dead_variant_is_lost_not_a_crash(tmp_path, monkeyp
     lost = next(c for c in doc["checks"] if c["verdict"] == "lost")
     assert "exited with code 3" in lost["reason"] and "dying loudly" in lost["reason"]
     assert out.code == 2 and any("variant dies exited with code 3" in line for line in out.lines)
+
+
+def test_the_report_shows_the_variants_side_by_side():
+    from reports import html
+
+    page = html.render(_doc())
+    section = page[page.index('id="variants"'):]
+    section = section[:section.index("</section>")].replace("<wbr>", "")
+    for text in ("a [default]", "b [other]", "2 checks in common, 2 differ", "sparse_renormalize", "b prints more",
+                 "before_clip"):
+        assert text in section, text
