@@ -524,27 +524,7 @@ class KerasAdapter:
         """Run a user's TensorFlow function ``fn(**tensors)`` on the call's inputs (float inputs as
         ``tf.constant`` of the call's dtype, labels in their own dtype) and its ``tf.GradientTape`` gradient
         w.r.t. ``wrt`` (``lossparity.check_loss``)."""
-        def go():
-            rt = _runtime()
-            tf = rt.tf
-            np_dtype = rt.np_dtypes[call.dtype]
-            device = "/GPU:0" if call.device == "gpu" else "/CPU:0"
-            with tf.device(device):
-                tensors = {name: tf.constant(np.asarray(arr) if name == "labels" else np.asarray(arr).astype(np_dtype))
-                           for name, arr in call.inputs.items()}
-                with tf.GradientTape() as tape:
-                    if wrt is not None:
-                        tape.watch(tensors[wrt])
-                    out = fn(**tensors)
-                    seed = None if call.cotangent is None else tf.cast(tf.constant(np.asarray(call.cotangent)), out.dtype)
-                    total = tf.reduce_sum(out if seed is None else out * seed)
-                grad = tape.gradient(total, tensors[wrt]) if wrt is not None else None
-            outcome = Outcome(value=np.asarray(out.numpy()).astype(np.float64), dtype=out.dtype.name)
-            if grad is not None:
-                outcome.grad, outcome.grad_dtype = np.asarray(grad.numpy()).astype(np.float64), grad.dtype.name
-            return outcome
-
-        return timed(go)
+        return timed(lambda: run_tf_callable(_runtime(), fn, call, wrt))
 
     def _run(self, call: Call) -> Outcome:
         rt = _runtime()
@@ -659,6 +639,27 @@ def _takes_axis(rt: _Runtime, spec: _Spec, api: str) -> bool:
     else:
         return False
     return "axis" in inspect.signature(target).parameters
+
+
+def run_tf_callable(rt, fn: Callable[..., Any], call: Call, wrt: str | None) -> Outcome:
+    """A user's TensorFlow function ``fn(**tensors)`` on the call's inputs (floats as ``tf.constant`` of the
+    call's dtype, labels in their own dtype) and its ``tf.GradientTape`` gradient w.r.t. ``wrt``, seeded by
+    the call's cotangent; ``rt`` has ``tf`` and ``np_dtypes`` (this module's and tf_keras' runtimes)."""
+    tf, np_dtype = rt.tf, rt.np_dtypes[call.dtype]
+    with tf.device("/GPU:0" if call.device == "gpu" else "/CPU:0"):
+        tensors = {name: tf.constant(np.asarray(arr) if name == "labels" else np.asarray(arr).astype(np_dtype))
+                   for name, arr in call.inputs.items()}
+        with tf.GradientTape() as tape:
+            if wrt is not None:
+                tape.watch(tensors[wrt])
+            out = fn(**tensors)
+            seed = None if call.cotangent is None else tf.cast(tf.constant(np.asarray(call.cotangent)), out.dtype)
+            total = tf.reduce_sum(out if seed is None else out * seed)
+        grad = tape.gradient(total, tensors[wrt]) if wrt is not None else None
+    outcome = Outcome(value=np.asarray(out.numpy()).astype(np.float64), dtype=out.dtype.name)
+    if grad is not None:
+        outcome.grad, outcome.grad_dtype = np.asarray(grad.numpy()).astype(np.float64), grad.dtype.name
+    return outcome
 
 
 ADAPTER = KerasAdapter()

@@ -306,25 +306,7 @@ class TfKerasAdapter(KerasAPIAdapter):
     def run_callable(self, fn, call: Call, wrt: str | None) -> Outcome:
         """Run a user's TensorFlow function ``fn(**tensors)`` (float inputs as ``tf.constant`` of the call's
         dtype, labels in their own dtype) and its ``tf.GradientTape`` gradient w.r.t. ``wrt``."""
-        def go():
-            rt = self._runtime()
-            tf, np_dtype = rt.tf, rt.np_dtypes[call.dtype]
-            with tf.device("/GPU:0" if call.device == "gpu" else "/CPU:0"):
-                tensors = {name: tf.constant(np.asarray(a) if name == "labels" else np.asarray(a).astype(np_dtype))
-                           for name, a in call.inputs.items()}
-                with tf.GradientTape() as tape:
-                    if wrt is not None:
-                        tape.watch(tensors[wrt])
-                    out = fn(**tensors)
-                    seed = None if call.cotangent is None else tf.cast(tf.constant(np.asarray(call.cotangent)), out.dtype)
-                    total = tf.reduce_sum(out if seed is None else out * seed)
-                grad = tape.gradient(total, tensors[wrt]) if wrt is not None else None
-            outcome = Outcome(value=np.asarray(out.numpy()).astype(np.float64), dtype=out.dtype.name)
-            if grad is not None:
-                outcome.grad, outcome.grad_dtype = np.asarray(grad.numpy()).astype(np.float64), grad.dtype.name
-            return outcome
-
-        return timed(go)
+        return timed(lambda: _keras.run_tf_callable(self._runtime(), fn, call, wrt))
 
 
 ADAPTER = TfKerasAdapter()
