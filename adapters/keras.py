@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from adapters.protocol import Binding, Call, Deviation, Outcome, active, describe, timed
+from adapters.protocol import Binding, Call, Deviation, Outcome, active, describe, lookup, timed
 from reference import Convention
 from reference import conventions as C
 
@@ -51,6 +51,8 @@ CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean_with_sample_weig
 # Versions the bindings and deviations were measured with (see ``DEVIATIONS``).
 MEASURED = "keras 3.15.1 / tensorflow 2.21.0"
 KERAS_VERSIONS = ">=3.15,<3.16"
+# The releases the bindings are written for and were run on (noxfile.py's version sets).
+WRITTEN_FOR = KERAS_VERSIONS
 LOSSES_PY = "keras/src/losses/losses.py"
 TF_NN_PY = "keras/src/backend/tensorflow/nn.py"
 
@@ -407,6 +409,11 @@ def _load() -> _Runtime | str:
     return _Runtime(tf=tf, keras=keras, np_dtypes=np_dtypes, gpu=gpu, onednn=onednn)
 
 
+def _label(rt: _Runtime) -> str:
+    """The release, as :class:`adapters.protocol.Unsupported` reasons name it."""
+    return f"keras {rt.keras.__version__}"
+
+
 def _runtime() -> _Runtime:
     rt = _load()
     if isinstance(rt, str):
@@ -417,7 +424,8 @@ def _runtime() -> _Runtime:
 @functools.lru_cache(maxsize=512)
 def _loss_object(klass: str, kwargs: tuple[tuple[str, Any], ...], reduction: str):
     """Loss objects are cached: one per (class, arguments, reduction), with Keras's default dtype policy."""
-    return getattr(_runtime().keras.losses, klass)(reduction=reduction, **dict(kwargs))
+    rt = _runtime()
+    return lookup(rt.keras.losses, klass, label=_label(rt))(reduction=reduction, **dict(kwargs))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -437,6 +445,9 @@ class KerasAdapter:
     name = "keras"
     bindings: Mapping[str, Binding] = BINDINGS
     conventions: Mapping[str, Convention] = CONVENTIONS
+    # The keras releases this adapter is written for and verified on (the version matrix, noxfile.py): an
+    # API one of them lacks is the adapter's fault; another release lacking it is a skip with the reason.
+    written_for = WRITTEN_FOR
 
     @property
     def deviations(self) -> tuple[Deviation, ...]:
@@ -466,7 +477,13 @@ class KerasAdapter:
         if found:
             found["version"] = self.version()
             found["family"] = "keras"  # the Keras API: reports.variants lines it up with tf_keras, keras_jax...
+            # What `tf.keras` / `keras` means on this install (reports.changes follows it across versions).
+            found["lane"] = "keras"
         return found
+
+    def release(self) -> str | None:
+        """The keras release the ``versions=`` of this adapter's declarations name (None: not loaded)."""
+        return self.versions().get("keras") if _load.cache_info().currsize else None
 
     def version(self) -> str:
         v = self.versions()
@@ -606,7 +623,7 @@ class KerasAdapter:
         if api == "tfnn":
             if reduction != "none":
                 raise ValueError(f"tf.nn forms are unreduced; got reduction {reduction!r}")
-            op = getattr(tf.nn, spec.tfnn)
+            op = lookup(tf.nn, spec.tfnn, label=_label(rt))
             if spec.activation:
                 return lambda true, pred: op(pred)
             if not args.get("from_logits", False):
@@ -616,9 +633,9 @@ class KerasAdapter:
             if reduction != "none":
                 raise ValueError(f"functional losses are unreduced; got reduction {reduction!r}")
             if spec.activation:
-                op = getattr(keras.activations, spec.function)
+                op = lookup(keras.activations, spec.function, label=_label(rt))
                 return lambda true, pred: op(pred)
-            op = getattr(keras.losses, spec.function)
+            op = lookup(keras.losses, spec.function, label=_label(rt))
             if spec.true == "p":  # kl_divergence(p, q) -> keras.losses.kl_divergence(y_true=p, y_pred=q)
                 return lambda true, pred: op(y_true=true, y_pred=pred)
             return lambda true, pred: op(true, pred, **args)
@@ -630,12 +647,13 @@ class KerasAdapter:
         raise ValueError(f"unknown API form {api!r}")
 
 
-def _takes_axis(rt: _Runtime, spec: _Spec, api: str) -> bool:
+def _takes_axis(rt: _Runtime, spec: _Spec, form: str) -> bool:
     """Whether the public Keras API for this form has an ``axis`` parameter."""
-    if api == "function" and not spec.activation:
-        target = getattr(rt.keras.losses, spec.function)
-    elif api == "class":
-        target = getattr(rt.keras.losses, spec.klass).__init__
+    if form == "function" and not spec.activation:
+        target = lookup(rt.keras.losses, spec.function, label=_label(rt))
+    elif form == "class":
+        klass = lookup(rt.keras.losses, spec.klass, label=_label(rt))
+        target = getattr(klass, "__wrapped__", klass).__init__
     else:
         return False
     return "axis" in inspect.signature(target).parameters

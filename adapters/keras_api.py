@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from adapters import keras as _keras
-from adapters.protocol import REDUCTION_INPUTS, Binding, Call, Deviation, Outcome, active, timed
+from adapters.protocol import REDUCTION_INPUTS, Binding, Call, Deviation, Outcome, active, lookup, timed
 from reference import Convention
 
 __all__ = ["derived_bindings", "spec_of", "KerasAPIAdapter", "plain"]
@@ -105,6 +105,13 @@ class KerasAPIAdapter:
 
     def available(self) -> str | None:
         return self._reason()
+
+    def release(self) -> str | None:
+        """The Keras release the ``versions=`` of the declarations name (None while not loaded)."""
+        return str(self._runtime().keras.__version__) if self._loaded() else None
+
+    def _label(self, rt) -> str:
+        return f"{self.name} (keras {rt.keras.__version__})"
 
     def settings(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -208,16 +215,17 @@ class KerasAPIAdapter:
             if reduction != "none":
                 raise ValueError(f"functional losses are unreduced; got reduction {reduction!r}")
             if spec.activation:
-                op = getattr(keras.activations, spec.function)
+                op = lookup(keras.activations, spec.function, label=self._label(rt))
                 return lambda true, pred, weight: op(pred)
-            op = getattr(keras.losses, spec.function)
+            op = lookup(keras.losses, spec.function, label=self._label(rt))
             if spec.true == "p":  # kl_divergence(p, q) -> kl_divergence(y_true=p, y_pred=q)
                 return lambda true, pred, weight: op(y_true=true, y_pred=pred)
             return lambda true, pred, weight: op(true, pred, **args)
         if api == "class":
             key = (spec.klass, tuple(sorted(args.items())), reduction)
             if key not in self._objects:
-                self._objects[key] = getattr(keras.losses, spec.klass)(reduction=reduction, **args)
+                self._objects[key] = lookup(keras.losses, spec.klass, label=self._label(rt))(reduction=reduction,
+                                                                                               **args)
             obj = self._objects[key]
             return lambda true, pred, weight: (obj(true, pred) if weight is None
                                                else obj(true, pred, sample_weight=weight))
@@ -231,9 +239,11 @@ class KerasAPIAdapter:
     def _takes_axis(self, rt, spec, api: str) -> bool:
         """Whether the public API for this form has an ``axis`` parameter."""
         if api == "function" and not spec.activation:
-            target = getattr(rt.keras.losses, spec.function)
+            target = lookup(rt.keras.losses, spec.function, label=self._label(rt))
+            target = getattr(target, "__wrapped__", target)
         elif api == "class":
-            target = getattr(rt.keras.losses, spec.klass).__init__
+            klass = lookup(rt.keras.losses, spec.klass, label=self._label(rt))
+            target = getattr(klass, "__wrapped__", klass).__init__
         else:
             return False
         return self._signature_has_axis(target)

@@ -341,6 +341,8 @@ def _load(backend: str) -> _Runtime | str:
 class KerasBackendAdapter(KerasAPIAdapter):
     """Keras 3 on the jax or torch backend (see the module docstring)."""
 
+    written_for = KERAS_VERSIONS  # the Keras releases written for and run on (adapters.protocol.Unsupported)
+
     def __init__(self, backend: str, deviations: tuple[Deviation, ...]):
         self.backend = backend
         self.name = f"keras_{backend}"

@@ -20,6 +20,8 @@ A fourth framework is added without editing the suite: write a class with the at
 from __future__ import annotations
 
 import fnmatch
+import functools
+import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
@@ -70,6 +72,8 @@ class Outcome:
     grad_dtype: str | None = None
     error: str | None = None
     seconds: float = 0.0
+    # The installed version lacks an API the call needs (:class:`Unsupported`): no verdict on the loss.
+    unsupported: str | None = None
 
     @property
     def behaviour(self) -> str:
@@ -208,11 +212,145 @@ def describe(exc: BaseException) -> str:
 
 
 def timed(fn: Callable[[], Outcome]) -> Outcome:
-    """Run ``fn``; turn any exception into an Outcome so one framework's crash loses nothing else."""
+    """Run ``fn``; turn any exception into an Outcome so one framework's crash loses nothing else
+    (:class:`Unsupported` into ``Outcome.unsupported``: the version lacks the API, not a loss verdict)."""
     start = time.perf_counter()
     try:
         outcome = fn()
+    except Unsupported as exc:
+        outcome = Outcome(unsupported=str(exc))
     except Exception as exc:  # noqa: BLE001 - the error is the observation
         outcome = Outcome(error=describe(exc))
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Versions: what the installed release offers, and which declarations hold for it
+
+
+class Unsupported(Exception):
+    """The installed release of a framework lacks an API a call needs (a function, a class, a keyword):
+    ``"optax 0.2.4: optax.smooth_labels has no keyword 'axis'"``.  :func:`timed` turns it into
+    ``Outcome.unsupported``; the checks make it a skip with this reason on a release outside the range the
+    adapter is written for (``Adapter.written_for``), and a failure inside it (there the adapter is wrong)."""
+
+
+def in_range(versions: str, version: str | None) -> bool:
+    """Whether ``version`` lies in the PEP 440 specifier ``versions`` (``">=3.8,<3.16"``; ``"*"`` or ``""``
+    is every version; an unknown ``version`` (None) is taken to be in range).  Local labels such as
+    ``+cpu`` are ignored; pre-releases count.
+
+    >>> in_range(">=2.13,<2.14", "2.13.0+cpu"), in_range(">=0.2.8", "0.2.4"), in_range("*", "1.0")
+    (True, False, True)
+    """
+    if version is None or versions.strip() in ("", "*"):
+        return True
+    from packaging.specifiers import SpecifierSet  # noqa: PLC0415
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return True
+    return SpecifierSet(versions).contains(Version(parsed.public), prereleases=True)
+
+
+def release(adapter) -> str | None:
+    """The release the ``versions=`` ranges of ``adapter``'s declarations name (``adapter.release()``: keras
+    for Keras 3, the Keras 2 package for tf_keras, torch, optax); None when unknown or not loaded."""
+    method = getattr(adapter, "release", None)
+    if method is None:
+        return None
+    try:
+        return method()
+    except Exception:  # noqa: BLE001 - a framework that cannot load has no release to compare
+        return None
+
+
+def holds(versions: str, adapter) -> bool:
+    """Whether a declaration's ``versions`` holds for what is installed: a bare specifier
+    (``">=3.8,<3.16"``) names the adapter's own release (:func:`release`); one that starts with a package
+    name (``"jax>=0.4"``) names that package's version as the adapter's ``settings()`` reports it.  Unknown
+    versions hold (nothing loaded: nothing to contradict)."""
+    text = versions.strip()
+    if text[:1].isalpha():
+        from packaging.requirements import Requirement  # noqa: PLC0415
+
+        requirement = Requirement(text)
+        version = _setting(adapter, requirement.name)
+        return in_range(str(requirement.specifier), version)
+    return in_range(text, release(adapter))
+
+
+def _setting(adapter, package: str) -> str | None:
+    if release(adapter) is None:  # not loaded: asking for settings would load the framework
+        return None
+    try:
+        found = dict(adapter.settings())
+    except Exception:  # noqa: BLE001
+        return None
+    value = found.get(package)
+    return str(value) if value else None
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(fn) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+        return None
+
+
+def lookup(owner: Any, name: str, *, label: str) -> Callable:
+    """``getattr(owner, name)`` for a framework API, checked against what this release offers: a missing
+    attribute raises :class:`Unsupported` (``"{label}: {owner} has no {name}"``), and the returned callable
+    raises it when called with a keyword its signature lacks.  ``label`` names the release
+    (``"optax 0.2.4"``).  Adapters look their loss functions and classes up through this, so an API a
+    release lacks is a skip with its reason, never a loss verdict."""
+    owner_name = getattr(owner, "__name__", type(owner).__name__)
+    try:
+        target = getattr(owner, name)
+    except AttributeError:
+        raise Unsupported(f"{label}: {owner_name} has no {name}") from None
+    return checked(target, label=label, name=f"{owner_name}.{name}")
+
+
+class CheckedModule:
+    """A framework module seen through :func:`lookup`: ``CheckedModule(optax, label="optax 0.2.4").losses.
+    ctc_loss`` raises :class:`Unsupported` when the release lacks it, and its functions refuse keywords
+    their signatures lack; other attributes (``__version__``) pass through."""
+
+    def __init__(self, module: Any, *, label: str):
+        self._module, self._label = module, label
+
+    def __getattr__(self, name: str) -> Any:
+        module = self._module
+        try:
+            value = getattr(module, name)
+        except AttributeError:
+            raise Unsupported(f"{self._label}: {getattr(module, '__name__', module)} has no {name}") from None
+        if inspect.ismodule(value):
+            return CheckedModule(value, label=self._label)
+        if callable(value) and not isinstance(value, type):
+            return checked(value, label=self._label, name=f"{getattr(module, '__name__', '')}.{name}")
+        return value
+
+
+def checked(fn: Callable, *, label: str, name: str | None = None) -> Callable:
+    """``fn`` that raises :class:`Unsupported` when called with keywords its signature does not have
+    (``"optax 0.2.4: optax.smooth_labels has no keyword 'axis'"``)."""
+    signature = _signature(fn)
+    if signature is None or any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        return fn
+    known = set(signature.parameters)
+    shown = name or getattr(fn, "__qualname__", repr(fn))
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        missing = sorted(set(kwargs) - known)
+        if missing:
+            raise Unsupported(f"{label}: {shown} has no keyword " + ", ".join(repr(m) for m in missing))
+        return fn(*args, **kwargs)
+
+    return call

@@ -221,7 +221,11 @@ def _load() -> _Runtime | str:
     try:
         import tf_keras  # noqa: PLC0415
     except Exception as exc:  # noqa: BLE001
-        return f"tf_keras is not installed (pip install -c constraints.txt tf-keras): {describe(exc)}"
+        # TensorFlow <= 2.15 has Keras 2 built in: there tf.keras *is* Keras 2 (the documents' world).
+        keras = getattr(tf, "keras", None)
+        if keras is None or not str(getattr(keras, "__version__", "3")).startswith("2"):
+            return f"tf_keras is not installed (pip install -c constraints.txt tf-keras): {describe(exc)}"
+        tf_keras = keras
     try:
         import ml_dtypes  # noqa: PLC0415
         bf16 = ml_dtypes.bfloat16
@@ -243,6 +247,8 @@ class TfKerasAdapter(KerasAPIAdapter):
     declared = DEVIATIONS
     conventions = CONVENTIONS
     convention = CONVENTION
+    # The Keras 2 releases the bindings are written for and run on (adapters.protocol.Unsupported).
+    written_for = TF_KERAS_VERSIONS
 
     def _loaded(self) -> bool:
         return _load.cache_info().currsize > 0 and not isinstance(_load(), str)
@@ -263,16 +269,30 @@ class TfKerasAdapter(KerasAPIAdapter):
             return {}
         return {"tf_keras": str(rt.keras.__version__), "tensorflow": str(rt.tf.__version__), "onednn": rt.onednn}
 
+    def builtin(self) -> bool:
+        """Whether Keras 2 here is TensorFlow's own ``tf.keras`` (TensorFlow <= 2.15, no tf_keras package)."""
+        return self._runtime().keras.__name__ != "tf_keras"
+
+    def api_name(self) -> str:
+        if self.builtin():
+            return "tf.keras.losses (Keras 2 built into TensorFlow <= 2.15)"
+        return "tf_keras.losses (= tf.keras.losses with TF_USE_LEGACY_KERAS=1)"
+
     def version(self) -> str:
         v = self.versions()
-        return f"tf_keras {v['tf_keras']} / tensorflow {v['tensorflow']}" if v else "unavailable"
+        if not v:
+            return "unavailable"
+        return f"{'tf.keras' if self.builtin() else 'tf_keras'} {v['tf_keras']} / tensorflow {v['tensorflow']}"
 
     def settings(self) -> dict[str, str]:
         found = dict(self.versions())
         if found:
             found["version"] = self.version()
             found["family"] = "keras"
-            found["api"] = "tf_keras.losses (= tf.keras.losses with TF_USE_LEGACY_KERAS=1)"
+            found["api"] = self.api_name()
+            # TensorFlow <= 2.15's tf.keras is what `tf.keras` / `keras` meant then (reports.changes follows
+            # that API across versions); the tf_keras package is an API of its own.
+            found["lane"] = "keras" if self.builtin() else "tf_keras"
         return found
 
     def device_name(self, device: str) -> str:

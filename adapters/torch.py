@@ -29,7 +29,7 @@ import numpy as np
 from reference import Convention
 from reference import conventions as C
 
-from .protocol import Binding, Call, Deviation, Outcome, describe, timed
+from .protocol import Binding, Call, Deviation, Outcome, describe, lookup, timed
 
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 CONVENTION = "torch"
@@ -130,10 +130,11 @@ class TorchBinding(Binding):
 # keyword arguments onto one torch call.  ``api`` is "function" or "module", ``reduction`` torch's own.
 
 def _apply(torch, api: str, reduction: str, function: str, module: str, positional, **kwargs):
+    label = f"torch {torch.__version__}"
     if api == "function":
-        return getattr(torch.nn.functional, function)(*positional, reduction=reduction, **kwargs)
+        return lookup(torch.nn.functional, function, label=label)(*positional, reduction=reduction, **kwargs)
     if api == "module":
-        loss = getattr(torch.nn, module)(reduction=reduction, **kwargs)
+        loss = lookup(torch.nn, module, label=label)(reduction=reduction, **kwargs)
         return loss(*positional)
     raise ValueError(f"unknown api {api!r}")
 
@@ -372,8 +373,16 @@ class TorchAdapter:
     bindings = BINDINGS
     deviations = DEVIATIONS
     conventions: Mapping[str, Convention] = CONVENTIONS
+    # The torch releases the bindings are written for and run on: an API one of them lacks is the
+    # adapter's fault; another release lacking it is a skip with the reason (adapters.protocol.Unsupported).
+    written_for = TORCH_VERSIONS
 
     # ----------------------------------------------------------------------------- protocol basics
+    def release(self) -> str | None:
+        """The torch release the ``versions=`` of the declarations name (None when torch is absent)."""
+        torch, _ = _load()
+        return torch.__version__ if torch is not None else None
+
     def version(self) -> str:
         torch, _ = _load()
         return torch.__version__ if torch is not None else "not installed"

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 import reference
-from adapters.protocol import Adapter, Binding, Call, Deviation, Outcome, classify, describe
+from adapters.protocol import Adapter, Binding, Call, Deviation, Outcome, classify, describe, holds, release
 from lossparity import conventions
 from lossparity.catalogue import CATALOGUE, entry
 from lossparity import tolerance as tol
@@ -256,11 +256,47 @@ def judge(agrees: bool, observed: str, deviation: Deviation | None) -> tuple[str
     return "fail", f"declared deviation '{deviation.name}' says {deviation.shows}, observed {observed}"
 
 
-def covering_deviation(adapter: Adapter, item: Item, kind: str) -> Deviation | None:
+def _covering(adapter: Adapter, item: Item, kind: str) -> list[Deviation]:
     binding = adapter.bindings[item.binding]
     fields = dict(loss=binding.loss, binding=item.binding, case=item.inputs.id, form=item.form,
                   dtype=item.dtype, device=item.device, kind=kind)
-    return next((d for d in adapter.deviations if d.covers(**fields)), None)
+    return [d for d in adapter.deviations if d.covers(**fields)]
+
+
+def covering_deviation(adapter: Adapter, item: Item, kind: str) -> Deviation | None:
+    """The first declared deviation that covers the check and whose ``versions`` hold the installed release
+    (:func:`adapters.protocol.release`); one declared for other releases does not apply here."""
+    return next((d for d in _covering(adapter, item, kind) if holds(d.versions, adapter)), None)
+
+
+def unverified(adapter: Adapter, item: Item, kind: str, binding: Binding | None = None) -> str:
+    """Why a difference may be new in this release: the declarations (deviations covering the check, flags
+    of its convention) whose ``versions`` leave the installed release out; "" when there are none."""
+    version = release(adapter)
+    if version is None:
+        return ""
+    names = [f"deviation '{d.name}' ({d.versions})" for d in _covering(adapter, item, kind)
+             if not holds(d.versions, adapter)]
+    binding = binding or adapter.bindings[item.binding]
+    names += [f"flag '{f.name}' ({f.versions})" for f in conventions.out_of_range(adapter, binding)]
+    if not names:
+        return ""
+    return (f"new in {adapter.name} {version}? declared for other releases only: " + ", ".join(names)
+            + " (verify on this release and widen the range, or declare what changed)")
+
+
+def unsupported_record(adapter: Adapter, record: dict, got: Outcome) -> dict:
+    """The record of a check whose call needs an API the installed release lacks: a skip with the reason on
+    a release outside ``adapter.written_for`` (no verdict on the loss), a failure inside it (there the
+    adapter itself is wrong)."""
+    written_for = getattr(adapter, "written_for", "*")
+    if holds(written_for, adapter):
+        record.update(verdict="fail", reason=f"the adapter calls an API its own release lacks: {got.unsupported} "
+                                             f"(adapter written for {written_for})")
+    else:
+        record.update(verdict="skip", reason=got.unsupported)
+    record["observed"] = f"unsupported:{got.unsupported}"
+    return record
 
 
 def small(x) -> Any:
@@ -435,6 +471,8 @@ def compare(session, item: Item, kind: str) -> dict:
     binding = adapter.bindings[item.binding]
     record = base_record(adapter, item, kind)
     got = session.outcome(item)
+    if got.unsupported:
+        return unsupported_record(adapter, record, got)
     call = make_call(item, binding)
     gradient = kind == "grad"
     convention = conventions.of(adapter, binding)
@@ -511,6 +549,18 @@ def compare(session, item: Item, kind: str) -> dict:
         reason += f" where the reference under '{binding.convention}' gives {expected_behaviour}"
         if got.error:
             reason += f" ({got.error})"
+    if verdict == "fail" and deviation is None:
+        new = unverified(adapter, item, kind, binding)
+        if new:
+            reason += f"; {new}"
+            # Would a declaration of another release explain it exactly?  Then it is the same behaviour on this
+            # release (widen that range once verified), not a new one.
+            for other in _covering(adapter, item, kind):
+                if not holds(other.versions, adapter) and judge(agrees, observed, other)[0] == "deviation":
+                    record["extra"]["shows_as_declared"] = {"deviation": other.name, "versions": other.versions,
+                                                            "release": release(adapter)}
+                    reason += f"; it shows exactly as '{other.name}' declares"
+                    break
     record["verdict"] = verdict
     record["deviation"] = deviation.name if deviation else None
     if reason and not record.get("reason"):
@@ -526,6 +576,8 @@ def dtype_check(session, item: Item) -> dict:
     binding = adapter.bindings[item.binding]
     record = base_record(adapter, item, "dtype")
     got = session.outcome(item)
+    if got.unsupported:
+        return unsupported_record(adapter, record, got)
     call = make_call(item, binding)
     fn = reference_loss(binding.loss, call.args, conventions.of(adapter, binding),
                         binding.granularity, call.reduction)
@@ -565,6 +617,12 @@ def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) ->
               "framework_version": adapter.version(), "dtype": "float32", "device": "cpu", "loss": None,
               "case": None, "deviation": flag, "convention": None}
     looked = 0
+    elsewhere = {f.versions for b in adapter.bindings.values() for f in conventions.out_of_range(adapter, b)
+                 if f.name == flag}
+    if elsewhere:
+        record.update(verdict="skip", reason=f"flag '{flag}' is declared for {', '.join(sorted(elsewhere))}: not "
+                                             f"verified on {adapter.name} {release(adapter)}")
+        return record
     for quantity in ("value", "grad"):
         for key, binding in adapter.bindings.items():
             convention = conventions.of(adapter, binding)

@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 import reference
+from adapters.protocol import holds, release
 from reference import Convention
+from reference.conventions import Flag
 
-__all__ = ["registry", "of", "resolve"]
+__all__ = ["registry", "of", "resolve", "out_of_range"]
 
 
 def _declared(adapter) -> Mapping[str, Convention]:
@@ -37,13 +39,34 @@ def of(adapter, binding) -> Convention:
     name = binding.convention
     if isinstance(name, Convention):
         return name
+    # A flag holds only for the releases its ``versions`` names: on another release the convention is
+    # taken without it, so a behaviour that persists there fails, saying which declaration to verify.
     declared = _declared(adapter)
     if name in declared:
-        return declared[name]
+        convention = declared[name]
+        for flag in _out_of_range(adapter, convention):
+            convention = convention.without(flag.name)
+        return convention
     if name == "math":
         return reference.get_convention("math")
     raise KeyError(f"adapter {getattr(adapter, 'name', adapter)!r}: binding for {binding.loss!r} names convention "
                    f"{name!r}, which the adapter does not declare (declared: {sorted(declared)})")
+
+
+def _out_of_range(adapter, convention: Convention) -> list[Flag]:
+    if release(adapter) is None:
+        return []
+    return [flag for flag in convention.flags.values() if not holds(flag.versions, adapter)]
+
+
+def out_of_range(adapter, binding) -> list[Flag]:
+    """The flags of the convention ``binding`` names that do not hold for the installed release of
+    ``adapter`` (their ``versions`` leave it out); :func:`of` leaves them out of the convention."""
+    name = binding.convention
+    declared = _declared(adapter)
+    if isinstance(name, Convention) or name not in declared:
+        return []
+    return _out_of_range(adapter, declared[name])
 
 
 def resolve(name: str | Convention, conventions: Mapping[str, Convention]) -> Convention:

@@ -4,6 +4,8 @@
     python -m reports build A.json [B.json...] [-o reports/parity.html]   (a run that died: from its journal)
     python -m reports merge A.json B.json... -o merged.json
     python -m reports diff OLD.json NEW.json     checks whose verdict or error changed
+    python -m reports versions OLD.json ... NEW.json [-o reports/versions.html]
+                                                 what changed between framework version sets (noxfile.py)
     python -m reports accuracy [--framework F] [--loss L] [--dtype D] [--rows N] [--results PATH]
                                                  accuracy tables (reports/accuracy.py)
 """
@@ -21,7 +23,8 @@ from .summary import summary_lines
 
 DEFAULT_RESULTS = Path("reports/results.json")
 DEFAULT_HTML = Path("reports/parity.html")
-SUBCOMMANDS = ("run", "build", "merge", "diff", "accuracy")
+SUBCOMMANDS = ("run", "build", "merge", "diff", "versions", "accuracy")
+DEFAULT_VERSIONS_HTML = Path("reports/versions.html")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="checks whose verdict or error changed from OLD to NEW")
     diff.add_argument("old", type=Path)
     diff.add_argument("new", type=Path)
+
+    versions = commands.add_parser("versions", help="merge results of framework version sets (oldest first) and "
+                                                     "show what changed between them")
+    versions.add_argument("inputs", nargs="+", type=Path, help="results files, one per version set, oldest first "
+                                                               "(each labelled by its file name)")
+    versions.add_argument("-o", "--output", type=Path, default=DEFAULT_VERSIONS_HTML)
+    versions.add_argument("--rows", type=int, default=8, help="changed checks printed per lane")
 
     accuracy.add_parser(commands)
     return parser
@@ -195,8 +205,24 @@ def command_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_versions(args: argparse.Namespace) -> int:
+    """Merge one results file per version set (oldest first) into ``<output>.json`` beside the HTML report,
+    whose "What changed between versions" section and the printed lines come from
+    :func:`reports.changes.changes`."""
+    from . import changes
+
+    if len(args.inputs) < 2:
+        raise SystemExit("versions: give at least two results files (one per version set, oldest first)")
+    merged = results.merge([results.load(p) for p in args.inputs], labels_for(args.inputs))
+    results.write_atomic(args.output.with_suffix(".json"), merged)
+    _print_report(merged, args.output)
+    for line in changes.text_lines(changes.changes(merged), rows=args.rows):
+        print(line)
+    return 0
+
+
 COMMANDS = {"run": command_run, "build": command_build, "merge": command_merge, "diff": command_diff,
-            "accuracy": accuracy.command}
+            "versions": command_versions, "accuracy": accuracy.command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -986,6 +986,7 @@ def build_context(doc: Mapping[str, Any]) -> dict:
         "recipe_count": len(by_kind["recipe"]),
         "accuracy": _accuracy(by_kind["accuracy"], index_of),
         "variants": _variants(doc),
+        "version_changes": _version_changes(doc),
         "golden": _golden(by_kind["golden"] + by_kind["erratum"]),
         "errata": _errata(by_kind["erratum"]),
         "conventions": conventions,
@@ -1100,6 +1101,13 @@ def _variants(doc: Mapping[str, Any], rows: int = 30) -> list[dict]:
     except Exception:  # noqa: BLE001 - the comparison is extra; a report never fails on it
         return []
     return [f for f in families if len(f.get("columns", ())) > 1]
+
+
+def _version_changes(doc: Mapping[str, Any]) -> list[dict]:
+    """What changed between framework version sets (:mod:`reports.changes`); [] for one set."""
+    from . import changes
+
+    return changes.for_report(doc)
 
 
 def mark_stale(path: str | Path, note: str) -> bool:

@@ -1,6 +1,7 @@
 """Strict in both directions: every declared convention flag and deviation must still show."""
 import pytest
 
+from adapters.protocol import holds, release
 from lossparity import checks
 from lossparity.inputs import InputSet, generated
 
@@ -15,6 +16,8 @@ def test_convention_flag_shows(declared_flag, lp_session, record_check):
     adapter_name, flag = declared_flag
     record = checks.flag_witness(lp_session, adapter_name, flag, _pool(lp_session))
     record_check(record)
+    if record["verdict"] == "skip":  # declared for other releases: listed as not verified on this one
+        pytest.skip(record["reason"])
     assert record["verdict"] == "pass", record["reason"]
 
 
@@ -23,6 +26,9 @@ def test_deviation_is_exercised(declared_deviation, lp_session):
     adapter_name, name = declared_deviation
     adapter = lp_session.adapter(adapter_name)
     deviation = next(d for d in adapter.deviations if d.name == name)
+    if not holds(deviation.versions, adapter):
+        pytest.skip(f"deviation '{name}' is declared for {deviation.versions}: not verified on "
+                    f"{adapter_name} {release(adapter)}")
     items, edges = lp_session.full_plan
     fuzz = [i for i in edges if i.inputs.source == "fuzz"]  # test_edge also checks their gradients
     kinds = {"value": items, "grad": items + fuzz, "dtype": items, "edge": edges}
