@@ -50,7 +50,9 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight")
 # Versions the bindings and deviations were measured with (see ``DEVIATIONS``).
 MEASURED = "keras 3.15.1 / tensorflow 2.21.0"
-KERAS_VERSIONS = ">=3.15,<3.16"
+# Verified by the version matrix (noxfile.py): keras 3.8.0 (set 2025, TensorFlow 2.18.1) and 3.15.1 (pinned):
+# every deviation shows there exactly as declared and no other check differs.
+KERAS_VERSIONS = ">=3.8,<3.16"
 # The releases the bindings are written for and were run on (noxfile.py's version sets).
 WRITTEN_FOR = KERAS_VERSIONS
 LOSSES_PY = "keras/src/losses/losses.py"
@@ -332,6 +334,12 @@ class _Runtime:
     np_dtypes: Mapping[str, Any]
     gpu: bool
     onednn: str
+    version: str = ""  # the Keras release, when the module does not say (TensorFlow 2.15's tf.keras)
+
+
+def keras_version(rt: Any) -> str:
+    """The Keras release a runtime runs (``rt.version``, else its module's ``__version__``)."""
+    return str(getattr(rt, "version", "") or rt.keras.__version__)
 
 
 def _prepare_environment() -> None:

@@ -108,10 +108,10 @@ class KerasAPIAdapter:
 
     def release(self) -> str | None:
         """The Keras release the ``versions=`` of the declarations name (None while not loaded)."""
-        return str(self._runtime().keras.__version__) if self._loaded() else None
+        return _keras.keras_version(self._runtime()) if self._loaded() else None
 
     def _label(self, rt) -> str:
-        return f"{self.name} (keras {rt.keras.__version__})"
+        return f"{self.name} (keras {_keras.keras_version(rt)})"
 
     def settings(self) -> dict[str, Any]:
         raise NotImplementedError

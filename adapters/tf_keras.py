@@ -40,7 +40,9 @@ CONVENTION = "keras2"
 # Loss-class reductions Keras 2 has (tf_keras/src/utils/losses_utils.py ReductionV2: AUTO = SUM_OVER_BATCH_SIZE).
 REDUCTIONS = ("none", "sum", "sum_over_batch_size")
 MEASURED = "tf_keras 2.21.0 / tensorflow 2.21.0"
-TF_KERAS_VERSIONS = ">=2.21,<2.22"
+# Verified by the version matrix (noxfile.py): TensorFlow 2.15.1's built-in tf.keras (keras 2.15.0, set 2024)
+# and tf_keras 2.21.0 (pinned).
+TF_KERAS_VERSIONS = ">=2.15,<2.22"
 
 # ---------------------------------------------------------------------------------------------------------
 # The "keras2" convention, read from tf_keras 2.21.0 (the Keras 2 line: TF 2.0-2.15's tf.keras has the same
@@ -205,10 +207,24 @@ DEVIATIONS: tuple[Deviation, ...] = (
 @dataclass(frozen=True)
 class _Runtime:
     tf: Any
-    keras: Any  # the tf_keras module
+    keras: Any  # the tf_keras module (TensorFlow <= 2.15 without it: tf.keras, Keras 2 built in)
     np_dtypes: Mapping[str, Any]
     gpu: bool
     onednn: str
+    version: str = ""  # the Keras 2 release
+
+
+def _builtin_keras2(tf) -> tuple[Any, str] | None:
+    """``(tf.keras, its release)`` when TensorFlow's own tf.keras is Keras 2 (TensorFlow <= 2.15), else None."""
+    from importlib import metadata  # noqa: PLC0415
+
+    try:
+        version = metadata.version("keras")
+    except metadata.PackageNotFoundError:
+        return None
+    if not version.startswith("2.") or not str(tf.__version__).startswith("2.") or getattr(tf, "keras", None) is None:
+        return None
+    return tf.keras, version
 
 
 @functools.lru_cache(maxsize=1)
@@ -221,11 +237,14 @@ def _load() -> _Runtime | str:
     try:
         import tf_keras  # noqa: PLC0415
     except Exception as exc:  # noqa: BLE001
-        # TensorFlow <= 2.15 has Keras 2 built in: there tf.keras *is* Keras 2 (the documents' world).
-        keras = getattr(tf, "keras", None)
-        if keras is None or not str(getattr(keras, "__version__", "3")).startswith("2"):
+        # TensorFlow <= 2.15 has Keras 2 built in: there tf.keras *is* Keras 2 (the documents' world), the
+        # `keras` 2.x distribution TensorFlow depends on (its version is that distribution's).
+        builtin = _builtin_keras2(tf)
+        if builtin is None:
             return f"tf_keras is not installed (pip install -c constraints.txt tf-keras): {describe(exc)}"
-        tf_keras = keras
+        tf_keras, version = builtin
+    else:
+        version = str(tf_keras.__version__)
     try:
         import ml_dtypes  # noqa: PLC0415
         bf16 = ml_dtypes.bfloat16
@@ -235,7 +254,7 @@ def _load() -> _Runtime | str:
         gpu = bool(tf.config.list_physical_devices("GPU"))
     except Exception:  # noqa: BLE001
         gpu = False
-    return _Runtime(tf=tf, keras=tf_keras, gpu=gpu, onednn=_keras.onednn_state(tf),
+    return _Runtime(tf=tf, keras=tf_keras, gpu=gpu, onednn=_keras.onednn_state(tf), version=version,
                     np_dtypes={"float16": np.float16, "bfloat16": bf16, "float32": np.float32, "float64": np.float64})
 
 
@@ -267,11 +286,11 @@ class TfKerasAdapter(KerasAPIAdapter):
         rt = _load()
         if isinstance(rt, str):
             return {}
-        return {"tf_keras": str(rt.keras.__version__), "tensorflow": str(rt.tf.__version__), "onednn": rt.onednn}
+        return {"tf_keras": _keras.keras_version(rt), "tensorflow": str(rt.tf.__version__), "onednn": rt.onednn}
 
     def builtin(self) -> bool:
         """Whether Keras 2 here is TensorFlow's own ``tf.keras`` (TensorFlow <= 2.15, no tf_keras package)."""
-        return self._runtime().keras.__name__ != "tf_keras"
+        return not self._runtime().keras.__name__.startswith("tf_keras")
 
     def api_name(self) -> str:
         if self.builtin():

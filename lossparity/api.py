@@ -236,7 +236,7 @@ def check_loss(fn: Callable, *, loss: str, framework: str | Any, convention: str
             if item.inputs.source != "edge":
                 continue
             record = checks.compare(session, item, "edge")
-            expected = record["extra"]["behaviour"]["reference"]
+            expected = (record["extra"].get("behaviour") or {}).get("reference", "")  # none: a skip (unsupported)
             if expected.startswith("error") and not refuse_invalid:
                 record.update(verdict="skip", reason=(
                     f"the reference refuses this input ({expected}); whether {user.name} refuses it too is "

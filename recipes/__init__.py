@@ -29,6 +29,7 @@ code the usual names stand for the usual modules: ``torch``, ``F`` (``torch.nn.f
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import inspect
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -122,7 +123,10 @@ def recipe(loss: str, *, source: str, args: Mapping[str, Any] | None = None, dif
 
 
 class _LazyModule:
-    """A module imported on first attribute access (``lazy("torch.nn.functional")``)."""
+    """A module imported on first attribute access (``lazy("torch.nn.functional")``), seen through
+    :class:`adapters.protocol.CheckedModule`: a function or keyword the installed release lacks raises
+    ``Unsupported`` ("optax 0.2.3: optax.losses.softmax_cross_entropy has no keyword 'axis'"), so the recipe's
+    check is a skip with that reason on such a release, never a wrong verdict."""
 
     def __init__(self, name: str):
         self.__name = name
@@ -130,7 +134,15 @@ class _LazyModule:
 
     def __getattr__(self, attr: str) -> Any:
         if self.__module is None:
-            self.__module = importlib.import_module(self.__name)
+            from adapters.protocol import CheckedModule  # noqa: PLC0415
+
+            module = importlib.import_module(self.__name)
+            top = self.__name.split(".", 1)[0]
+            try:
+                release = importlib.metadata.version(top)
+            except importlib.metadata.PackageNotFoundError:
+                release = str(getattr(module, "__version__", "?"))
+            self.__module = CheckedModule(module, label=f"{top} {release}")
         return getattr(self.__module, attr)
 
     def __repr__(self) -> str:
