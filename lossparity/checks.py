@@ -622,6 +622,7 @@ def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) ->
     if elsewhere:
         record.update(verdict="skip", reason=f"flag '{flag}' is declared for {', '.join(sorted(elsewhere))}: not "
                                              f"verified on {adapter.name} {release(adapter)}")
+        record["extra"] = {"unverified": {"flag": flag, "versions": sorted(elsewhere), "release": release(adapter)}}
         return record
     for quantity in ("value", "grad"):
         for key, binding in adapter.bindings.items():

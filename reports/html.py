@@ -754,6 +754,9 @@ def _conventions(declared: Sequence[Mapping[str, Any]]) -> list[dict]:
             "ulps": _distance(group, "value_error", "ulps"),
             "count": len(group), "counts": verdict_counts(group),
             "worst": worst_verdict(r["verdict"] for r in group),
+            # declared for other releases than the one that ran: not verified here (the witness is a skip)
+            "unverified": sorted({r["reason"] for r in group
+                                  if r["verdict"] == "skip" and isinstance(_extra(r, "unverified"), Mapping)}),
         })
     return rows
 

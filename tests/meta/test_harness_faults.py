@@ -183,3 +183,66 @@ def test_activation_gradient_is_checked_with_a_non_uniform_seed(fault, verdict):
     double = SoftmaxDouble(fault)
     item = Item(double.name, "softmax", "function:none", "float32", "cpu", generated("softmax")[0])
     assert checks.compare(Session([double]), item, "grad")["verdict"] == verdict
+
+
+# ---- version ranges: a declaration holds only for the releases it names --------------------------------------
+
+class ReleasedDouble(ReferenceDouble):
+    """The double as release 0.2.4 of a framework whose adapter is written for 0.2.8."""
+
+    written_for = ">=0.2.8,<0.2.9"
+
+    def release(self):
+        return "0.2.4"
+
+
+def test_deviation_outside_its_range_fails_saying_new_in_this_release():
+    double = ReleasedDouble("nan")
+    double.deviations = (Deviation("nan-out", "returns NaN", {"loss": "mean_squared_error"}, "nan",
+                                   ">=0.2.8,<0.2.9", "x"),)
+    record = checks.compare(Session([double]), _item(double, loss="mean_squared_error"), "value")
+    assert record["verdict"] == "fail", record
+    assert "new in double 0.2.4?" in record["reason"] and "'nan-out' (>=0.2.8,<0.2.9)" in record["reason"]
+    assert record["extra"]["shows_as_declared"]["deviation"] == "nan-out"  # same behaviour: widen once verified
+    double.deviations = (replace(double.deviations[0], versions=">=0.2.4,<0.2.9"),)
+    assert checks.compare(Session([double]), _item(double, loss="mean_squared_error"), "value")["verdict"] == "deviation"
+
+
+def test_deviation_outside_its_range_that_does_not_show_passes():
+    double = ReleasedDouble()
+    double.deviations = (Deviation("ghost", "fixed since", {"loss": "mean_squared_error"}, "differs", ">=0.2.8", "x"),)
+    assert checks.compare(Session([double]), _item(double, loss="mean_squared_error"), "value")["verdict"] == "pass"
+
+
+def test_flag_outside_its_range_is_left_out_and_unverified():
+    double = ReleasedDouble(convention="keras")
+    flag = double.conventions["keras"].flags["prob_clip"]
+    assert not checks.holds(">=99", double) and checks.holds(">=0.2,<0.3", double)
+    keras = double.conventions["keras"]
+    flags = dict(keras.flags)
+    flags["prob_clip"] = replace(flag, versions=">=0.2.8")
+    double.conventions = {"keras": replace(keras, flags=flags)}
+    binding = double.bindings["categorical_crossentropy"]
+    from lossparity import conventions as registry_of
+
+    assert "prob_clip" not in registry_of.of(double, binding).flags
+    assert "prob_clip" in [f.name for f in registry_of.out_of_range(double, binding)]
+    record = checks.flag_witness(Session([double]), "double", "prob_clip", generated("categorical_crossentropy"))
+    assert record["verdict"] == "skip" and "not verified on double 0.2.4" in record["reason"]
+
+
+def test_an_api_the_release_lacks_is_a_skip_outside_written_for_and_a_failure_inside():
+    from adapters.protocol import Unsupported
+
+    class Lacking(ReleasedDouble):
+        def run(self, call):
+            def go():
+                raise Unsupported("double 0.2.4: double.losses has no keyword 'axis'")
+            return timed(go)
+
+    double = Lacking()
+    record = checks.compare(Session([double]), _item(double), "value")
+    assert record["verdict"] == "skip" and record["reason"] == "double 0.2.4: double.losses has no keyword 'axis'"
+    double.written_for = ">=0.2"
+    record = checks.compare(Session([double]), _item(double), "value")
+    assert record["verdict"] == "fail" and "its own release lacks" in record["reason"]
