@@ -289,8 +289,10 @@ def unsupported_record(adapter: Adapter, record: dict, got: Outcome) -> dict:
     """The record of a check whose call needs an API the installed release lacks: a skip with the reason on
     a release outside ``adapter.written_for`` (no verdict on the loss), a failure inside it (there the
     adapter itself is wrong)."""
-    written_for = getattr(adapter, "written_for", "*")
-    if holds(written_for, adapter):
+    # A user's function (check_loss, recipes) runs on a framework adapter's kernels: that adapter's range says.
+    host = getattr(adapter, "framework", adapter)
+    written_for = getattr(host, "written_for", "*")
+    if holds(written_for, host):
         record.update(verdict="fail", reason=f"the adapter calls an API its own release lacks: {got.unsupported} "
                                              f"(adapter written for {written_for})")
     else:
