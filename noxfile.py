@@ -66,13 +66,14 @@ def versions(session: nox.Session, set: str) -> None:  # noqa: A002 - nox's para
                 env={"LOSSPARITY_VERSION_SET": set}, success_codes=[0, 1])
 
 
-@nox.session(venv_backend="none")
+@nox.session
 def version_report(session: nox.Session) -> None:
-    """Merge reports/versions/*.json (oldest set first) into reports/versions.html."""
+    """Merge reports/versions/<set>.json (oldest set first) into reports/versions.html (no framework needed)."""
     order = [name for name in VERSION_SETS if (OUT / f"{name}.json").exists()]
-    if not order:
-        session.error("no results in reports/versions/: run `nox -s versions` first")
-    session.run("python3", "-m", "reports", "versions", *(str(OUT / f"{name}.json") for name in order),
+    if len(order) < 2:
+        session.error("fewer than two sets in reports/versions/: run `nox -s versions` first")
+    session.install("-e", ".")
+    session.run("python", "-m", "reports", "versions", *(str(OUT / f"{name}.json") for name in order),
                 "-o", str(ROOT / "reports" / "versions.html"))
 
 

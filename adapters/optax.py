@@ -107,7 +107,7 @@ def _load():
 
 def _modules():
     """``(jax, jax.numpy, optax)``, optax seen through :class:`adapters.protocol.CheckedModule`: an API this
-    release lacks (a function, or a keyword: the losses' ``axis`` came in 0.2.5, ``smooth_labels(axis=)``
+    release lacks (a function, or a keyword: the losses' ``axis`` came in 0.2.4, ``smooth_labels(axis=)``
     after 0.2.6) is a skip with the reason, never a loss verdict."""
     mods, reason = _load()
     if mods is None:
@@ -149,7 +149,7 @@ def _log_cosh(jax, jnp, optax, a, args):
 
 
 def _axis(args) -> dict:
-    """``{"axis": k}`` only for a class axis other than the last: optax < 0.2.5 has no ``axis`` keyword, so the
+    """``{"axis": k}`` only for a class axis other than the last: optax < 0.2.4 has no ``axis`` keyword, so the
     default is left to the default (the call users write) and only another axis needs the keyword."""
     axis = int(args.get("axis", -1))
     return {} if axis == -1 else {"axis": axis}
@@ -261,7 +261,7 @@ BINDINGS: dict[str, Binding] = {
 # Measured against reference/ under the "optax" convention with optax 0.2.8 / jax 0.10.2 on CPU (no GPU
 # was available when these were measured; the selectors leave the device open).
 # Verified by the version matrix (noxfile.py): optax 0.2.3 / jax 0.4.30 (set 2024), 0.2.4 / jax 0.5.3 (set 2025)
-# and 0.2.8 / jax 0.10.2 (pinned): every deviation shows there as declared (before 0.2.5 the class-axis
+# and 0.2.8 / jax 0.10.2 (pinned): every deviation shows there as declared (before 0.2.4 the class-axis
 # checks are skips: no ``axis`` keyword).
 OPTAX_VERSIONS = ">=0.2.3,<0.2.9"
 _OPTAX_CLS = "optax/losses/_classification.py"
@@ -388,7 +388,7 @@ class OptaxAdapter:
     bindings = BINDINGS
     conventions: Mapping[str, Convention] = CONVENTIONS
     # The optax releases whose every API the bindings call exists (an API one of them lacks is the adapter's
-    # fault; an older release lacking one -- the losses' ``axis`` came in 0.2.5 -- is a skip with the reason:
+    # fault; an older release lacking one -- the losses' ``axis`` came in 0.2.4 -- is a skip with the reason:
     # adapters.protocol.Unsupported).  The declarations hold more widely (OPTAX_VERSIONS).
     written_for = ">=0.2.8,<0.2.9"
 
