@@ -1,7 +1,7 @@
 """The version matrix: one environment per framework version set, the suite run in each, one merged report.
 
     python3 -m pip install nox && python3 -m nox -s versions version_report
-    python3 -m nox -s "versions(set='2024')"          # one version set
+    python3 -m nox -s "versions(set='tf215')"         # one version set
     python3 -m nox -s version_smoke                    # the small run CI can afford (keras 3.8.0)
 
 Each ``versions`` session builds a virtual environment with pip (nox's ``venv`` backend: pip, unlike uv,
@@ -9,7 +9,7 @@ takes the CPU build of torch 2.13.0 this machine keeps on disk), installs losspa
 exactly the framework versions of its set, and runs the main job restricted to the ``default`` process
 variant, writing ``reports/versions/<set>.json`` (and ``<set>.html``).  ``version_report`` merges every
 results file found there into ``reports/versions.html`` with the "What changed between versions" section
-(:mod:`reports.versions`): per loss and framework family, the first version set where a number changed,
+(:mod:`reports.changes`): per API (lane) and check, the first version set where a number changed,
 by how much, and the declaration that covers it.
 
 The sets are ``[tool.lossparity.version-sets]`` in pyproject.toml, oldest first; each names the versions a

@@ -50,7 +50,7 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight")
 # Versions the bindings and deviations were measured with (see ``DEVIATIONS``).
 MEASURED = "keras 3.15.1 / tensorflow 2.21.0"
-# Verified by the version matrix (noxfile.py): keras 3.8.0 (set 2025, TensorFlow 2.18.1) and 3.15.1 (pinned):
+# Verified by the version matrix (noxfile.py): keras 3.8.0 (set tf218, TensorFlow 2.18.1) and 3.15.1 (pinned):
 # every deviation shows there exactly as declared and no other check differs.
 KERAS_VERSIONS = ">=3.8,<3.16"
 # The releases the bindings are written for and were run on (noxfile.py's version sets).

@@ -260,7 +260,7 @@ BINDINGS: dict[str, Binding] = {
 
 # Measured against reference/ under the "optax" convention with optax 0.2.8 / jax 0.10.2 on CPU (no GPU
 # was available when these were measured; the selectors leave the device open).
-# Verified by the version matrix (noxfile.py): optax 0.2.3 / jax 0.4.30 (set 2024), 0.2.4 / jax 0.5.3 (set 2025)
+# Verified by the version matrix (noxfile.py): optax 0.2.3 / jax 0.4.30 (set tf215), 0.2.4 / jax 0.5.3 (set tf218)
 # and 0.2.8 / jax 0.10.2 (pinned): every deviation shows there as declared (before 0.2.4 the class-axis
 # checks are skips: no ``axis`` keyword).
 OPTAX_VERSIONS = ">=0.2.3,<0.2.9"
@@ -299,7 +299,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         name="huber_grad_off_by_ulp_of_delta_bfloat16",
         summary="The bfloat16 case of huber_grad_off_by_ulp_of_delta (delta 1, x = 0.00195: gradient 0), which "
                 "shows from optax 0.2.4 / jax 0.5.3 on; optax 0.2.3 / jax 0.4.30 gives the exact gradient there "
-                "(version matrix, set 2024: the check passes without the declaration).",
+                "(version matrix, set tf215: the check passes without the declaration).",
         when={"case": "fuzz.optax.huber.be17f50c0963", "kind": "grad"},
         shows="differs", versions=">=0.2.4,<0.2.9",
         source="optax/losses/_regression.py huber_loss; measured on optax 0.2.3/jax 0.4.30, 0.2.4/jax 0.5.3, "

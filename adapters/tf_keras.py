@@ -40,7 +40,7 @@ CONVENTION = "keras2"
 # Loss-class reductions Keras 2 has (tf_keras/src/utils/losses_utils.py ReductionV2: AUTO = SUM_OVER_BATCH_SIZE).
 REDUCTIONS = ("none", "sum", "sum_over_batch_size")
 MEASURED = "tf_keras 2.21.0 / tensorflow 2.21.0"
-# Verified by the version matrix (noxfile.py): TensorFlow 2.15.1's built-in tf.keras (keras 2.15.0, set 2024)
+# Verified by the version matrix (noxfile.py): TensorFlow 2.15.1's built-in tf.keras (keras 2.15.0, set tf215)
 # and tf_keras 2.21.0 (pinned).
 TF_KERAS_VERSIONS = ">=2.15,<2.22"
 

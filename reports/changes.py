@@ -28,7 +28,7 @@ __all__ = ["changes", "text_lines", "version_set", "for_report"]
 
 
 def version_set(run_label: str) -> str:
-    """The version set of a merged run label (``"2024/default"`` -> ``"2024"``)."""
+    """The version set of a merged run label (``"tf215/default"`` -> ``"tf215"``)."""
     return run_label.split("/", 1)[0]
 
 
