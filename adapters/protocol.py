@@ -119,6 +119,10 @@ class Deviation:
     what the framework does instead: ``"differs"`` (a different number), ``"nan"``, ``"inf"``,
     ``"value"`` or ``"error:<Type>"``.
 
+    ``versions`` is the PEP 440 range of the releases it was verified on (:func:`holds`: a bare range names
+    the adapter's ``release()``, ``"jax>=0.5"`` another package its ``settings()`` reports); outside it
+    the deviation does not hold, so a difference that shows there fails as new in that release.
+
     ``settings`` names the process-level settings it needs, as the adapter's ``settings()`` reports them
     (``{"onednn": "on"}``, ``{"x64": "off"}``; patterns like ``when``'s): a deviation that only one state of
     a setting shows is declared for that state, and the adapter's ``deviations`` holds the ones its
