@@ -269,7 +269,9 @@ _ENTRIES = [
     _loss("mean_squared_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
     _loss("mean_absolute_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
     _loss("huber", _REGRESSION, [DELTA, AXIS], gen.regression, [{}, {"delta": 0.5}], "regression_inputs", False),
-    _loss("smooth_l1", _REGRESSION, [BETA, AXIS], gen.regression, [{}, {"beta": 0.5}], "regression_inputs", False),
+    # smooth_l1(beta) = huber(delta=beta) / beta; beta = 0 is L1 (torch takes that branch separately).
+    _loss("smooth_l1", _REGRESSION, [BETA, AXIS], gen.regression, [{}, {"beta": 0.5}, {"beta": 0.0}],
+          "regression_inputs", False, notes="smooth_l1(beta) = huber(delta=beta) / beta; beta = 0 is L1."),
     # log 2 is a rounded quantity of size about one inside log-cosh (x + softplus(-2x) - log 2).
     _loss("log_cosh", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", True),
     LossInfo(name="poisson", kind="loss", inputs=(_TARGET, _PRED), args=(LOG_INPUT, FULL, AXIS),

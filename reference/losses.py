@@ -630,12 +630,22 @@ def _smooth_l1(y_true, y_pred, *, beta=1.0, axis=-1, convention="math"):
 
 
 def smooth_l1(y_true, y_pred, *, beta: float = 1.0, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Smooth L1 averaged over ``axis``: ``0.5 e^2 / beta`` if ``|e| < beta``
-    else ``|e| - 0.5 beta``; ``beta = 0`` is L1.
+    r"""Smooth L1 averaged over ``axis``, with ``e = p - y``:
+
+    .. math:: \frac{e^2}{2\beta} \;(|e| < \beta),\qquad |e| - \tfrac12 \beta\; (|e| \ge \beta)
+
+    It is :func:`huber` with ``delta = beta`` divided by ``beta`` (``huber(delta=b) = b * smooth_l1(beta=b)``):
+    the same kink, a unit slope in the linear zone where Huber's is ``delta``.  ``beta = 0`` is L1 (mean
+    absolute error; the quadratic zone vanishes).  ``beta < 0`` raises ValueError.
 
     Example:
       >>> print(smooth_l1([0.0, 0.0, 0.0], [0.3, 2.0, -3.0], beta=2.0))
       1.0075
+      >>> print(round(float(huber([0.0, 0.0, 0.0], [0.3, 2.0, -3.0], delta=2.0) / 2.0), 10))
+      1.0075
+
+    References:
+      Girshick, Fast R-CNN (2015), eq. 3 (beta = 1); torch.nn.SmoothL1Loss.
     """
     return _smooth_l1(y_true, y_pred, beta=beta, axis=axis, convention=convention)[0]
 
