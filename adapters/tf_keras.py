@@ -85,6 +85,11 @@ KERAS2 = Convention(
             detail="tf.maximum(x, 0) sends the whole gradient to x at the tie (its gradient mask is x >= y)."),
         C.poisson_log_epsilon(1e-7, source=f"poisson in {_LOSSES}", versions=_V,
                               detail="y_pred - y_true * tf.math.log(y_pred + backend.epsilon())."),
+        C.log_floor(1e-7, source=f"mean_squared_logarithmic_error in {_LOSSES}", versions=_V,
+                    detail="tf.math.log(backend.maximum(y, backend.epsilon()) + 1.0) for y_pred and y_true; "
+                           "tf.maximum forms the Python 1e-7 in the input's dtype (Keras 3: float32(1e-7))."),
+        C.percentage_floor(1e-7, source=f"mean_absolute_percentage_error in {_LOSSES}", versions=_V,
+                           detail="100 * mean(abs((y_true - y_pred) / backend.maximum(abs(y_true), epsilon())))."),
         C.log_cosh_log2(
             float.fromhex("0x1.62e4300000000p-1"), source=f"log_cosh in {_LOSSES}", versions=_V,
             detail="x + tf.math.softplus(-2.0 * x) - tf.cast(tf.math.log(2.0), x.dtype): log 2 computed in float32 "
@@ -104,7 +109,8 @@ KERAS2 = Convention(
 CONVENTIONS: Mapping[str, Convention] = MappingProxyType({KERAS2.name: KERAS2})
 
 # tf_keras.activations has softmax and sigmoid but no log_softmax (tf_keras/src/activations.py).
-MISSING = ("log_softmax",)
+# categorical_generalized_cross_entropy is Keras 3 only (tf_keras 2.21 has none).
+MISSING = ("log_softmax", "categorical_generalized_cross_entropy")
 BINDINGS = derived_bindings(CONVENTION, "tf_keras",
                             forms=lambda form: form == "function:none" or form.split(":", 1)[1] in REDUCTIONS,
                             losses=lambda loss: loss not in MISSING)

@@ -244,6 +244,63 @@ def _poisson_strategy(dtype, args):
     return draw_inputs()
 
 
+Q = Arg("q", "float", "a number in (0, 1] (q -> 0: cross entropy; q = 1: 1 - p_y)",
+        lambda v: _finite(v) and 0.0 < float(v) <= 1.0, samples=(0.5, 0.7, 0.1), interval=(0.05, 1.0))
+
+
+def _positive_pair(rng, shape, args):
+    """Unnormalised positive measures (generalized KL): neither sums to one."""
+    return {"p": rng.uniform(0.1, 2.0, size=shape), "q": rng.uniform(0.1, 2.0, size=shape)}
+
+
+def _msle_generate(rng, shape, args):
+    """Non-negative targets; predictions mostly positive, a few in (-0.3, 0) where a floor would show."""
+    return {"y_true": rng.uniform(0.0, 3.0, size=shape), "y_pred": rng.uniform(-0.3, 3.0, size=shape)}
+
+
+def _mape_generate(rng, shape, args):
+    """Targets of either sign, at least 0.5 away from 0 (a percentage of a target near 0 is huge)."""
+    y = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 3.0, size=shape)
+    return {"y_true": y, "y_pred": y + rng.normal(scale=1.0, size=shape)}
+
+
+def _composite(draw_fn):
+    def strategy(dtype, args):
+        from hypothesis import strategies as st
+
+        from lossparity import strategies as S
+
+        return st.composite(lambda draw: draw_fn(draw, st, S, dtype, args))()
+
+    strategy.__name__ = strategy.__qualname__ = draw_fn.__name__
+    return strategy
+
+
+@_composite
+def _positive_pair_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    values = st.floats(1e-3, 100.0)
+    return {"p": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
+            "q": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype)))}
+
+
+@_composite
+def _msle_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    values = st.one_of(st.floats(0.0, 1e3), st.floats(-0.9, 0.0))
+    return {"y_true": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
+            "y_pred": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype)))}
+
+
+@_composite
+def _mape_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    cap = S.regression_cap(dtype, int(np.prod(shape)))
+    target = st.one_of(st.floats(1e-2, cap), st.floats(-cap, -1e-2))
+    return {"y_true": draw(S.float_arrays(shape, target).map(lambda x: S.rounded(x, dtype))),
+            "y_pred": draw(S.float_arrays(shape, st.floats(-cap, cap)).map(lambda x: S.rounded(x, dtype)))}
+
+
 _ENTRIES = [
     _loss("entropy", [Input("p", "prediction", differentiable=True)], [BASE, AXIS], gen.entropy, [{}, {"base": 2.0}],
           "entropy_inputs", True),
@@ -278,6 +335,27 @@ _ENTRIES = [
              generate=_poisson_generate, variants=({}, {"log_input": True}, {"log_input": True, "full": True}),
              strategy=_poisson_strategy, unit_intermediate=False, oracle=_oracle_of("poisson"),
              notes="torch's poisson_nll_loss defaults to log_input=True (log-rates); Keras takes rates."),
+    _loss("l2_loss", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False,
+          notes="optax.losses.l2_loss = 0.5 * squared_error, elementwise (half the mean squared error)."),
+    LossInfo(name="generalized_kl_divergence", kind="loss",
+             inputs=(Input("p", "target"), Input("q", "prediction", differentiable=True)), args=(AXIS,),
+             generate=_positive_pair, variants=({},), strategy=_positive_pair_strategy, unit_intermediate=False,
+             oracle=_oracle_of("generalized_kl_divergence"),
+             notes="Unnormalised measures; equals kl_divergence when both sum to one. optax's "
+                   "convex_kl_divergence is its deprecated name."),
+    # 1 + x is a rounded quantity of size about one inside log(x + 1) (Keras writes log, not log1p).
+    LossInfo(name="mean_squared_logarithmic_error", kind="loss", inputs=(_TARGET, _PRED), args=(AXIS,),
+             generate=_msle_generate, variants=({},), strategy=_msle_strategy, unit_intermediate=True,
+             oracle=_oracle_of("mean_squared_logarithmic_error"),
+             notes="Keras floors both inputs at epsilon before log(x + 1): a negative prediction counts as 1e-7."),
+    LossInfo(name="mean_absolute_percentage_error", kind="loss", inputs=(_TARGET, _PRED), args=(AXIS,),
+             generate=_mape_generate, variants=({},), strategy=_mape_strategy, unit_intermediate=False,
+             oracle=_oracle_of("mean_absolute_percentage_error"),
+             notes="A percentage (times 100); Keras divides by max(|y_true|, epsilon)."),
+    # 1 - p_y^q subtracts from one: a unit-size intermediate.
+    _loss("categorical_generalized_cross_entropy", [_LABELS, _PRED], [Q, AXIS], gen.sparse, [{}, {"q": 0.8}],
+          "sparse_inputs", True,
+          notes="Keras takes integer labels and probabilities; its Loss class refuses q outside (0, 1)."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),

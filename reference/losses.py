@@ -24,7 +24,9 @@ __all__ = [
     "entropy", "cross_entropy", "kl_divergence",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "nll",
     "hinge", "squared_hinge", "categorical_hinge",
-    "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh",
+    "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
+    "l2_loss", "generalized_kl_divergence", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
+    "categorical_generalized_cross_entropy",
 ]
 
 
@@ -718,6 +720,163 @@ def poisson(y_true, y_pred, *, log_input: bool = False, full: bool = False, axis
     return _poisson(y_true, y_pred, log_input=log_input, full=full, axis=axis, convention=convention)[0]
 
 
+# ------------------------------------------------------------------------------------------------
+# More regression losses and divergences
+
+
+def _l2_loss(y_true, y_pred, *, axis=-1, convention="math"):
+    get_convention(convention)
+    y, p = _pair(y_true, y_pred, axis)
+    e = p - y
+    return scalar(np.mean(0.5 * e * e, axis=-1)), _back(e / p.shape[-1], axis)
+
+
+def l2_loss(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Half the squared error, averaged over ``axis``: :math:`\frac1K \sum_i \tfrac12 (p_i - y_i)^2`.
+
+    Half of :func:`mean_squared_error` (the 1/2 of Bishop's convention, not of Hastie et al.'s).
+
+    Example:
+      >>> print(l2_loss([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]]))
+      [0.25 0.25]
+
+    References:
+      optax.losses.l2_loss (elementwise: one loss per element).
+    """
+    return _l2_loss(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _generalized_kl(p, q, *, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    name = "generalized_kl_divergence"
+    p, q = _pair(p, q, axis)
+    terms = _kl_terms(p, q) - p + q
+    nan = conv.value_for("zero_times_inf_nan", name)
+    if nan:
+        terms = np.where((p == 0) & (q == 0), np.nan, terms)
+    with errstate():
+        g = np.where(p == 0, 1.0, 1.0 - p / q)
+    if nan:
+        g = np.where((p == 0) & (q == 0), np.nan, g)
+    return scalar(np.sum(terms, axis=-1)), _back(g, axis)
+
+
+def generalized_kl_divergence(p, q, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Generalized Kullback-Leibler divergence of unnormalised non-negative measures along ``axis``:
+
+    .. math:: \sum_i p_i \log\frac{p_i}{q_i} - p_i + q_i
+
+    the Bregman divergence of :math:`x \log x - x`; it equals :func:`kl_divergence` when ``p`` and ``q`` both
+    sum to 1.  ``0 log(0/q) = 0``; ``p > 0, q = 0`` gives inf.  Flag ``zero_times_inf_nan`` (NaN where
+    p = q = 0).
+
+    Example:
+      >>> print(round(float(generalized_kl_divergence([1.0, 2.0], [2.0, 1.0])), 10))
+      0.6931471806
+
+    References:
+      Boyd and Vandenberghe, Convex Optimization, p. 90; optax.losses.generalized_kl_divergence (and its
+      deprecated name convex_kl_divergence).
+    """
+    return _generalized_kl(p, q, axis=axis, convention=convention)[0]
+
+
+def _msle(y_true, y_pred, *, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, p = _pair(y_true, y_pred, axis)
+    eps = conv.value_for("log_floor", "mean_squared_logarithmic_error")
+    live = np.ones(p.shape)
+    if eps is not None:
+        lo = float(np.asarray(eps).astype(dt))
+        live = (p >= lo).astype(np.float64)
+        y, p = np.maximum(y, lo), np.maximum(p, lo)
+    with errstate():
+        d = np.log1p(p) - np.log1p(y)
+        g = 2.0 * d / (1.0 + p) * live / p.shape[-1]
+    return scalar(np.mean(d * d, axis=-1)), _back(g, axis)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Mean squared logarithmic error :math:`\frac1K \sum_i (\log(1 + p_i) - \log(1 + y_i))^2` over ``axis``.
+
+    Defined for ``y, p > -1`` (``p = -1`` gives inf, below it NaN).  Flag ``log_floor`` (both inputs floored at
+    an epsilon first, so values at or below 0 count as that epsilon).
+
+    Example:
+      >>> print(round(float(mean_squared_logarithmic_error([0.0, 1.0], [1.0, 1.0])), 10))
+      0.240226507
+    """
+    return _msle(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _mape(y_true, y_pred, *, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, p = _pair(y_true, y_pred, axis)
+    den = np.abs(y)
+    eps = conv.value_for("percentage_floor", "mean_absolute_percentage_error")
+    if eps is not None:
+        den = np.maximum(den, float(np.asarray(eps).astype(dt)))
+    e = p - y
+    at0 = float(conv.value_for("abs_grad_at_zero", "mean_absolute_percentage_error", 0.0))
+    with errstate():
+        val = 100.0 * np.mean(np.abs(e) / den, axis=-1)
+        g = 100.0 * np.where(e == 0, at0, np.sign(e)) / den / p.shape[-1]
+    return scalar(val), _back(g, axis)
+
+
+def mean_absolute_percentage_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Mean absolute percentage error :math:`\frac{100}K \sum_i |p_i - y_i| / |y_i|` over ``axis`` (a
+    percentage: times 100).
+
+    A zero target gives inf (NaN where ``p`` is 0 too).  Flag ``percentage_floor`` (divide by
+    ``max(|y|, eps)``).
+
+    Example:
+      >>> print(round(float(mean_absolute_percentage_error([2.0, -4.0], [1.0, -5.0])), 10))
+      37.5
+    """
+    return _mape(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _gce(labels, y_pred, *, q=0.5, axis=-1, convention="math"):
+    name = "categorical_generalized_cross_entropy"
+    q = check_positive(name, "q", q)
+    if q > 1.0:
+        raise ValueError(f"{name}: q={q!r} is outside its domain: a number in (0, 1]")
+    conv = get_convention(convention)
+    p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name)
+    pt = np.take_along_axis(p, idx, axis=-1)[..., 0]
+    with errstate():
+        val = (1.0 - pt ** q) / q
+        g = -onehot * (pt ** (q - 1.0))[..., None]
+    g = np.where(onehot == 1.0, g, 0.0)
+    return _finish_sparse(val, g, ignored, valid, axis)
+
+
+def categorical_generalized_cross_entropy(labels, y_pred, *, q: float = 0.5, axis: int = -1,
+                                          convention: ConventionLike = "math"):
+    r"""Generalized cross entropy (Zhang and Sabuncu, 2018) with integer labels:
+
+    .. math:: \frac{1 - p_y^{\,q}}{q}, \qquad 0 < q \le 1
+
+    ``p_y`` the probability ``y_pred`` gives the true class (``y_pred`` holds probabilities along ``axis``;
+    ``labels`` has its shape without ``axis``).  As ``q -> 0`` it tends to the cross entropy ``-log p_y``;
+    ``q = 1`` is ``1 - p_y``.  A label outside ``[0, K)`` raises IndexError; ``q`` outside ``(0, 1]``
+    ValueError.  Gradient ``-p_y^(q-1)`` at the true class (``-inf`` where ``p_y = 0``).
+
+    Example:
+      >>> print(categorical_generalized_cross_entropy([1, 0], [[0.2, 0.8], [0.25, 0.75]], q=0.5))
+      [0.21114562 1.        ]
+
+    References:
+      Zhang and Sabuncu, Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy Labels,
+      NeurIPS 2018.
+    """
+    return _gce(labels, y_pred, q=q, axis=axis, convention=convention)[0]
+
+
 IMPLEMENTATIONS = {
     "entropy": _entropy,
     "cross_entropy": _cross_entropy,
@@ -737,6 +896,11 @@ IMPLEMENTATIONS = {
     "smooth_l1": _smooth_l1,
     "log_cosh": _log_cosh,
     "poisson": _poisson,
+    "l2_loss": _l2_loss,
+    "generalized_kl_divergence": _generalized_kl,
+    "mean_squared_logarithmic_error": _msle,
+    "mean_absolute_percentage_error": _mape,
+    "categorical_generalized_cross_entropy": _gce,
 }
 
 LOSSES = {
@@ -756,4 +920,9 @@ LOSSES = {
     "smooth_l1": smooth_l1,
     "log_cosh": log_cosh,
     "poisson": poisson,
+    "l2_loss": l2_loss,
+    "generalized_kl_divergence": generalized_kl_divergence,
+    "mean_squared_logarithmic_error": mean_squared_logarithmic_error,
+    "mean_absolute_percentage_error": mean_absolute_percentage_error,
+    "categorical_generalized_cross_entropy": categorical_generalized_cross_entropy,
 }

@@ -28,6 +28,8 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "binary_crossentropy", "nll", "hinge", "squared_hinge",
     "categorical_hinge", "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
+    "l2_loss", "generalized_kl_divergence", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
+    "categorical_generalized_cross_entropy",
     "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
@@ -266,6 +268,51 @@ def _row_poisson(y, p, c):
     return mpmath.fsum(out) / len(p)
 
 
+def _row_l2(y, p, c):
+    return mpmath.fsum((b - a) ** 2 / 2 for a, b in zip(y, p)) / len(p)
+
+
+def _row_generalized_kl(y, p, c):
+    nan = c["conv"].value_for("zero_times_inf_nan", "generalized_kl_divergence")
+    terms = []
+    for a, b in zip(y, p):
+        if a == 0:
+            terms.append(NAN if (nan and b == 0) else b)
+        elif b == 0:
+            terms.append(INF)
+        else:
+            terms.append(a * (mpmath.log(a) - mpmath.log(b)) - a + b)
+    return mpmath.fsum(terms)
+
+
+def _row_msle(y, p, c):
+    eps = c["conv"].value_for("log_floor", "mean_squared_logarithmic_error")
+    if eps is not None:
+        lo = _rnd(mpf(eps), c["dt"])
+        y, p = [max(v, lo) for v in y], [max(v, lo) for v in p]
+    def log1p(v):
+        return -INF if v == -1 else (NAN if v < -1 else mpmath.log1p(v))
+    return mpmath.fsum((log1p(b) - log1p(a)) ** 2 for a, b in zip(y, p)) / len(p)
+
+
+def _row_mape(y, p, c):
+    eps = c["conv"].value_for("percentage_floor", "mean_absolute_percentage_error")
+    lo = None if eps is None else _rnd(mpf(eps), c["dt"])
+    terms = []
+    for a, b in zip(y, p):
+        den = abs(a) if lo is None else max(abs(a), lo)
+        num = abs(b - a)
+        terms.append((NAN if num == 0 else INF) if den == 0 else num / den)
+    return 100 * mpmath.fsum(terms) / len(p)
+
+
+def _row_gce(label, p, c):
+    if not 0 <= label < len(p):
+        return NAN
+    q = mpf(c.get("q", 0.5))
+    return (1 - mpmath.power(p[label], q)) / q
+
+
 # ------------------------------------------------------------------------------------------------
 # Drivers
 
@@ -275,9 +322,11 @@ _ROWS = {
     "binary_crossentropy": _row_bce, "hinge": _row_hinge, "squared_hinge": _row_squared_hinge,
     "categorical_hinge": _row_categorical_hinge, "mean_squared_error": _row_mse,
     "mean_absolute_error": _row_mae, "huber": _row_huber, "smooth_l1": _row_smooth_l1,
-    "log_cosh": _row_log_cosh, "poisson": _row_poisson,
+    "log_cosh": _row_log_cosh, "poisson": _row_poisson, "l2_loss": _row_l2,
+    "generalized_kl_divergence": _row_generalized_kl, "mean_squared_logarithmic_error": _row_msle,
+    "mean_absolute_percentage_error": _row_mape, "categorical_generalized_cross_entropy": _row_gce,
 }
-_SPARSE = ("sparse_categorical_crossentropy", "nll")
+_SPARSE = ("sparse_categorical_crossentropy", "nll", "categorical_generalized_cross_entropy")
 
 
 def _prepare(name, args, kwargs):
@@ -334,7 +383,8 @@ def _evaluate(name, *args, **kwargs):
 
 
 _PROB_INPUTS = ("entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
-                "sparse_categorical_crossentropy", "binary_crossentropy")
+                "sparse_categorical_crossentropy", "binary_crossentropy", "generalized_kl_divergence",
+                "categorical_generalized_cross_entropy")
 
 
 def grad(name: str, *args, step: float = 1e-25, relative=None, **kwargs) -> np.ndarray:
