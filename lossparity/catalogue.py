@@ -33,7 +33,7 @@ from lossparity import inputs as gen
 
 __all__ = ["Input", "Arg", "LossInfo", "CATALOGUE", "ROLES", "entry"]
 
-ROLES = ("target", "prediction", "labels", "weights", "mask", "input")
+ROLES = ("target", "prediction", "labels", "weights", "mask", "input", "variance")
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class Input:
     """One named input of a loss (named like the reference function's parameter).
 
     ``role``: ``target`` (a float target: one-hot rows, probabilities, regression values), ``prediction``
-    (what a model outputs: logits, probabilities, scores), ``labels`` (integer class indices), ``weights``,
-    ``mask``, or ``input`` (an activation's argument).  ``differentiable``: gradients are taken with
+    (what a model outputs: logits, probabilities, scores; a loss may have two, like a ranking loss's two
+    scores), ``labels`` (integer class indices), ``weights``, ``mask``, ``input`` (an activation's argument),
+    or ``variance`` (a predicted variance beside a predicted mean: the Gaussian likelihood).  ``differentiable``: gradients are taken with
     respect to it.  ``discrete``: its values are compared exactly by frameworks when they are integers
     ({0, 1} targets, one-hot rows), so the tolerance model does not perturb them.
     """
@@ -301,6 +302,64 @@ def _mape_strategy(draw, st, S, dtype, args):
             "y_pred": draw(S.float_arrays(shape, st.floats(-cap, cap)).map(lambda x: S.rounded(x, dtype)))}
 
 
+MARGIN = Arg("margin", "float", "a finite number", _finite, samples=(1.0, 0.5, 0.0), interval=(-1.0, 3.0))
+GAUSS_FULL = Arg("full", "bool", "True (add the constant log(2 pi) / 2) or False", _is_bool, samples=(False, True))
+P_NORM = Arg("p", "choice", "1 or 2 (the power of each margin violation)",
+             lambda v: isinstance(v, (int, np.integer)) and not _is_bool(v) and int(v) in (1, 2), samples=(1, 2))
+
+
+def _distances(rng, shape, args):
+    """Targets +-1 and non-negative distances (hinge embedding)."""
+    return {"y_true": rng.choice([-1.0, 1.0], size=shape), "y_pred": rng.uniform(0.0, 2.5, size=shape)}
+
+
+def _ranking(rng, shape, args):
+    return {"y_true": rng.choice([-1.0, 1.0], size=shape), "x1": rng.normal(size=shape),
+            "x2": rng.normal(size=shape)}
+
+
+def _scores(rng, shape, args):
+    return {"labels": rng.integers(0, shape[-1], size=shape[:-1]), "y_pred": rng.normal(size=shape)}
+
+
+def _gaussian(rng, shape, args):
+    return {"y_true": rng.normal(size=shape), "y_pred": rng.normal(size=shape),
+            "var": rng.uniform(0.1, 3.0, size=shape)}
+
+
+@_composite
+def _distances_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    y = draw(S.float_arrays(shape, st.sampled_from((-1.0, 1.0))))
+    return {"y_true": y, "y_pred": draw(S.float_arrays(shape, st.floats(0.0, 100.0)).map(lambda x: S.rounded(x, dtype)))}
+
+
+@_composite
+def _ranking_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    cap = S.regression_cap(dtype, int(np.prod(shape)))
+    scores = st.floats(-cap, cap)
+    return {"y_true": draw(S.float_arrays(shape, st.sampled_from((-1.0, 1.0)))),
+            "x1": draw(S.float_arrays(shape, scores).map(lambda x: S.rounded(x, dtype))),
+            "x2": draw(S.float_arrays(shape, scores).map(lambda x: S.rounded(x, dtype)))}
+
+
+@_composite
+def _scores_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    return {"labels": draw(S.labels_for(shape)), "y_pred": draw(S.logits(shape, dtype))}
+
+
+@_composite
+def _gaussian_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    cap = S.regression_cap(dtype, int(np.prod(shape)))
+    values = st.floats(-cap, cap)
+    return {"y_true": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
+            "y_pred": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
+            "var": draw(S.float_arrays(shape, st.floats(1e-3, 1e3)).map(lambda x: S.rounded(x, dtype)))}
+
+
 _ENTRIES = [
     _loss("entropy", [Input("p", "prediction", differentiable=True)], [BASE, AXIS], gen.entropy, [{}, {"base": 2.0}],
           "entropy_inputs", True),
@@ -356,6 +415,27 @@ _ENTRIES = [
     _loss("categorical_generalized_cross_entropy", [_LABELS, _PRED], [Q, AXIS], gen.sparse, [{}, {"q": 0.8}],
           "sparse_inputs", True,
           notes="Keras takes integer labels and probabilities; its Loss class refuses q outside (0, 1)."),
+    _loss("soft_margin_loss", _REGRESSION, [AXIS], gen.hinge, [{}], "hinge_inputs", False,
+          notes="torch computes log1p(exp(-y x)): it overflows where -y x > 88 in float32 (a softplus does not)."),
+    LossInfo(name="hinge_embedding_loss", kind="loss", inputs=(_TARGET, _PRED), args=(MARGIN, AXIS),
+             generate=_distances, variants=({}, {"margin": 0.5}), strategy=_distances_strategy,
+             unit_intermediate=False, oracle=_oracle_of("hinge_embedding_loss"),
+             notes="y_pred holds distances; targets +-1 (torch accepts others: x + max(0, margin - x) there)."),
+    LossInfo(name="margin_ranking_loss", kind="loss",
+             inputs=(_TARGET, Input("x1", "prediction"), Input("x2", "prediction", differentiable=True)),
+             args=(MARGIN, AXIS), generate=_ranking, variants=({}, {"margin": 0.3}), strategy=_ranking_strategy,
+             unit_intermediate=False, oracle=_oracle_of("margin_ranking_loss"),
+             notes="Two scores; gradients are checked with respect to x2 (that of x1 is its negative)."),
+    LossInfo(name="multi_margin_loss", kind="loss", inputs=(_LABELS, _PRED), args=(P_NORM, MARGIN, AXIS),
+             generate=_scores, variants=({}, {"p": 2, "margin": 0.5}), strategy=_scores_strategy,
+             unit_intermediate=True, oracle=_oracle_of("multi_margin_loss"),
+             notes="Divides by the number of classes K (true class included), not K - 1."),
+    LossInfo(name="gaussian_nll_loss", kind="loss",
+             inputs=(_TARGET, _PRED, Input("var", "variance")), args=(GAUSS_FULL, AXIS), generate=_gaussian,
+             variants=({}, {"full": True}), strategy=_gaussian_strategy, unit_intermediate=False,
+             oracle=_oracle_of("gaussian_nll_loss"),
+             notes="var has y_pred's shape, or one entry per sample; torch clamps it at eps = 1e-6 without "
+                   "stopping its gradient."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),

@@ -125,6 +125,13 @@ def check_nonnegative(loss: str, name: str, value) -> float:
     return float(value)
 
 
+def check_finite(loss: str, name: str, value) -> float:
+    """``value`` as a float; ValueError unless it is a finite number (not a bool)."""
+    if not _is_number(value):
+        _refuse(loss, name, value, "a finite number")
+    return float(value)
+
+
 def check_unit_interval(loss: str, name: str, value) -> float:
     """``value`` as a float; ValueError unless it is a number in [0, 1]."""
     if not (_is_number(value) and 0.0 <= float(value) <= 1.0):

@@ -38,6 +38,7 @@ __all__ = [
     "categorical_hinge_max_includes_target", "hinge_kink_grad", "log_cosh_log2", "zero_times_inf_nan",
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
     "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon", "log_floor", "percentage_floor",
+    "variance_floor",
 ]
 
 
@@ -380,6 +381,18 @@ def percentage_floor(eps: float, *, source: str, versions: str,
         "percentage_floor", eps, applies_to,
         f"the denominator is max(|y_true|, eps), eps = {eps!r} in y_pred's dtype: a zero target costs "
         f"100 |y_pred| / eps (mape(0, 1) = {100.0 / eps:.6g}) where the mathematics gives inf.",
+        detail, source, versions)
+
+
+def variance_floor(eps: float, *, source: str, versions: str, applies_to: Iterable[str] = ("gaussian_nll_loss",),
+                   detail: str = "") -> Flag:
+    """The Gaussian likelihood clamps the variance to ``>= eps`` (formed in the prediction's dtype) before its
+    log and its division."""
+    eps = _epsilon("variance_floor", eps)
+    return _flag(
+        "variance_floor", eps, applies_to,
+        f"var is clamped to max(var, eps), eps = {eps!r}: a variance of 1e-8 counts as {eps!r} (gaussian_nll(0, 0.5, "
+        f"1e-8) = 124993.09 where the mathematics gives 12499990.8).",
         detail, source, versions)
 
 

@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._util import (as_labels, check_bool, check_log_base, check_nonnegative, check_positive, check_unit_interval,
+from ._util import (as_labels, check_bool, check_finite, check_log_base, check_nonnegative, check_positive, check_unit_interval,
                     clip_bounds, errstate, f64, narrow_dtype, round_to, scalar, softplus, xlogy)
 from .activations import log_sigmoid, log_softmax, sigmoid, softmax, softmax_complement
 from .conventions import ConventionLike, get_convention
@@ -26,7 +26,8 @@ __all__ = [
     "hinge", "squared_hinge", "categorical_hinge",
     "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
     "l2_loss", "generalized_kl_divergence", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
-    "categorical_generalized_cross_entropy",
+    "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
+    "multi_margin_loss", "gaussian_nll_loss",
 ]
 
 
@@ -877,6 +878,177 @@ def categorical_generalized_cross_entropy(labels, y_pred, *, q: float = 0.5, axi
     return _gce(labels, y_pred, q=q, axis=axis, convention=convention)[0]
 
 
+# ------------------------------------------------------------------------------------------------
+# Margin losses and the Gaussian likelihood (torch.nn's)
+
+
+def _soft_margin(y_true, y_pred, *, axis=-1, convention="math"):
+    get_convention(convention)
+    y, x = _pair(y_true, y_pred, axis)
+    m = -y * x
+    with errstate():
+        g = -y * sigmoid(m) / x.shape[-1]
+    return scalar(np.mean(softplus(m), axis=-1)), _back(g, axis)
+
+
+def soft_margin_loss(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Soft margin (logistic) loss :math:`\frac1K \sum_i \log(1 + e^{-y_i x_i})` over ``axis``, targets
+    ``y`` in {-1, 1}, scores ``x``.  Computed as a softplus, finite for every finite score.
+
+    Example:
+      >>> print(round(float(soft_margin_loss([1.0, -1.0], [2.0, 0.5])), 10))
+      0.5505024976
+
+    References:
+      torch.nn.SoftMarginLoss (elementwise).
+    """
+    return _soft_margin(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _hinge_embedding(y_true, y_pred, *, margin=1.0, axis=-1, convention="math"):
+    margin = check_finite("hinge_embedding_loss", "margin", margin)
+    get_convention(convention)
+    y, x = _pair(y_true, y_pred, axis)
+    k = x.shape[-1]
+    with errstate():
+        val = np.where(y == 1, x, np.where(y == -1, np.maximum(margin - x, 0.0), np.nan))
+        g = np.where(y == 1, 1.0, np.where(y == -1, -(margin - x > 0).astype(np.float64), np.nan)) / k
+    return scalar(np.mean(val, axis=-1)), _back(g, axis)
+
+
+def hinge_embedding_loss(y_true, y_pred, *, margin: float = 1.0, axis: int = -1,
+                         convention: ConventionLike = "math"):
+    r"""Hinge embedding loss over ``axis``: ``x`` (a distance) where ``y = 1``, ``max(0, margin - x)`` where
+    ``y = -1``, averaged; a target other than +-1 gives NaN (undefined).  Gradient 0 at the kink.
+
+    Example:
+      >>> print(hinge_embedding_loss([1.0, -1.0, -1.0], [0.5, 0.25, 2.0]))
+      0.4166666666666667
+
+    References:
+      torch.nn.HingeEmbeddingLoss (elementwise).
+    """
+    return _hinge_embedding(y_true, y_pred, margin=margin, axis=axis, convention=convention)[0]
+
+
+def _margin_ranking(y_true, x1, x2, *, margin=0.0, axis=-1, convention="math"):
+    margin = check_finite("margin_ranking_loss", "margin", margin)
+    get_convention(convention)
+    x2 = np.moveaxis(f64(x2), axis, -1)
+    shape = np.broadcast_shapes(np.shape(x2), np.shape(np.moveaxis(f64(x1), axis, -1)))
+    x2 = np.broadcast_to(x2, shape)
+    x1 = np.broadcast_to(np.moveaxis(f64(x1), axis, -1), shape)
+    y = np.broadcast_to(np.moveaxis(f64(y_true), axis, -1) if np.ndim(y_true) == len(shape) else f64(y_true), shape)
+    z = -y * (x1 - x2) + margin
+    g = y * (z > 0) / shape[-1]
+    return scalar(np.mean(np.maximum(z, 0.0), axis=-1)), _back(g, axis)
+
+
+def margin_ranking_loss(y_true, x1, x2, *, margin: float = 0.0, axis: int = -1,
+                        convention: ConventionLike = "math"):
+    r"""Margin ranking loss :math:`\frac1K \sum_i \max(0, -y_i (x1_i - x2_i) + \text{margin})` over ``axis``:
+    ``y = 1`` asks ``x1`` to rank above ``x2`` by ``margin``, ``y = -1`` below.  Two scores: the gradient
+    (``reference.grads``) is with respect to ``x2``, ``y [active] / K`` (that of ``x1`` is its negative);
+    0 at the kink.
+
+    Example:
+      >>> print(margin_ranking_loss([1.0, -1.0], [1.0, 2.0], [1.5, 0.5], margin=0.1))
+      1.1
+
+    References:
+      torch.nn.MarginRankingLoss (elementwise).
+    """
+    return _margin_ranking(y_true, x1, x2, margin=margin, axis=axis, convention=convention)[0]
+
+
+def _multi_margin(labels, y_pred, *, p=1, margin=1.0, axis=-1, convention="math"):
+    name = "multi_margin_loss"
+    if not isinstance(p, (int, np.integer)) or isinstance(p, (bool, np.bool_)) or int(p) not in (1, 2):
+        raise ValueError(f"{name}: p={p!r} is outside its domain: 1 or 2")
+    p = int(p)
+    margin = check_finite(name, "margin", margin)
+    conv = get_convention(convention)
+    x, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name)
+    xy = np.take_along_axis(x, idx, axis=-1)
+    z = margin - xy + x
+    active = (z > 0) & (onehot == 0)
+    terms = np.where(active, z, 0.0) ** p
+    val = np.sum(terms, axis=-1) / k
+    d = np.where(active, float(p) * np.where(active, z, 0.0) ** (p - 1), 0.0) / k
+    g = d - onehot * np.sum(d, axis=-1, keepdims=True)
+    return _finish_sparse(val, g, ignored, valid, axis)
+
+
+def multi_margin_loss(labels, y_pred, *, p: int = 1, margin: float = 1.0, axis: int = -1,
+                      convention: ConventionLike = "math"):
+    r"""Multi-class margin loss (Weston-Watkins, averaged over the classes) with integer labels:
+
+    .. math:: \frac1K \sum_{i \ne y} \max(0, \text{margin} - x_y + x_i)^p, \qquad p \in \{1, 2\}
+
+    Divided by ``K``, the number of classes (the true class included), not ``K - 1``.  A label outside
+    ``[0, K)`` raises IndexError.  Gradient 0 at a kink.
+
+    Example:
+      >>> print(multi_margin_loss([3, 0], [[0.1, 0.2, 0.4, 0.8], [0.3, -0.2, 0.9, 0.0]]))
+      [0.325 0.7  ]
+
+    References:
+      Weston and Watkins, Support Vector Machines for Multi-Class Pattern Recognition (1999);
+      torch.nn.MultiMarginLoss.
+    """
+    return _multi_margin(labels, y_pred, p=p, margin=margin, axis=axis, convention=convention)[0]
+
+
+def _gaussian_nll(y_true, y_pred, var, *, full=False, axis=-1, convention="math"):
+    name = "gaussian_nll_loss"
+    full = check_bool(name, "full", full)
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, m = _pair(y_true, y_pred, axis)
+    v = f64(var)
+    if v.ndim == np.ndim(y_pred) - 1:  # one variance per sample (homoscedastic): it broadcasts over axis
+        v = v[..., None]
+    else:
+        v = np.moveaxis(np.broadcast_to(v, np.shape(y_pred)), axis, -1)
+    if np.any(v < 0):
+        raise ValueError(f"{name}: var has a negative entry")
+    v = np.broadcast_to(v, m.shape)
+    eps = conv.value_for("variance_floor", name)
+    if eps is not None:
+        v = np.maximum(v, float(np.asarray(eps).astype(dt)))
+    e = m - y
+    with errstate():
+        terms = 0.5 * (np.log(v) + e * e / v)
+        g = e / v / m.shape[-1]
+    if full:
+        terms = terms + 0.5 * np.log(2.0 * np.pi)
+    return scalar(np.mean(terms, axis=-1)), _back(g, axis)
+
+
+def gaussian_nll_loss(y_true, y_pred, var, *, full: bool = False, axis: int = -1,
+                      convention: ConventionLike = "math"):
+    r"""Gaussian negative log-likelihood of ``y_true`` under mean ``y_pred`` and variance ``var``, averaged over
+    ``axis``:
+
+    .. math:: \frac1K \sum_i \tfrac12 \Big(\log v_i + \frac{(\mu_i - y_i)^2}{v_i}\Big)
+              \;[+\, \tfrac12 \log 2\pi \text{ with full}]
+
+    ``var`` has ``y_pred``'s shape, or that shape without its last axis (one variance per sample), or
+    broadcasts to it.  A negative variance raises ValueError; a zero one gives inf.  The gradient
+    (``reference.grads``) is with respect to the mean ``y_pred``: ``(mu - y) / v / K``.  Flag
+    ``variance_floor`` (``max(var, eps)``).
+
+    Example:
+      >>> print(round(float(gaussian_nll_loss([0.0, 0.0], [0.5, 1.0], [1.0, 2.0])), 10))
+      0.3607867951
+
+    References:
+      Nix and Weigend, Estimating the mean and variance of the target probability distribution (1994);
+      torch.nn.GaussianNLLLoss (elementwise).
+    """
+    return _gaussian_nll(y_true, y_pred, var, full=full, axis=axis, convention=convention)[0]
+
+
 IMPLEMENTATIONS = {
     "entropy": _entropy,
     "cross_entropy": _cross_entropy,
@@ -901,6 +1073,11 @@ IMPLEMENTATIONS = {
     "mean_squared_logarithmic_error": _msle,
     "mean_absolute_percentage_error": _mape,
     "categorical_generalized_cross_entropy": _gce,
+    "soft_margin_loss": _soft_margin,
+    "hinge_embedding_loss": _hinge_embedding,
+    "margin_ranking_loss": _margin_ranking,
+    "multi_margin_loss": _multi_margin,
+    "gaussian_nll_loss": _gaussian_nll,
 }
 
 LOSSES = {
@@ -925,4 +1102,9 @@ LOSSES = {
     "mean_squared_logarithmic_error": mean_squared_logarithmic_error,
     "mean_absolute_percentage_error": mean_absolute_percentage_error,
     "categorical_generalized_cross_entropy": categorical_generalized_cross_entropy,
+    "soft_margin_loss": soft_margin_loss,
+    "hinge_embedding_loss": hinge_embedding_loss,
+    "margin_ranking_loss": margin_ranking_loss,
+    "multi_margin_loss": multi_margin_loss,
+    "gaussian_nll_loss": gaussian_nll_loss,
 }

@@ -29,7 +29,8 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "sparse_categorical_crossentropy", "binary_crossentropy", "nll", "hinge", "squared_hinge",
     "categorical_hinge", "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
     "l2_loss", "generalized_kl_divergence", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
-    "categorical_generalized_cross_entropy",
+    "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
+    "multi_margin_loss", "gaussian_nll_loss",
     "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
@@ -313,6 +314,43 @@ def _row_gce(label, p, c):
     return (1 - mpmath.power(p[label], q)) / q
 
 
+def _row_soft_margin(y, p, c):
+    return mpmath.fsum(_softplus(-a * b) for a, b in zip(y, p)) / len(p)
+
+
+def _row_hinge_embedding(y, p, c):
+    m = mpf(c.get("margin", 1.0))
+    terms = [b if a == 1 else (max(m - b, 0) if a == -1 else NAN) for a, b in zip(y, p)]
+    return mpmath.fsum(terms) / len(p)
+
+
+def _row_margin_ranking(yx, p, c):
+    y, x1 = yx
+    m = mpf(c.get("margin", 0.0))
+    return mpmath.fsum(max(-a * (b1 - b2) + m, 0) for a, b1, b2 in zip(y, x1, p)) / len(p)
+
+
+def _row_multi_margin(label, x, c):
+    if not 0 <= label < len(x):
+        return NAN
+    m, power = mpf(c.get("margin", 1.0)), int(c.get("p", 1))
+    return mpmath.fsum(max(m - x[label] + v, 0) ** power for j, v in enumerate(x) if j != label) / len(x)
+
+
+def _row_gaussian_nll(yv, p, c):
+    y, var = yv
+    eps = c["conv"].value_for("variance_floor", "gaussian_nll_loss")
+    lo = None if eps is None else _rnd(mpf(eps), c["dt"])
+    terms = []
+    for a, v, b in zip(y, var, p):
+        v = v if lo is None else max(v, lo)
+        terms.append((_log(v) + (b - a) ** 2 / v) / 2 if v != 0 else (INF if b != a else NAN))
+    out = mpmath.fsum(terms) / len(p)
+    if c.get("full", False):
+        out += mpmath.log(2 * mpmath.pi) / 2
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # Drivers
 
@@ -325,8 +363,13 @@ _ROWS = {
     "log_cosh": _row_log_cosh, "poisson": _row_poisson, "l2_loss": _row_l2,
     "generalized_kl_divergence": _row_generalized_kl, "mean_squared_logarithmic_error": _row_msle,
     "mean_absolute_percentage_error": _row_mape, "categorical_generalized_cross_entropy": _row_gce,
+    "soft_margin_loss": _row_soft_margin, "hinge_embedding_loss": _row_hinge_embedding,
+    "margin_ranking_loss": _row_margin_ranking, "multi_margin_loss": _row_multi_margin,
+    "gaussian_nll_loss": _row_gaussian_nll,
 }
-_SPARSE = ("sparse_categorical_crossentropy", "nll", "categorical_generalized_cross_entropy")
+_SPARSE = ("sparse_categorical_crossentropy", "nll", "categorical_generalized_cross_entropy", "multi_margin_loss")
+# Losses of three inputs: which argument is the prediction (differentiated) and which rides along with the target.
+_THREE = {"margin_ranking_loss": (2, 1), "gaussian_nll_loss": (1, 2)}
 
 
 def _prepare(name, args, kwargs):
@@ -335,9 +378,16 @@ def _prepare(name, args, kwargs):
     axis = kwargs.pop("axis", -1)
     conv = get_convention(kwargs.pop("convention", "math"))
     base = kwargs.pop("base", None)
+    extra = None
     if name == "entropy":
         (pred,) = args
         first = None
+    elif name in _THREE:
+        first, (pi, ei) = args[0], _THREE[name]
+        pred, extra = args[pi], f64(args[ei])
+        if name == "gaussian_nll_loss" and extra.ndim == np.ndim(pred) - 1:
+            extra = extra[..., None]
+        extra = np.moveaxis(np.broadcast_to(extra, np.shape(pred)), axis, -1)
     else:
         first, pred = args
     dt = narrow_dtype(pred)
@@ -357,6 +407,9 @@ def _prepare(name, args, kwargs):
             if np.all((y == 0) | (y == 1)):
                 y = 2.0 * y - 1.0
         ys = [[mpf(float(v)) for v in row] for row in y.reshape(-1, k)]
+    if extra is not None:
+        es = [[mpf(float(v)) for v in row] for row in extra.reshape(-1, k)]
+        ys = [(ys[i], es[i]) for i in range(len(ys))]
     rows = [(ys[i], [mpf(float(v)) for v in p2[i]]) for i in range(p2.shape[0])]
     return rows, ctx, batch, p.shape, axis
 

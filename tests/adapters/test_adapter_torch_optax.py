@@ -57,7 +57,8 @@ def _adapter(name):
 
 
 def _args(name, binding) -> dict:
-    if binding.loss in _LOGIT_ARGS or (name == "optax" and binding.loss == "binary_crossentropy"):
+    if binding.loss in _LOGIT_ARGS or binding.requires.get("from_logits") or (
+            name == "optax" and binding.loss == "binary_crossentropy"):
         return {"from_logits": True}
     return {}
 
