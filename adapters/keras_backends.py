@@ -295,6 +295,15 @@ JAX_DEVIATIONS: tuple[Deviation, ...] = _common("jax") + _float64_in_float32("ja
           "kind": "grad"}, "differs", _XLA_FLUSH, settings={"x64": "on"}),
 ) + _half("jax")
 TORCH_DEVIATIONS: tuple[Deviation, ...] = _common("torch") + _float64_in_float32("torch") + (
+    _dev("gce-unbatched-sample-shape",
+         "categorical_generalized_cross_entropy on one unbatched sample given as tensors (a 0-d int64 label, a rank-1 "
+         "y_pred) returns shape (1,), not a scalar, from the function and the unreduced Loss class: ops.one_hot of the "
+         "0-d torch tensor is (1, K) here (TensorFlow and jax give a scalar). Found by the fuzzer.",
+         {"loss": "categorical_generalized_cross_entropy", "form": ("function:none", "class:none"),
+          "case": "gen.vector*", "kind": ("value", "dtype"), "dtype": ("float16", "bfloat16", "float32", "float64")},
+         "differs",
+         f"one_hot in keras/src/backend/torch/nn.py ({_K3}); categorical_generalized_cross_entropy in {_LOSSES}; "
+         "measured"),
     _dev("float64-msle-returns-float32",
          "mean_squared_logarithmic_error returns float32 for float64 inputs: ops.maximum(y_pred, convert_to_tensor("
          "epsilon())) takes result_type(float64, float32), float32 off TensorFlow, and the rest follows (float16 and "
