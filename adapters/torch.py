@@ -104,9 +104,30 @@ TORCH_MULTILABEL = Convention(
     {"mean_over_classes": "returns one loss per sample: the class-weighted sum divided by C (the class count), "
                           "whatever the weights sum to (weight is not bound here)."})
 
+# torch.distributions.Categorical(probs=p): normalises p and takes logits = log(clamp_probs(p)).
+_DISTRIBUTIONS_SRC = f"torch/distributions/categorical.py, utils.py ({_TORCH})"
+TORCH_DISTRIBUTIONS = Convention(
+    "torch_distributions", "torch.distributions.Categorical(probs=...).entropy().",
+    [flag for flag in TORCH.flags.values()] + [
+        C.distribution_renormalize(
+            source=f"Categorical.__init__ in {_DISTRIBUTIONS_SRC}", versions=">=1.0",
+            detail="self.probs = probs / probs.sum(-1, keepdim=True) (no error for a row that does not sum to 1 "
+                   "with the default validate_args)."),
+        C.log_clamp_machine_eps(
+            source=f"Categorical.logits = probs_to_logits(probs) = log(clamp_probs(probs)) in {_DISTRIBUTIONS_SRC}",
+            versions=">=1.0",
+            detail="clamp_probs: eps = torch.finfo(probs.dtype).eps; probs.clamp(min=eps, max=1 - eps); entropy = "
+                   "-(clamp(logits, min=finfo.min) * probs).sum(-1)."),
+    ],
+    {"units": "nats (natural log); information-theory texts print bits: divide by log 2 (reference.entropy(p, "
+              "base=2)).",
+     "entr": "torch.special.entr(x) = -x log x elementwise (0 at 0, -inf for x < 0) is the mathematics: the 'torch' "
+             "convention, no clamp, no normalisation."})
+
 # What this adapter declares (``ADAPTER.conventions``): bindings name "torch", multilabel_soft_margin_loss
-# "torch_multilabel".
-CONVENTIONS: Mapping[str, Convention] = MappingProxyType({TORCH.name: TORCH, TORCH_MULTILABEL.name: TORCH_MULTILABEL})
+# "torch_multilabel", Categorical.entropy "torch_distributions".
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({
+    TORCH.name: TORCH, TORCH_MULTILABEL.name: TORCH_MULTILABEL, TORCH_DISTRIBUTIONS.name: TORCH_DISTRIBUTIONS})
 
 _ELEMENT_FORMS = ("function:none", "function:sum", "function:mean", "module:mean", "module:sum")
 _KL_FORMS = _ELEMENT_FORMS + ("function:batchmean", "module:batchmean")
@@ -258,6 +279,15 @@ def _gaussian_nll(torch, t, args, api, red):
                   full=bool(args.get("full", False)))
 
 
+def _categorical_entropy(torch, t, args, api, red):
+    axis = int(args.get("axis", -1))
+    return torch.distributions.Categorical(probs=t["p"].movedim(axis, -1)).entropy()
+
+
+def _entr(torch, t, args, api, red):
+    return torch.special.entr(t["p"])
+
+
 def _softmax(torch, t, args, api, red):
     return torch.nn.functional.softmax(t["z"], dim=int(args.get("axis", -1)))
 
@@ -287,6 +317,8 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "margin_ranking_loss": _margin_ranking,
     "multi_margin_loss": _multi_margin,
     "gaussian_nll_loss": _gaussian_nll,
+    "entropy": _categorical_entropy,
+    "entropy@entr": _entr,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -365,6 +397,12 @@ BINDINGS: dict[str, Binding] = {
         "gaussian_nll_loss", "torch.nn.functional.gaussian_nll_loss(input=y_pred, target=y_true, var=var, full=full) "
         "/ nn.GaussianNLLLoss (eps=1e-6)", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("full",),
         grad_wrt="y_pred"),
+    "entropy": TorchBinding(
+        "entropy", "torch.distributions.Categorical(probs=p (class axis last)).entropy() (nats; no base)",
+        ("distribution:none",), "torch_distributions", granularity="sample", grad_wrt="p"),
+    "entropy@entr": TorchBinding(
+        "entropy", "torch.special.entr(p) = -p log p elementwise (nats; no base)", ("special:none",), CONVENTION,
+        granularity="element", grad_wrt="p"),
     "softmax": TorchBinding("softmax", "torch.nn.functional.softmax(z, dim=axis)", _ACTIVATION_FORMS,
                             CONVENTION, granularity="sample", grad_wrt="z"),
     "log_softmax": TorchBinding("log_softmax", "torch.nn.functional.log_softmax(z, dim=axis)",
@@ -478,7 +516,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
                           "mean_absolute_error", "mean_squared_error", "nll", "poisson", "smooth_l1",
                           "sparse_categorical_crossentropy", "binary_crossentropy@multilabel_soft_margin",
                           "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss", "multi_margin_loss",
-                          "gaussian_nll_loss"),
+                          "gaussian_nll_loss", "entropy", "entropy@entr"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=TORCH_VERSIONS,
         source="aten/src/ATen/native/cpu/SoftMaxKernel.cpp (_vec_log_softmax_lastdim), ReduceOps, Loss.cpp; "

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from ._util import (as_labels, check_bool, check_finite, check_log_base, check_nonnegative, check_positive, check_unit_interval,
-                    clip_bounds, errstate, f64, narrow_dtype, round_to, scalar, softplus, xlogy)
+                    clip_bounds, errstate, f64, machine_eps, narrow_dtype, round_to, scalar, softplus, xlogy)
 from .activations import log_sigmoid, log_softmax, sigmoid, softmax, softmax_complement
 from .conventions import ConventionLike, get_convention
 
@@ -64,13 +64,32 @@ def _kl_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def _entropy(p, *, base=None, axis=-1, convention="math"):
     check_log_base("entropy", "base", base)
-    get_convention(convention)
+    conv = get_convention(convention)
+    dt = narrow_dtype(p)
     _, p = _pair(0.0, p, axis)
     lb = _log_base(base)
-    val = (0.0 - np.sum(xlogy(p, p), axis=-1)) / lb
+    renorm = conv.value_for("distribution_renormalize", "entropy")
+    clamp = conv.value_for("log_clamp_machine_eps", "entropy")
+    if not renorm and not clamp:
+        val = (0.0 - np.sum(xlogy(p, p), axis=-1)) / lb
+        with errstate():
+            g = -(np.log(p) + 1.0) / lb
+        return scalar(val), _back(g, axis)
     with errstate():
-        g = -(np.log(p) + 1.0) / lb
-    return scalar(val), _back(g, axis)
+        s = np.sum(p, axis=-1, keepdims=True) if renorm else np.ones(p.shape[:-1] + (1,))
+        q = p / s
+        if clamp:
+            eps = machine_eps(dt)
+            lo, hi = eps, float(np.asarray(1.0 - np.asarray(eps, dtype=dt), dtype=dt))
+            live = ((q >= lo) & (q <= hi)).astype(np.float64)
+            c = np.clip(q, lo, hi)
+        else:
+            live, c = np.ones(q.shape), q
+        logc = np.log(c)
+        val = -np.sum(np.where(q == 0, 0.0, q * logc), axis=-1) / lb
+        gq = -(logc + np.where(live > 0, q / c, 0.0))
+        g = (gq - np.sum(gq * q, axis=-1, keepdims=True)) / s if renorm else gq
+    return scalar(val), _back(g / lb, axis)
 
 
 def entropy(p, *, base: Optional[float] = None, axis: int = -1, convention: ConventionLike = "math"):
@@ -82,7 +101,12 @@ def entropy(p, *, base: Optional[float] = None, axis: int = -1, convention: Conv
       p: probabilities.
       base: ``None`` for nats (natural log), 2 for bits, 10 for bans.
       axis: the class axis.
-      convention: accepted for uniformity; no flag applies.
+      convention: flags ``distribution_renormalize`` (divide by the sum first) and ``log_clamp_machine_eps``
+        (log of ``clamp(p, eps, 1 - eps)``, eps the dtype's machine epsilon).
+
+    Nats by default (natural log); ``base=2`` gives bits, the unit of the information-theory documents
+    (divide nats by ``log 2``).  ``-x log x`` of one entry (``torch.special.entr``) is the entropy of a
+    length-1 axis.
 
     Example:
       >>> print(float(entropy([0.5, 0.5], base=2)))

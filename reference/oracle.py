@@ -21,7 +21,7 @@ import mpmath
 import numpy as np
 from mpmath import mp, mpf
 
-from ._util import as_labels, clip_bounds, f64, narrow_dtype
+from ._util import as_labels, clip_bounds, f64, machine_eps, narrow_dtype
 from .conventions import ConventionLike, get_convention
 
 __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
@@ -88,6 +88,14 @@ def _log_softmax_row(z):
 
 
 def _row_entropy(_, p, c):
+    conv = c["conv"]
+    if conv.value_for("distribution_renormalize", "entropy"):
+        total = mpmath.fsum(p)
+        p = [v / total for v in p]
+    if conv.value_for("log_clamp_machine_eps", "entropy"):
+        eps = mpf(machine_eps(c["dt"]))
+        hi = _rnd(1 - eps, c["dt"])
+        return -mpmath.fsum(0 if v == 0 else v * mpmath.log(min(max(v, eps), hi)) for v in p) / c["lb"]
     return -mpmath.fsum(_xlogy(v, v) for v in p) / c["lb"]
 
 
