@@ -46,6 +46,8 @@ from reference import Convention
 from reference import conventions as C
 
 CONVENTION = "keras"
+# Functions whose float32 constant promotes half-precision inputs (ops.maximum(y, convert_to_tensor(epsilon()))).
+PROMOTES_HALF = ("mean_squared_logarithmic_error",)
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight")
 # Versions the bindings and deviations were measured with (see ``DEVIATIONS``).
@@ -98,6 +100,9 @@ def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Fla
             detail="From logits, tf.nn.softmax_cross_entropy_with_logits evaluates 0 * log_softmax = 0 * -inf."),
         C.poisson_log_epsilon(1e-7, source=f"poisson in {losses_src}", versions=versions,
                               detail="y_pred - y_true * log(y_pred + keras.config.epsilon())."),
+        C.percentage_floor(1e-7, source=f"mean_absolute_percentage_error in {losses_src}", versions=versions,
+                           detail="100 * mean(abs((y_true - y_pred) / maximum(abs(y_true), epsilon))), epsilon = "
+                                  "keras.config.epsilon() in y_pred's dtype: mape(0, 1) = 1e9 in float64."),
         C.bce_logits_formula(
             "tf", source=f"binary_crossentropy in {backend_src}", versions=versions,
             detail="tf.nn.sigmoid_cross_entropy_with_logits computes max(x,0) - x*y + log1p(exp(-|x|)): NaN at "
@@ -112,9 +117,20 @@ def _prob_clip(versions: str, backend_src: str) -> C.Flag:
         detail="eps = keras.config.epsilon(); the clip is tf.clip_by_value.")
 
 
+def _msle_floor(versions: str, losses_src: str) -> C.Flag:
+    """Keras 3's MSLE floor: ``ops.convert_to_tensor(backend.epsilon())`` is a float32 tensor, so the floor is
+    float32(1e-7) = 1.0000000116860974e-07 in every dtype (Keras 2 forms 1e-7 in the input's dtype)."""
+    return C.log_floor(
+        float(np.float32(1e-7)), source=f"mean_squared_logarithmic_error in {losses_src}", versions=versions,
+        detail="log(maximum(y, epsilon) + 1.0) for y_pred and y_true, epsilon = convert_to_tensor(keras.config."
+               "epsilon()) (float32; float16/bfloat16 inputs are promoted to float32 by the maximum): "
+               "msle(0, -0.5) = 0, math 0.480453.")
+
+
 KERAS3 = Convention(
     "keras", "Keras 3 (keras.losses functional API, TensorFlow backend).",
     _keras_flags(_K3_VERSIONS, _K3_NN, _K3_LOSSES) + [
+        _msle_floor(_K3_VERSIONS, _K3_LOSSES),
         _prob_clip(_K3_VERSIONS, _K3_NN),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_K3_LOSSES}", versions=_K3_VERSIONS,
                                       detail="(Keras 2 uses shape[axis].)"),
@@ -168,6 +184,13 @@ _SPECS: dict[str, _Spec] = {
     "squared_hinge": _Spec("y_true", "y_pred", "squared_hinge", "SquaredHinge"),
     "categorical_hinge": _Spec("y_true", "y_pred", "categorical_hinge", "CategoricalHinge"),
     "poisson": _Spec("y_true", "y_pred", "poisson", "Poisson"),
+    "log_cosh": _Spec("y_true", "y_pred", "log_cosh", "LogCosh"),
+    "mean_squared_logarithmic_error": _Spec("y_true", "y_pred", "mean_squared_logarithmic_error",
+                                            "MeanSquaredLogarithmicError"),
+    "mean_absolute_percentage_error": _Spec("y_true", "y_pred", "mean_absolute_percentage_error",
+                                            "MeanAbsolutePercentageError"),
+    "categorical_generalized_cross_entropy": _Spec("labels", "y_pred", "categorical_generalized_cross_entropy",
+                                                   "CategoricalGeneralizedCrossEntropy"),
     "softmax": _Spec(None, "z", "softmax", None, "softmax", activation=True),
     "log_softmax": _Spec(None, "z", "log_softmax", None, "log_softmax", activation=True),
     "sigmoid": _Spec(None, "z", "sigmoid", None, "sigmoid", activation=True),
@@ -178,7 +201,11 @@ _ARGS: dict[str, tuple[str, ...]] = {
     "categorical_crossentropy": ("from_logits", "label_smoothing"),
     "sparse_categorical_crossentropy": ("from_logits",),
     "binary_crossentropy": ("from_logits", "label_smoothing"),
+    "categorical_generalized_cross_entropy": ("q",),
 }
+# Arguments the reference defaults and a Keras function requires: passed explicitly, at the reference's default
+# (keras.losses.categorical_generalized_cross_entropy(y_true, y_pred, q) has no default for q; its class has 0.5).
+REQUIRED_DEFAULTS: dict[str, dict[str, Any]] = {"categorical_generalized_cross_entropy": {"q": 0.5}}
 _CLASS_FORMS = ("function:none",) + tuple(f"class:{r}" for r in CLASS_REDUCTIONS)
 
 
@@ -314,7 +341,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
          "compute in float32.",
          {"binding": ("binary_crossentropy", "binary_crossentropy@tf.nn", "categorical_crossentropy",
                       "categorical_hinge", "hinge", "huber", "kl_divergence", "log_softmax", "log_softmax@tf.nn",
-                      "mean_absolute_error", "mean_squared_error", "poisson", "sigmoid", "sigmoid@tf.nn", "softmax",
+                      "log_cosh", "mean_absolute_error", "mean_squared_error", "poisson", "sigmoid",
+                      "mean_absolute_percentage_error", "categorical_generalized_cross_entropy", "sigmoid@tf.nn", "softmax",
                       "softmax@tf.nn", "sparse_categorical_crossentropy", "sparse_categorical_crossentropy@tf.nn",
                       "squared_hinge"),
           "form": ("function:*", "tfnn:*"), "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
@@ -536,9 +564,13 @@ class KerasAdapter:
         return self.compute_dtype(call)
 
     def compute_dtype(self, call: Call) -> str:
-        """The dtype the call computes in: a Loss class casts its inputs to ``keras.config.floatx()``."""
+        """The dtype the call computes in: a Loss class casts its inputs to ``keras.config.floatx()``;
+        ``mean_squared_logarithmic_error`` takes ``maximum`` with a float32 epsilon, which promotes float16 and
+        bfloat16 inputs to float32 (and returns float32)."""
         if call.api == "class":
             return _runtime().keras.config.floatx()
+        if call.loss in PROMOTES_HALF and call.dtype in ("float16", "bfloat16"):
+            return "float32"
         return call.dtype
 
     # ---- running -------------------------------------------------------------------------------------------
@@ -563,7 +595,8 @@ class KerasAdapter:
         spec = _SPECS[call.loss]
         api, reduction = call.api, call.reduction
         np_dtype = rt.np_dtypes[call.dtype]
-        args = {name: _plain(value) for name, value in call.args.items() if name != "axis"}
+        args = {**REQUIRED_DEFAULTS.get(call.loss, {}),
+                **{name: _plain(value) for name, value in call.args.items() if name != "axis"}}
 
         pred_np = np.asarray(call.inputs[spec.pred])
         axis = call.args.get("axis", -1)

@@ -158,7 +158,8 @@ class KerasAPIAdapter:
         spec = spec_of(call.loss)
         api = call.api
         np_dtype = rt.np_dtypes[call.dtype]
-        args = {name: plain(value) for name, value in call.args.items() if name != "axis"}
+        args = {**_keras.REQUIRED_DEFAULTS.get(call.loss, {}),
+                **{name: plain(value) for name, value in call.args.items() if name != "axis"}}
 
         pred_np = np.asarray(call.inputs[spec.pred])
         axis = call.args.get("axis", -1)

@@ -32,6 +32,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from adapters import keras as _keras
 from adapters.keras_api import KerasAPIAdapter, derived_bindings
 from adapters.protocol import Call, Deviation, describe
 from reference import Convention
@@ -71,6 +72,9 @@ def _shared(backend: str) -> list[C.Flag]:
         C.hinge_binary_labels(source=f"convert_binary_labels_to_hinge in {_LOSSES}", versions=_V),
         C.categorical_hinge_max_includes_target(source=f"categorical_hinge in {_LOSSES}", versions=_V),
         C.poisson_log_epsilon(1e-7, source=f"poisson in {_LOSSES}", versions=_V),
+        C.log_floor(float(np.float32(1e-7)), source=f"mean_squared_logarithmic_error in {_LOSSES}", versions=_V,
+                    detail="maximum(y, convert_to_tensor(epsilon())): a float32 epsilon in every dtype."),
+        C.percentage_floor(1e-7, source=f"mean_absolute_percentage_error in {_LOSSES}", versions=_V),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_LOSSES}", versions=_V),
         C.zero_times_inf_nan(
             ("categorical_crossentropy",), source=f"categorical_crossentropy in {nn}", versions=_V,
@@ -96,6 +100,11 @@ KERAS_JAX = Convention(
         "x64": "float64 inputs are computed in float32 unless JAX's x64 mode is on (jax_enable_x64 / "
                "JAX_ENABLE_X64=1): jnp arrays cannot hold float64 without it.",
         "jit": "The adapter jit-compiles the loss and its gradient, as Keras's JAX trainer compiles the train step.",
+        "log_cosh": "log_cosh subtracts ops.log(2.0) computed in float32 (0.6931471824645996), as on TensorFlow "
+                    f"(log_cosh in {_LOSSES}), but not declared as the log_cosh_log2 flag here: the 1.9e-9 it moves a "
+                    "value is below float32's rounding, and float64 is averaged in float32 on this backend "
+                    "(float64-reduced-in-float32), so no number can witness it (float64 log_cosh(0, 0) = "
+                    "-1.9046542e-09, the float32 mean of the TensorFlow backend's -1.9046543e-09).",
         "sparse_labels": "sparse_categorical_crossentropy takes jnn.one_hot(target): an out-of-range or negative "
                          "label is an all-zero row, loss 0, where TensorFlow raises.",
     })
@@ -117,6 +126,11 @@ KERAS_TORCH = Convention(
     ], {
         "float16_softmax": "softmax and log_softmax of float16 on the CPU are computed in float32 and cast back "
                            f"(softmax, log_softmax in {_nn('torch')}).",
+        "log_cosh": "log_cosh subtracts ops.log(2.0) computed in float32 (0.6931471824645996), as on TensorFlow "
+                    f"(log_cosh in {_LOSSES}), but not declared as the log_cosh_log2 flag here: the 1.9e-9 it moves a "
+                    "value is below float32's rounding, and float64 is averaged in float32 on this backend "
+                    "(float64-reduced-in-float32), so no number can witness it (float64 log_cosh(0, 0) = "
+                    "-1.9046542e-09, the float32 mean of the TensorFlow backend's -1.9046543e-09).",
         "sparse_labels": "an out-of-range label raises IndexError ('Target 3 is out of bounds'), as torch does.",
     })
 
@@ -136,7 +150,7 @@ _HALF = ("float16", "bfloat16")
 _DTYPES_PY = f"keras/src/backend/common/dtypes.py ({_K3})"
 # Losses whose per-sample value goes through ops.mean (or, on torch, another op that takes result_type).
 _MEAN_LOSSES = ("mean_squared_error", "mean_absolute_error", "huber", "hinge", "squared_hinge", "poisson",
-                "binary_crossentropy")
+                "binary_crossentropy", "log_cosh", "mean_squared_logarithmic_error")
 
 
 def _common(backend: str) -> tuple[Deviation, ...]:
@@ -200,6 +214,19 @@ def _float64_in_float32(backend: str, settings: Mapping[str, Any] | None = None)
              "edge.bce-logits.tiny-loss).",
              {"case": "edge.bce-logits.tiny-loss", "dtype": "float64", "kind": "edge"}, "differs",
              f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}", settings=settings),
+        _dev("float64-mape-reduced-in-float32",
+             "The same float32 mean in mean_absolute_percentage_error: a float64 percentage error carries float32 "
+             "errors (1e-7 relative)" + (" and so does its gradient." if backend == "torch" else
+                                         "; its gradient (100 sign(e) / |y| / K) comes back exact under x64."),
+             {"loss": "mean_absolute_percentage_error", "form": "function:none", "dtype": "float64",
+              "kind": ("value", "grad", "golden") if backend == "torch" else ("value", "golden"),
+              "case": ("gen.*", "conv.*")}, "differs",
+             f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; mean_absolute_percentage_error in {_LOSSES}", settings=settings),
+        _dev("float64-log-cosh-edge-in-float32",
+             "The same float32 mean on the float64 log-cosh edge case (edge.log-cosh.float32-log2): 29.306852340698242 "
+             "for log cosh(30) = 29.306852819440056, and -1.9046542e-09 (float32) for log cosh(0) = 0.",
+             {"loss": "log_cosh", "case": "edge.log-cosh.*", "dtype": "float64", "kind": "edge"}, "differs",
+             f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; log_cosh in {_LOSSES}", settings=settings),
     )
 
 
@@ -268,6 +295,29 @@ JAX_DEVIATIONS: tuple[Deviation, ...] = _common("jax") + _float64_in_float32("ja
           "kind": "grad"}, "differs", _XLA_FLUSH, settings={"x64": "on"}),
 ) + _half("jax")
 TORCH_DEVIATIONS: tuple[Deviation, ...] = _common("torch") + _float64_in_float32("torch") + (
+    _dev("gce-unbatched-sample-shape",
+         "categorical_generalized_cross_entropy on one unbatched sample given as tensors (a 0-d int64 label, a rank-1 "
+         "y_pred) returns shape (1,), not a scalar, from the function and the unreduced Loss class: ops.one_hot of the "
+         "0-d torch tensor is (1, K) here (TensorFlow and jax give a scalar). Found by the fuzzer.",
+         {"loss": "categorical_generalized_cross_entropy", "form": ("function:none", "class:none"),
+          "case": "gen.vector*", "kind": ("value", "dtype"), "dtype": ("float16", "bfloat16", "float32", "float64")},
+         "differs",
+         f"one_hot in keras/src/backend/torch/nn.py ({_K3}); categorical_generalized_cross_entropy in {_LOSSES}; "
+         "measured"),
+    _dev("float64-msle-returns-float32",
+         "mean_squared_logarithmic_error returns float32 for float64 inputs: ops.maximum(y_pred, convert_to_tensor("
+         "epsilon())) takes result_type(float64, float32), float32 off TensorFlow, and the rest follows (float16 and "
+         "bfloat16 are promoted to float32 too, as on TensorFlow: compute_dtype says so).",
+         {"loss": "mean_squared_logarithmic_error", "form": "function:none", "dtype": "float64", "kind": "dtype"},
+         "differs", f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; mean_squared_logarithmic_error in {_LOSSES}"),
+    _dev("float64-power-in-float32",
+         "categorical_generalized_cross_entropy in float64 carries float32 errors for q = 0.8 (0.3103017 for "
+         "p = 0.7, exact 0.31030169168744304; the result stays float64), and its gradient too: ops.power(p, q) with a "
+         "Python q goes through result_type, which maps 64-bit to 32-bit off TensorFlow.  With the default q = 0.5 "
+         "the float64 value and gradient agree (measured: gen.small.default).",
+         {"loss": "categorical_generalized_cross_entropy", "form": "function:none", "dtype": "float64",
+          "kind": ("value", "grad"), "case": "gen.*q=0.8*"}, "differs",
+         f"power in keras/src/backend/torch/numpy.py ({_K3}); BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; measured"),
     _dev("float64-hinges-return-float32",
          "hinge, squared_hinge and categorical_hinge return float32 for float64 inputs: ops.maximum casts both "
          "arguments to result_type(float64, float64), which Keras maps to float32 off TensorFlow (the categorical "
@@ -398,6 +448,8 @@ class KerasBackendAdapter(KerasAPIAdapter):
         without x64 comes back float32: the declared deviation ``float64-needs-x64``)."""
         if call.api == "class":
             return self._runtime().keras.backend.floatx()
+        if self._promotes_half(call):
+            return "float32"
         return call.dtype
 
     def compute_dtype(self, call: Call) -> str:
@@ -407,7 +459,15 @@ class KerasBackendAdapter(KerasAPIAdapter):
             return self._runtime().keras.backend.floatx()
         if call.dtype == "float64" and not self._x64():
             return "float32"
+        if self._promotes_half(call):
+            return "float32"  # maximum with a float32 epsilon promotes (as on TensorFlow)
         return call.dtype
+
+    def _promotes_half(self, call: Call) -> bool:
+        """On torch (not jax, where the epsilon is weakly typed) ``ops.maximum(y, float32 epsilon)`` promotes a
+        half-precision input to float32, and the function returns float32."""
+        return (self.backend == "torch" and call.api == "function" and call.loss in _keras.PROMOTES_HALF
+                and call.dtype in ("float16", "bfloat16"))
 
     # ---- running ------------------------------------------------------------------------------------------
     def _execute(self, rt: _Runtime, fn, true, pred, weight, seed, call: Call):

@@ -50,8 +50,9 @@ _OPTAX_CLS_SRC = f"optax/losses/_classification.py ({_OPTAX_SRC})"
 OPTAX = Convention(
     "optax", "optax.losses (jax).", [
         C.zero_times_inf_nan(
-            ("categorical_crossentropy", "kl_divergence"),
-            source=f"softmax_cross_entropy, kl_divergence in {_OPTAX_CLS_SRC}", versions=">=0.1.5",
+            ("categorical_crossentropy", "kl_divergence", "generalized_kl_divergence"),
+            source=f"softmax_cross_entropy, kl_divergence, generalized_kl_divergence in {_OPTAX_CLS_SRC}",
+            versions=">=0.1.5",
             detail="softmax_cross_entropy computes -(labels * log_softmax).sum() (safe_softmax_cross_entropy "
                    "does not); kl_divergence(log_predictions, targets) = targets * (where(targets == 0, 0, "
                    "log targets) - log_predictions)."),
@@ -84,8 +85,22 @@ OPTAX = Convention(
         "smooth_labels": "optax.smooth_labels(labels, alpha) = (1 - alpha) labels + alpha / K.",
     })
 
-# What this adapter declares (``ADAPTER.conventions``); every binding names "optax".
-CONVENTIONS: Mapping[str, Convention] = MappingProxyType({OPTAX.name: OPTAX})
+# safe_softmax_cross_entropy is softmax_cross_entropy without the literal 0 * -inf (its weighted_logsoftmax
+# gives 0 where the label is 0): the same convention with zero_times_inf_nan off for the cross entropy.
+OPTAX_SAFE = Convention(
+    "optax_safe", "optax.losses.safe_softmax_cross_entropy (jax): optax without 0 * -inf = NaN in the cross entropy.",
+    [flag for name, flag in OPTAX.flags.items() if name != "zero_times_inf_nan"] + [
+        C.zero_times_inf_nan(
+            ("kl_divergence", "generalized_kl_divergence"), source=f"kl_divergence in {_OPTAX_CLS_SRC}",
+            versions=">=0.1.5")],
+    {"safe": "safe_softmax_cross_entropy(logits, labels) = -sum(weighted_logsoftmax(logits, labels)), where "
+             "weighted_logsoftmax is jnp.where(labels != 0, labels * log_softmax, 0) with a custom JVP: a zero label "
+             f"on a -inf logit gives 0 (softmax_cross_entropy: NaN). safe_softmax_cross_entropy in {_OPTAX_CLS_SRC}; "
+             "no axis argument (the class axis is last)."})
+
+# What this adapter declares (``ADAPTER.conventions``): its bindings name "optax", the safe cross entropy
+# "optax_safe".
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({OPTAX.name: OPTAX, OPTAX_SAFE.name: OPTAX_SAFE})
 _FORMS = ("function:none",)
 
 
@@ -176,6 +191,34 @@ def _kl(jax, jnp, optax, a, args):
     return optax.losses.kl_divergence(jnp.log(a["q"]), a["p"], **_axis(args))
 
 
+def _l2(jax, jnp, optax, a, args):
+    return optax.losses.l2_loss(a["y_pred"], a["y_true"])
+
+
+def _safe_categorical(jax, jnp, optax, a, args):
+    # No axis argument: the class axis is moved last (a layout translation).
+    axis = int(args.get("axis", -1))
+    return optax.losses.safe_softmax_cross_entropy(jnp.moveaxis(a["y_pred"], axis, -1),
+                                                   jnp.moveaxis(a["y_true"], axis, -1))
+
+
+def _kl_log_targets(jax, jnp, optax, a, args):
+    # Both arguments in log space, each log taken in JAX in the call's dtype (a zero p becomes -inf).
+    return optax.losses.kl_divergence_with_log_targets(jnp.log(a["q"]), jnp.log(a["p"]),
+                                                       **_axis(args))
+
+
+def _generalized_kl(jax, jnp, optax, a, args):
+    return optax.losses.generalized_kl_divergence(jnp.log(a["q"]), a["p"], **_axis(args))
+
+
+def _convex_kl(jax, jnp, optax, a, args):
+    # Deprecated alias of generalized_kl_divergence (it warns once per trace).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return optax.losses.convex_kl_divergence(jnp.log(a["q"]), a["p"], **_axis(args))
+
+
 def _hinge(jax, jnp, optax, a, args):
     return optax.losses.hinge_loss(a["y_pred"], a["y_true"])
 
@@ -185,11 +228,11 @@ def _categorical_hinge(jax, jnp, optax, a, args):
 
 
 def _softmax(jax, jnp, optax, a, args):
-    return jax.nn.softmax(a["z"], axis=int(args.get("axis", -1)))
+    return jax.nn.softmax(a["z"], **_axis(args))
 
 
 def _log_softmax(jax, jnp, optax, a, args):
-    return jax.nn.log_softmax(a["z"], axis=int(args.get("axis", -1)))
+    return jax.nn.log_softmax(a["z"], **_axis(args))
 
 
 def _sigmoid(jax, jnp, optax, a, args):
@@ -206,6 +249,11 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "kl_divergence": _kl,
     "hinge": _hinge,
     "categorical_hinge": _categorical_hinge,
+    "l2_loss": _l2,
+    "categorical_crossentropy@safe": _safe_categorical,
+    "kl_divergence@log_targets": _kl_log_targets,
+    "generalized_kl_divergence": _generalized_kl,
+    "generalized_kl_divergence@convex": _convex_kl,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -250,6 +298,27 @@ BINDINGS: dict[str, Binding] = {
         "categorical_hinge", "optax.losses.multiclass_hinge_loss(scores=y_pred, "
         "labels=jnp.argmax(y_true, -1)); optax requires integer labels: one-hot y_true only, last axis only",
         _FORMS, CONVENTION, granularity="sample", one_hot="y_true"),
+    "l2_loss": OptaxBinding(
+        "l2_loss", "optax.losses.l2_loss(predictions=y_pred, targets=y_true) (0.5 * squared_error)",
+        _FORMS, CONVENTION, granularity="element"),
+    "categorical_crossentropy@safe": OptaxBinding(
+        "categorical_crossentropy",
+        "optax.losses.safe_softmax_cross_entropy(logits=y_pred, labels=y_true) (class axis moved last: no axis "
+        "argument); from_logits=True only, no label_smoothing", ("safe:none",), "optax_safe", granularity="sample",
+        args=("from_logits",), requires={"from_logits": True}),
+    "kl_divergence@log_targets": OptaxBinding(
+        "kl_divergence",
+        "optax.losses.kl_divergence_with_log_targets(log_predictions=jnp.log(q), log_targets=jnp.log(p), axis=axis) "
+        "(both logs taken in JAX in the call's dtype)", ("log_targets:none",), CONVENTION, granularity="sample",
+        grad_wrt="q"),
+    "generalized_kl_divergence": OptaxBinding(
+        "generalized_kl_divergence",
+        "optax.losses.generalized_kl_divergence(log_predictions=jnp.log(q), targets=p, axis=axis)",
+        _FORMS, CONVENTION, granularity="sample", grad_wrt="q"),
+    "generalized_kl_divergence@convex": OptaxBinding(
+        "generalized_kl_divergence",
+        "optax.losses.convex_kl_divergence(log_predictions=jnp.log(q), targets=p, axis=axis) (deprecated alias of "
+        "generalized_kl_divergence)", ("convex:none",), CONVENTION, granularity="sample", grad_wrt="q"),
     "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,
                             granularity="sample", grad_wrt="z"),
     "log_softmax": OptaxBinding("log_softmax", "jax.nn.log_softmax(z, axis=axis)", _FORMS, CONVENTION,
@@ -257,6 +326,9 @@ BINDINGS: dict[str, Binding] = {
     "sigmoid": OptaxBinding("sigmoid", "jax.nn.sigmoid(z)", _FORMS, CONVENTION, granularity="sample",
                             grad_wrt="z"),
 }
+
+_BY_FORM: dict[tuple[str, str], str] = {(b.loss, form): key for key, b in BINDINGS.items() for form in b.forms}
+assert len(_BY_FORM) == sum(len(b.forms) for b in BINDINGS.values()), "two optax bindings share a loss and form"
 
 # Measured against reference/ under the "optax" convention with optax 0.2.8 / jax 0.10.2 on CPU (no GPU
 # was available when these were measured; the selectors leave the device open).
@@ -304,6 +376,21 @@ DEVIATIONS: tuple[Deviation, ...] = (
         shows="differs", versions=">=0.2.4,<0.2.9",
         source="optax/losses/_regression.py huber_loss; measured on optax 0.2.3/jax 0.4.30, 0.2.4/jax 0.5.3, "
                "0.2.8/jax 0.10.2"),
+    Deviation(
+        name="l2_loss_squares_before_halving",
+        summary="l2_loss is 0.5 * squared_error: the square is formed first, so in float16 an error of 300 gives "
+                "300^2 = 90000 > 65504 = inf where the loss, 45000, is representable.",
+        when={"binding": "l2_loss", "case": "edge.l2-loss.large-error", "dtype": "float16", "kind": "edge"},
+        shows="inf", versions=OPTAX_VERSIONS, source="optax/losses/_regression.py l2_loss (optax 0.2.8)"),
+    Deviation(
+        name="log_targets_zero_target_nan",
+        summary="kl_divergence_with_log_targets computes exp(log_targets) * (log_targets - log_predictions): a zero "
+                "target probability, -inf in log space, gives 0 * -inf = NaN for that class whatever q is (edge.kl.p-zero: "
+                "p = [0, 1], q = [0.5, 0.5] is NaN where the KL is log 2; kl_divergence gives NaN only where p = q = 0).",
+        when={"binding": "kl_divergence@log_targets", "case": "edge.kl.p-zero", "kind": ("edge", "value", "grad"),
+              "dtype": ("float16", "bfloat16", "float32", "float64")},
+        shows="differs", versions=OPTAX_VERSIONS,
+        source=f"{_OPTAX_CLS} kl_divergence_with_log_targets (optax 0.2.8); measured"),
     Deviation(
         name="integer_label_out_of_range_nan",
         summary="softmax_cross_entropy_with_integer_labels picks the label's logit with jnp.take_along_axis, "
@@ -373,7 +460,9 @@ DEVIATIONS: tuple[Deviation, ...] = (
                 "the bound of a computation in the half dtype (native model, probabilistic gamma).",
         when={"binding": ("binary_crossentropy", "categorical_crossentropy", "categorical_hinge", "huber",
                           "kl_divergence", "log_cosh", "log_softmax", "mean_squared_error", "sigmoid", "softmax",
-                          "sparse_categorical_crossentropy"),
+                          "sparse_categorical_crossentropy", "l2_loss", "categorical_crossentropy@safe",
+                          "kl_divergence@log_targets", "generalized_kl_divergence",
+                          "generalized_kl_divergence@convex"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=OPTAX_VERSIONS,
         source="XLA CPU (jax 0.10.2): elementwise ops and reductions in the operands' dtype; measured "
@@ -455,10 +544,14 @@ class OptaxAdapter:
             return "float32"
         return call.dtype
 
+    def binding_key(self, call: Call) -> str | None:
+        """The key of the binding that serves ``call``: its loss in its form (a loss has one binding per form)."""
+        return _BY_FORM.get((call.loss, call.form))
+
     def supports(self, call: Call) -> bool:
         """The binding accepts the call (form, dtype, argument names and values, one-hot input) on a
         device here."""
-        binding = self.bindings.get(call.loss)
+        binding = self.bindings.get(self.binding_key(call) or "")
         return binding is not None and binding.accepts(call) and call.device in (self.devices() or ["cpu"])
 
     def run(self, call: Call) -> Outcome:
@@ -491,16 +584,17 @@ class OptaxAdapter:
 
     def _run(self, call: Call) -> Outcome:
         jax, jnp, optax = _modules()
-        if call.loss not in _CALLS:
-            raise NotImplementedError(f"optax adapter has no binding for {call.loss!r}")
-        binding = self.bindings[call.loss]
+        key = self.binding_key(call)
+        if key is None:
+            raise NotImplementedError(f"optax adapter has no binding for {call.loss!r} in form {call.form!r}")
+        binding = self.bindings[key]
         device = _device(jax, call.device)
         if device is None:
             raise RuntimeError(f"JAX has no {call.device!r} device here")
         dtype = jnp.dtype(call.dtype)
         arrays = {name: _array(jax, name, arr, dtype, device) for name, arr in call.inputs.items()}
         wrt = binding.grad_wrt if call.grad else None
-        fn = _compiled(call.loss, tuple(sorted(call.args.items())), wrt)
+        fn = _compiled(key, tuple(sorted(call.args.items())), wrt)
         seed = None if call.cotangent is None else jax.device_put(jnp.asarray(call.cotangent, dtype=dtype), device)
         out, grad = fn(arrays, seed)
         if grad is None:
@@ -529,7 +623,7 @@ def _jitted_callable(fn, wrt: str | None):
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(loss: str, args: tuple, wrt: str | None):
+def _compiled(key: str, args: tuple, wrt: str | None):
     """The optax call (and the gradient of its output summed, weighted by the call's cotangent if any,
     w.r.t. ``wrt``) under ``jax.jit``.
 
@@ -538,7 +632,7 @@ def _compiled(loss: str, args: tuple, wrt: str | None):
     shape on this CPU).
     """
     jax, jnp, optax = _modules()
-    fn, kwargs = _CALLS[loss], dict(args)
+    fn, kwargs = _CALLS[key], dict(args)
 
     def value_and_grad(arrays, seed):
         if wrt is None:

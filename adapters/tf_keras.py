@@ -87,6 +87,15 @@ KERAS2 = Convention(
             detail="tf.maximum(x, 0) sends the whole gradient to x at the tie (its gradient mask is x >= y)."),
         C.poisson_log_epsilon(1e-7, source=f"poisson in {_LOSSES}", versions=_V,
                               detail="y_pred - y_true * tf.math.log(y_pred + backend.epsilon())."),
+        C.log_floor(1e-7, source=f"mean_squared_logarithmic_error in {_LOSSES}", versions=_V,
+                    detail="tf.math.log(backend.maximum(y, backend.epsilon()) + 1.0) for y_pred and y_true; "
+                           "tf.maximum forms the Python 1e-7 in the input's dtype (Keras 3: float32(1e-7))."),
+        C.percentage_floor(1e-7, source=f"mean_absolute_percentage_error in {_LOSSES}", versions=_V,
+                           detail="100 * mean(abs((y_true - y_pred) / backend.maximum(abs(y_true), epsilon())))."),
+        C.log_cosh_log2(
+            float.fromhex("0x1.62e4300000000p-1"), source=f"log_cosh in {_LOSSES}", versions=_V,
+            detail="x + tf.math.softplus(-2.0 * x) - tf.cast(tf.math.log(2.0), x.dtype): log 2 computed in float32 "
+                   "(0.6931471824645996); float64 log_cosh(0, 0) = -1.9046543e-09, every float64 value 1.9e-9 low."),
     ], {
         "smoothing": "categorical_crossentropy's label smoothing divides by tf.shape(y_true)[axis], the class "
                      f"axis's size (Keras 3 divides by the last axis's size): _smooth_labels in {_LOSSES}.",
@@ -97,15 +106,13 @@ KERAS2 = Convention(
         "logits_from_softmax": "_get_logits: a y_pred that is a graph tensor made by a Softmax/Sigmoid op (or carries "
                                "_keras_logits) is replaced by its logits; eager tensors, as here, are not.",
         "sparse_axis": "sparse_categorical_crossentropy transposes `axis` to last before the op.",
-        "log_cosh": "log_cosh (which the Keras adapters do not bind) is x + softplus(-2x) - log 2 with log 2 "
-                    f"computed in float32 (tf.cast(tf.math.log(2.0), x.dtype), log_cosh in {_LOSSES}): the "
-                    "reference's log_cosh_log2 flag; left out of this convention, since no binding could witness it.",
     })
 
 CONVENTIONS: Mapping[str, Convention] = MappingProxyType({KERAS2.name: KERAS2})
 
 # tf_keras.activations has softmax and sigmoid but no log_softmax (tf_keras/src/activations.py).
-MISSING = ("log_softmax",)
+# categorical_generalized_cross_entropy is Keras 3 only (tf_keras 2.21 has none).
+MISSING = ("log_softmax", "categorical_generalized_cross_entropy")
 BINDINGS = derived_bindings(CONVENTION, "tf_keras",
                             forms=lambda form: form == "function:none" or form.split(":", 1)[1] in REDUCTIONS,
                             losses=lambda loss: loss not in MISSING)
@@ -188,6 +195,12 @@ DEVIATIONS: tuple[Deviation, ...] = (
          "label_smoothing outside [0, 1]), as Keras 3 does; the reference raises ValueError naming the argument.",
          {"case": "edge.args.*", "kind": "edge"}, "value",
          f"huber, categorical_crossentropy, binary_crossentropy in {_LOSSES} (no argument checks); measured"),
+    _dev("log-cosh-half-arithmetic-edge",
+         "The half-precision arithmetic of half-arithmetic below, on log-cosh's edge cases: x + softplus(-2x) - log 2 "
+         "cancels to a unit-size rounding, so a float16 loss of 8.3e-9 comes out -0.000488 (the optax fuzz cases; "
+         "Keras 3's function does the same, within its computes-in-half-precision).",
+         {"loss": "log_cosh", "dtype": ("float16", "bfloat16"), "kind": "edge"}, "half-arithmetic",
+         f"log_cosh and mean in {_LOSSES}, {_BACKEND}; measured"),
     # Last: the first declaration that covers a check judges it, and this one is the broadest.
     _dev("half-arithmetic",
          "Keras 2 computes float16/bfloat16 inputs in float16/bfloat16 itself: backend.mean is tf.reduce_mean in the "

@@ -38,6 +38,7 @@ CONVENTION = "torch"
 # The "torch" convention: how torch.nn.functional departs from the mathematics, as flags the reference
 # reproduces (read and measured with torch 2.13.0 on CPU; numbers in docs/conventions.md).
 _TORCH = "torch 2.13.0"
+_FUNCTIONAL_SRC = f"torch/nn/functional.py ({_TORCH})"
 
 TORCH = Convention(
     "torch", "PyTorch torch.nn.functional losses.", [
@@ -66,6 +67,11 @@ TORCH = Convention(
             versions=">=1.0",
             detail="F.binary_cross_entropy_with_logits computes (1 - y) x - logsigmoid(x): NaN at x=-inf (any y) "
                    "and at (x=+inf, y=1)."),
+        C.variance_floor(
+            1e-6, source=f"gaussian_nll_loss in {_FUNCTIONAL_SRC}", versions=">=1.8",
+            detail="var = var.clone(); with torch.no_grad(): var.clamp_(min=eps), eps=1e-6: the clamp is invisible to "
+                   "autograd, so d/dvar below eps is that of the clamped value (0.5 (1/v - e^2/v^2) at v = 1e-6: "
+                   "-1.25e11 for e = 0.5), not 0."),
     ], {
         "kl_div_args": "F.kl_div(input, target) takes input = log q (log-probabilities of the model) and "
                        "target = p: KL(p || q) = kl_div(q.log(), p). Elementwise; sum over classes yourself.",
@@ -85,8 +91,43 @@ TORCH = Convention(
                        "elementwise losses for reduction='none' (not per-sample means).",
     })
 
-# What this adapter declares (``ADAPTER.conventions``); every binding names "torch".
-CONVENTIONS: Mapping[str, Convention] = MappingProxyType({TORCH.name: TORCH})
+# F.multilabel_soft_margin_loss is binary cross entropy from logits averaged over the classes, written in
+# Python as -(y logsigmoid(x) + (1 - y) logsigmoid(-x)): the NaN pattern of that formula, not of
+# F.binary_cross_entropy_with_logits.
+TORCH_MULTILABEL = Convention(
+    "torch_multilabel", "torch.nn.functional.multilabel_soft_margin_loss.",
+    [flag for name, flag in TORCH.flags.items() if name != "bce_logits_formula"] + [
+        C.bce_logits_formula(
+            "optax", source=f"multilabel_soft_margin_loss in {_FUNCTIONAL_SRC}", versions=">=1.0",
+            detail="loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input)), summed over the "
+                   "class dim and divided by C: NaN at (x=-inf, y=0) and (x=+inf, y=1), like optax's formula.")],
+    {"mean_over_classes": "returns one loss per sample: the class-weighted sum divided by C (the class count), "
+                          "whatever the weights sum to (weight is not bound here)."})
+
+# torch.distributions.Categorical(probs=p): normalises p and takes logits = log(clamp_probs(p)).
+_DISTRIBUTIONS_SRC = f"torch/distributions/categorical.py, utils.py ({_TORCH})"
+TORCH_DISTRIBUTIONS = Convention(
+    "torch_distributions", "torch.distributions.Categorical(probs=...).entropy().",
+    [flag for flag in TORCH.flags.values()] + [
+        C.distribution_renormalize(
+            source=f"Categorical.__init__ in {_DISTRIBUTIONS_SRC}", versions=">=1.0",
+            detail="self.probs = probs / probs.sum(-1, keepdim=True) (no error for a row that does not sum to 1 "
+                   "with the default validate_args)."),
+        C.log_clamp_machine_eps(
+            source=f"Categorical.logits = probs_to_logits(probs) = log(clamp_probs(probs)) in {_DISTRIBUTIONS_SRC}",
+            versions=">=1.0",
+            detail="clamp_probs: eps = torch.finfo(probs.dtype).eps; probs.clamp(min=eps, max=1 - eps); entropy = "
+                   "-(clamp(logits, min=finfo.min) * probs).sum(-1)."),
+    ],
+    {"units": "nats (natural log); information-theory texts print bits: divide by log 2 (reference.entropy(p, "
+              "base=2)).",
+     "entr": "torch.special.entr(x) = -x log x elementwise (0 at 0, -inf for x < 0) is the mathematics: the 'torch' "
+             "convention, no clamp, no normalisation."})
+
+# What this adapter declares (``ADAPTER.conventions``): bindings name "torch", multilabel_soft_margin_loss
+# "torch_multilabel", Categorical.entropy "torch_distributions".
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({
+    TORCH.name: TORCH, TORCH_MULTILABEL.name: TORCH_MULTILABEL, TORCH_DISTRIBUTIONS.name: TORCH_DISTRIBUTIONS})
 
 _ELEMENT_FORMS = ("function:none", "function:sum", "function:mean", "module:mean", "module:sum")
 _KL_FORMS = _ELEMENT_FORMS + ("function:batchmean", "module:batchmean")
@@ -203,6 +244,51 @@ def _poisson(torch, t, args, api, red):
                   log_input=bool(args.get("log_input", False)), full=bool(args.get("full", False)))
 
 
+def _multilabel(torch, t, args, api, red):
+    api = "function" if api == "multilabel" else "module"
+    return _apply(torch, api, red, "multilabel_soft_margin_loss", "MultiLabelSoftMarginLoss", (t["y_pred"], t["y_true"]))
+
+
+def _soft_margin(torch, t, args, api, red):
+    return _apply(torch, api, red, "soft_margin_loss", "SoftMarginLoss", (t["y_pred"], t["y_true"]))
+
+
+def _hinge_embedding(torch, t, args, api, red):
+    return _apply(torch, api, red, "hinge_embedding_loss", "HingeEmbeddingLoss", (t["y_pred"], t["y_true"]),
+                  margin=float(args.get("margin", 1.0)))
+
+
+def _margin_ranking(torch, t, args, api, red):
+    return _apply(torch, api, red, "margin_ranking_loss", "MarginRankingLoss", (t["x1"], t["x2"], t["y_true"]),
+                  margin=float(args.get("margin", 0.0)))
+
+
+def _multi_margin(torch, t, args, api, red):
+    # torch takes (N, C) or (C,): a batch of higher rank is flattened to rows and its losses reshaped back.
+    axis = int(args.get("axis", -1))
+    x = t["y_pred"].movedim(axis, -1)
+    batch = x.shape[:-1]
+    rows = x.reshape(-1, x.shape[-1]) if x.dim() > 2 else x
+    labels = t["labels"].reshape(-1) if x.dim() > 2 else t["labels"]
+    out = _apply(torch, api, red, "multi_margin_loss", "MultiMarginLoss", (rows, labels),
+                 p=int(args.get("p", 1)), margin=float(args.get("margin", 1.0)))
+    return out.reshape(batch) if red == "none" and x.dim() > 2 else out
+
+
+def _gaussian_nll(torch, t, args, api, red):
+    return _apply(torch, api, red, "gaussian_nll_loss", "GaussianNLLLoss", (t["y_pred"], t["y_true"], t["var"]),
+                  full=bool(args.get("full", False)))
+
+
+def _categorical_entropy(torch, t, args, api, red):
+    axis = int(args.get("axis", -1))
+    return torch.distributions.Categorical(probs=t["p"].movedim(axis, -1)).entropy()
+
+
+def _entr(torch, t, args, api, red):
+    return torch.special.entr(t["p"])
+
+
 def _softmax(torch, t, args, api, red):
     return torch.nn.functional.softmax(t["z"], dim=int(args.get("axis", -1)))
 
@@ -226,6 +312,14 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "binary_crossentropy": _binary,
     "kl_divergence": _kl,
     "poisson": _poisson,
+    "binary_crossentropy@multilabel_soft_margin": _multilabel,
+    "soft_margin_loss": _soft_margin,
+    "hinge_embedding_loss": _hinge_embedding,
+    "margin_ranking_loss": _margin_ranking,
+    "multi_margin_loss": _multi_margin,
+    "gaussian_nll_loss": _gaussian_nll,
+    "entropy": _categorical_entropy,
+    "entropy@entr": _entr,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -277,6 +371,39 @@ BINDINGS: dict[str, Binding] = {
         "poisson", "torch.nn.functional.poisson_nll_loss(input=y_pred, target=y_true, log_input=log_input, "
         "full=full) / nn.PoissonNLLLoss", _ELEMENT_FORMS, CONVENTION, granularity="element",
         args=("log_input", "full")),
+    "binary_crossentropy@multilabel_soft_margin": TorchBinding(
+        "binary_crossentropy",
+        "torch.nn.functional.multilabel_soft_margin_loss(input=y_pred (logits), target=y_true) / "
+        "nn.MultiLabelSoftMarginLoss: from_logits=True, one loss per sample (mean over the classes); no weight",
+        ("multilabel:none", "multilabel:mean", "multilabel:sum", "multilabel_module:mean", "multilabel_module:sum"),
+        "torch_multilabel", granularity="sample", args=("from_logits",), requires={"from_logits": True}),
+    "soft_margin_loss": TorchBinding(
+        "soft_margin_loss", "torch.nn.functional.soft_margin_loss(input=y_pred, target=y_true) / nn.SoftMarginLoss",
+        _ELEMENT_FORMS, CONVENTION, granularity="element"),
+    "hinge_embedding_loss": TorchBinding(
+        "hinge_embedding_loss", "torch.nn.functional.hinge_embedding_loss(input=y_pred, target=y_true, "
+        "margin=margin) / nn.HingeEmbeddingLoss", _ELEMENT_FORMS, CONVENTION, granularity="element",
+        args=("margin",)),
+    "margin_ranking_loss": TorchBinding(
+        "margin_ranking_loss", "torch.nn.functional.margin_ranking_loss(input1=x1, input2=x2, target=y_true, "
+        "margin=margin) / nn.MarginRankingLoss", _ELEMENT_FORMS, CONVENTION, granularity="element",
+        args=("margin",), grad_wrt="x2"),
+    "multi_margin_loss": TorchBinding(
+        "multi_margin_loss", "torch.nn.functional.multi_margin_loss(input=y_pred (class axis last, rows of a "
+        "higher-rank batch flattened), target=labels (int64), p=p, margin=margin) / nn.MultiMarginLoss; no weight; "
+        "float32/float64 only (the CPU kernel raises NotImplementedError 'multi_margin_loss_cpu_kernel not implemented "
+        "for Half / BFloat16')",
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("p", "margin"), dtypes=("float32", "float64")),
+    "gaussian_nll_loss": TorchBinding(
+        "gaussian_nll_loss", "torch.nn.functional.gaussian_nll_loss(input=y_pred, target=y_true, var=var, full=full) "
+        "/ nn.GaussianNLLLoss (eps=1e-6)", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("full",),
+        grad_wrt="y_pred"),
+    "entropy": TorchBinding(
+        "entropy", "torch.distributions.Categorical(probs=p (class axis last)).entropy() (nats; no base)",
+        ("distribution:none",), "torch_distributions", granularity="sample", grad_wrt="p"),
+    "entropy@entr": TorchBinding(
+        "entropy", "torch.special.entr(p) = -p log p elementwise (nats; no base)", ("special:none",), CONVENTION,
+        granularity="element", grad_wrt="p"),
     "softmax": TorchBinding("softmax", "torch.nn.functional.softmax(z, dim=axis)", _ACTIVATION_FORMS,
                             CONVENTION, granularity="sample", grad_wrt="z"),
     "log_softmax": TorchBinding("log_softmax", "torch.nn.functional.log_softmax(z, dim=axis)",
@@ -285,6 +412,9 @@ BINDINGS: dict[str, Binding] = {
                             granularity="sample", grad_wrt="z"),
 }
 
+
+_BY_FORM: dict[tuple[str, str], str] = {(b.loss, form): key for key, b in BINDINGS.items() for form in b.forms}
+assert len(_BY_FORM) == sum(len(b.forms) for b in BINDINGS.values()), "two torch bindings share a loss and form"
 
 # Measured against reference/ under the "torch" convention with torch 2.13.0+cpu (CPU only: no GPU was
 # available when these were measured; the selectors leave the device open).
@@ -331,7 +461,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
                 "is x - (x - log1p(e^x)), which cancels and keeps only u |x| absolutely of a loss of about e^x. In "
                 "float64 at x = -40 it returns 0.0 where the loss is 4.248354255291589e-18 (x = 40, y = 1 is exact; "
                 "the gradient there is 0.0, exactly -4.25e-18). Keras and optax keep it.",
-        when={"loss": "binary_crossentropy", "case": "edge.bce-logits.tiny-loss", "kind": "edge"},
+        when={"binding": "binary_crossentropy", "case": "edge.bce-logits.tiny-loss", "kind": "edge"},
         shows="differs", versions=TORCH_VERSIONS,
         source="binary_cross_entropy_with_logits in aten/src/ATen/native/Loss.cpp ((1 - target) * input - "
                "log_sigmoid(input)); measured"),
@@ -346,6 +476,34 @@ DEVIATIONS: tuple[Deviation, ...] = (
         shows="differs", versions=TORCH_VERSIONS,
         source="binary_cross_entropy_with_logits in aten/src/ATen/native/Loss.cpp; measured (pytest --sweep)"),
     Deviation(
+        name="multilabel_soft_margin_sums_classes_in_float16",
+        summary="F.multilabel_soft_margin_loss sums the per-class losses in float16 before dividing by C: two losses "
+                "of about 60000 (each representable) overflow to inf where their mean is representable.",
+        when={"binding": "binary_crossentropy@multilabel_soft_margin", "case": "edge.bce-logits.float16-huge",
+              "dtype": "float16", "kind": "edge"},
+        shows="inf", versions=TORCH_VERSIONS,
+        source=f"multilabel_soft_margin_loss in {_FUNCTIONAL_SRC} (loss.sum(dim=class_dim) / C); measured"),
+    Deviation(
+        name="bfloat16_rounding_tie_at_kink",
+        summary="hinge_embedding_loss and margin_ranking_loss in bfloat16 form margin - x (or -y (x1 - x2) + margin) "
+                "in bfloat16, which rounds to exactly 0 where the exact value is not (--sweep's 257-class batch), and "
+                "at that kink torch passes the whole gradient (clamp_min(0) backward: mask x >= 0): -1 or +-1 where "
+                "the reference, off the kink, has 0 (the mean forms divide it below their tolerance).",
+        when={"loss": ("hinge_embedding_loss", "margin_ranking_loss"), "case": ("gen.wide.default", "gen.wide.margin=0.3"),
+              "dtype": "bfloat16", "kind": "grad", "form": ("function:none", "function:sum", "module:sum")},
+        shows="differs", versions=TORCH_VERSIONS,
+        source="aten/src/ATen/native/Loss.cpp hinge_embedding_loss, margin_ranking_loss (clamp_min_(0)); measured "
+               "(pytest --sweep)"),
+    Deviation(
+        name="soft_margin_exp_overflow",
+        summary="F.soft_margin_loss computes log1p(exp(-y x)) literally: exp overflows for -y x > 88.7 in float32 "
+                "(11.1 in float16), giving inf where the loss is -y x (x = -100, y = 1: inf for 100) and a NaN gradient; "
+                "float64 holds to 709.  Write F.softplus(-y * x) instead.",
+        when={"loss": "soft_margin_loss", "case": "edge.soft-margin.large-violation", "kind": ("edge", "value", "grad"),
+              "dtype": ("float16", "bfloat16", "float32", "float64")},
+        shows="differs", versions=TORCH_VERSIONS,
+        source="aten/src/ATen/native/Loss.cpp soft_margin_loss (at::log1p(at::exp(-input * target))); measured"),
+    Deviation(
         name="computes_in_half_precision",
         summary="In float16 and bfloat16 on the CPU torch rounds intermediate tensors to the input's dtype: "
                 "log_softmax (and cross_entropy, built on it) holds the sum of exponentials in the half dtype "
@@ -357,7 +515,9 @@ DEVIATIONS: tuple[Deviation, ...] = (
                 "probabilistic gamma); sigmoid and softmax round once and keep the one-rounding bound.",
         when={"binding": ("binary_crossentropy", "categorical_crossentropy", "huber", "kl_divergence", "log_softmax",
                           "mean_absolute_error", "mean_squared_error", "nll", "poisson", "smooth_l1",
-                          "sparse_categorical_crossentropy"),
+                          "sparse_categorical_crossentropy", "binary_crossentropy@multilabel_soft_margin",
+                          "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss", "multi_margin_loss",
+                          "gaussian_nll_loss", "entropy", "entropy@entr"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=TORCH_VERSIONS,
         source="aten/src/ATen/native/cpu/SoftMaxKernel.cpp (_vec_log_softmax_lastdim), ReduceOps, Loss.cpp; "
@@ -413,7 +573,7 @@ class TorchAdapter:
 
     def supports(self, call: Call) -> bool:
         """The binding accepts the call (form, dtype, argument names and required values) on a device here."""
-        binding = self.bindings.get(call.loss)
+        binding = self.bindings.get(_BY_FORM.get((call.loss, call.form), ""))
         return binding is not None and binding.accepts(call) and call.device in (self.devices() or ["cpu"])
 
     # ------------------------------------------------------------------------------------ running
@@ -445,9 +605,10 @@ class TorchAdapter:
 
     def _run(self, call: Call) -> Outcome:
         torch = _torch()
-        if call.loss not in _CALLS:
-            raise NotImplementedError(f"torch adapter has no binding for {call.loss!r}")
-        binding = self.bindings[call.loss]
+        key = _BY_FORM.get((call.loss, call.form))
+        if key is None:
+            raise NotImplementedError(f"torch adapter has no binding for {call.loss!r} in form {call.form!r}")
+        binding = self.bindings[key]
         device = torch.device("cuda" if call.device == "gpu" else call.device)
         dtype = getattr(torch, call.dtype)
         tensors = {name: _tensor(torch, name, arr, dtype, device) for name, arr in call.inputs.items()}
@@ -456,7 +617,7 @@ class TorchAdapter:
             tensors[wrt].requires_grad_(True)
         with warnings.catch_warnings():  # kl_div's reduction='mean' FutureWarning-style notice, every call
             warnings.simplefilter("ignore", UserWarning)
-            out = _CALLS[call.loss](torch, tensors, dict(call.args), call.api, call.reduction)
+            out = _CALLS[key](torch, tensors, dict(call.args), call.api, call.reduction)
         value = out.detach().to(torch.float64).cpu().numpy()
         outcome = Outcome(value=value, dtype=_dtype_name(out.dtype))
         if wrt is not None:

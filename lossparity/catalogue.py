@@ -33,7 +33,7 @@ from lossparity import inputs as gen
 
 __all__ = ["Input", "Arg", "LossInfo", "CATALOGUE", "ROLES", "entry"]
 
-ROLES = ("target", "prediction", "labels", "weights", "mask", "input")
+ROLES = ("target", "prediction", "labels", "weights", "mask", "input", "variance")
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class Input:
     """One named input of a loss (named like the reference function's parameter).
 
     ``role``: ``target`` (a float target: one-hot rows, probabilities, regression values), ``prediction``
-    (what a model outputs: logits, probabilities, scores), ``labels`` (integer class indices), ``weights``,
-    ``mask``, or ``input`` (an activation's argument).  ``differentiable``: gradients are taken with
+    (what a model outputs: logits, probabilities, scores; a loss may have two, like a ranking loss's two
+    scores), ``labels`` (integer class indices), ``weights``, ``mask``, ``input`` (an activation's argument),
+    or ``variance`` (a predicted variance beside a predicted mean: the Gaussian likelihood).  ``differentiable``: gradients are taken with
     respect to it.  ``discrete``: its values are compared exactly by frameworks when they are integers
     ({0, 1} targets, one-hot rows), so the tolerance model does not perturb them.
     """
@@ -244,6 +245,121 @@ def _poisson_strategy(dtype, args):
     return draw_inputs()
 
 
+Q = Arg("q", "float", "a number in (0, 1] (q -> 0: cross entropy; q = 1: 1 - p_y)",
+        lambda v: _finite(v) and 0.0 < float(v) <= 1.0, samples=(0.5, 0.7, 0.1), interval=(0.05, 1.0))
+
+
+def _positive_pair(rng, shape, args):
+    """Unnormalised positive measures (generalized KL): neither sums to one."""
+    return {"p": rng.uniform(0.1, 2.0, size=shape), "q": rng.uniform(0.1, 2.0, size=shape)}
+
+
+def _msle_generate(rng, shape, args):
+    """Non-negative targets; predictions mostly positive, a few in (-0.3, 0) where a floor would show."""
+    return {"y_true": rng.uniform(0.0, 3.0, size=shape), "y_pred": rng.uniform(-0.3, 3.0, size=shape)}
+
+
+def _mape_generate(rng, shape, args):
+    """Targets of either sign, at least 0.5 away from 0 (a percentage of a target near 0 is huge)."""
+    y = rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 3.0, size=shape)
+    return {"y_true": y, "y_pred": y + rng.normal(scale=1.0, size=shape)}
+
+
+def _composite(draw_fn):
+    def strategy(dtype, args):
+        from hypothesis import strategies as st
+
+        from lossparity import strategies as S
+
+        return st.composite(lambda draw: draw_fn(draw, st, S, dtype, args))()
+
+    strategy.__name__ = strategy.__qualname__ = draw_fn.__name__
+    return strategy
+
+
+@_composite
+def _positive_pair_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    values = st.floats(1e-3, 100.0)
+    return {"p": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
+            "q": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype)))}
+
+
+@_composite
+def _msle_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    values = st.one_of(st.floats(0.0, 1e3), st.floats(-0.9, 0.0))
+    return {"y_true": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
+            "y_pred": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype)))}
+
+
+@_composite
+def _mape_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    cap = S.regression_cap(dtype, int(np.prod(shape)))
+    target = st.one_of(st.floats(1e-2, cap), st.floats(-cap, -1e-2))
+    return {"y_true": draw(S.float_arrays(shape, target).map(lambda x: S.rounded(x, dtype))),
+            "y_pred": draw(S.float_arrays(shape, st.floats(-cap, cap)).map(lambda x: S.rounded(x, dtype)))}
+
+
+MARGIN = Arg("margin", "float", "a finite number", _finite, samples=(1.0, 0.5, 0.0), interval=(-1.0, 3.0))
+GAUSS_FULL = Arg("full", "bool", "True (add the constant log(2 pi) / 2) or False", _is_bool, samples=(False, True))
+P_NORM = Arg("p", "choice", "1 or 2 (the power of each margin violation)",
+             lambda v: isinstance(v, (int, np.integer)) and not _is_bool(v) and int(v) in (1, 2), samples=(1, 2))
+
+
+def _distances(rng, shape, args):
+    """Targets +-1 and non-negative distances (hinge embedding)."""
+    return {"y_true": rng.choice([-1.0, 1.0], size=shape), "y_pred": rng.uniform(0.0, 2.5, size=shape)}
+
+
+def _ranking(rng, shape, args):
+    return {"y_true": rng.choice([-1.0, 1.0], size=shape), "x1": rng.normal(size=shape),
+            "x2": rng.normal(size=shape)}
+
+
+def _scores(rng, shape, args):
+    return {"labels": rng.integers(0, shape[-1], size=shape[:-1]), "y_pred": rng.normal(size=shape)}
+
+
+def _gaussian(rng, shape, args):
+    return {"y_true": rng.normal(size=shape), "y_pred": rng.normal(size=shape),
+            "var": rng.uniform(0.1, 3.0, size=shape)}
+
+
+@_composite
+def _distances_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    y = draw(S.float_arrays(shape, st.sampled_from((-1.0, 1.0))))
+    return {"y_true": y, "y_pred": draw(S.float_arrays(shape, st.floats(0.0, 100.0)).map(lambda x: S.rounded(x, dtype)))}
+
+
+@_composite
+def _ranking_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    cap = S.regression_cap(dtype, int(np.prod(shape)))
+    scores = st.floats(-cap, cap)
+    return {"y_true": draw(S.float_arrays(shape, st.sampled_from((-1.0, 1.0)))),
+            "x1": draw(S.float_arrays(shape, scores).map(lambda x: S.rounded(x, dtype))),
+            "x2": draw(S.float_arrays(shape, scores).map(lambda x: S.rounded(x, dtype)))}
+
+
+@_composite
+def _scores_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    return {"labels": draw(S.labels_for(shape)), "y_pred": draw(S.logits(shape, dtype))}
+
+
+@_composite
+def _gaussian_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    cap = S.regression_cap(dtype, int(np.prod(shape)))
+    values = st.floats(-cap, cap)
+    return {"y_true": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
+            "y_pred": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
+            "var": draw(S.float_arrays(shape, st.floats(1e-3, 1e3)).map(lambda x: S.rounded(x, dtype)))}
+
+
 _ENTRIES = [
     _loss("entropy", [Input("p", "prediction", differentiable=True)], [BASE, AXIS], gen.entropy, [{}, {"base": 2.0}],
           "entropy_inputs", True),
@@ -269,13 +385,57 @@ _ENTRIES = [
     _loss("mean_squared_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
     _loss("mean_absolute_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
     _loss("huber", _REGRESSION, [DELTA, AXIS], gen.regression, [{}, {"delta": 0.5}], "regression_inputs", False),
-    _loss("smooth_l1", _REGRESSION, [BETA, AXIS], gen.regression, [{}, {"beta": 0.5}], "regression_inputs", False),
+    # smooth_l1(beta) = huber(delta=beta) / beta; beta = 0 is L1 (torch takes that branch separately).
+    _loss("smooth_l1", _REGRESSION, [BETA, AXIS], gen.regression, [{}, {"beta": 0.5}, {"beta": 0.0}],
+          "regression_inputs", False, notes="smooth_l1(beta) = huber(delta=beta) / beta; beta = 0 is L1."),
     # log 2 is a rounded quantity of size about one inside log-cosh (x + softplus(-2x) - log 2).
     _loss("log_cosh", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", True),
     LossInfo(name="poisson", kind="loss", inputs=(_TARGET, _PRED), args=(LOG_INPUT, FULL, AXIS),
              generate=_poisson_generate, variants=({}, {"log_input": True}, {"log_input": True, "full": True}),
              strategy=_poisson_strategy, unit_intermediate=False, oracle=_oracle_of("poisson"),
              notes="torch's poisson_nll_loss defaults to log_input=True (log-rates); Keras takes rates."),
+    _loss("l2_loss", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False,
+          notes="optax.losses.l2_loss = 0.5 * squared_error, elementwise (half the mean squared error)."),
+    LossInfo(name="generalized_kl_divergence", kind="loss",
+             inputs=(Input("p", "target"), Input("q", "prediction", differentiable=True)), args=(AXIS,),
+             generate=_positive_pair, variants=({},), strategy=_positive_pair_strategy, unit_intermediate=False,
+             oracle=_oracle_of("generalized_kl_divergence"),
+             notes="Unnormalised measures; equals kl_divergence when both sum to one. optax's "
+                   "convex_kl_divergence is its deprecated name."),
+    # 1 + x is a rounded quantity of size about one inside log(x + 1) (Keras writes log, not log1p).
+    LossInfo(name="mean_squared_logarithmic_error", kind="loss", inputs=(_TARGET, _PRED), args=(AXIS,),
+             generate=_msle_generate, variants=({},), strategy=_msle_strategy, unit_intermediate=True,
+             oracle=_oracle_of("mean_squared_logarithmic_error"),
+             notes="Keras floors both inputs at epsilon before log(x + 1): a negative prediction counts as 1e-7."),
+    LossInfo(name="mean_absolute_percentage_error", kind="loss", inputs=(_TARGET, _PRED), args=(AXIS,),
+             generate=_mape_generate, variants=({},), strategy=_mape_strategy, unit_intermediate=False,
+             oracle=_oracle_of("mean_absolute_percentage_error"),
+             notes="A percentage (times 100); Keras divides by max(|y_true|, epsilon)."),
+    # 1 - p_y^q subtracts from one: a unit-size intermediate.
+    _loss("categorical_generalized_cross_entropy", [_LABELS, _PRED], [Q, AXIS], gen.sparse, [{}, {"q": 0.8}],
+          "sparse_inputs", True,
+          notes="Keras takes integer labels and probabilities; its Loss class refuses q outside (0, 1)."),
+    _loss("soft_margin_loss", _REGRESSION, [AXIS], gen.hinge, [{}], "hinge_inputs", False,
+          notes="torch computes log1p(exp(-y x)): it overflows where -y x > 88 in float32 (a softplus does not)."),
+    LossInfo(name="hinge_embedding_loss", kind="loss", inputs=(_TARGET, _PRED), args=(MARGIN, AXIS),
+             generate=_distances, variants=({}, {"margin": 0.5}), strategy=_distances_strategy,
+             unit_intermediate=False, oracle=_oracle_of("hinge_embedding_loss"),
+             notes="y_pred holds distances; targets +-1 (torch accepts others: x + max(0, margin - x) there)."),
+    LossInfo(name="margin_ranking_loss", kind="loss",
+             inputs=(_TARGET, Input("x1", "prediction"), Input("x2", "prediction", differentiable=True)),
+             args=(MARGIN, AXIS), generate=_ranking, variants=({}, {"margin": 0.3}), strategy=_ranking_strategy,
+             unit_intermediate=False, oracle=_oracle_of("margin_ranking_loss"),
+             notes="Two scores; gradients are checked with respect to x2 (that of x1 is its negative)."),
+    LossInfo(name="multi_margin_loss", kind="loss", inputs=(_LABELS, _PRED), args=(P_NORM, MARGIN, AXIS),
+             generate=_scores, variants=({}, {"p": 2, "margin": 0.5}), strategy=_scores_strategy,
+             unit_intermediate=True, oracle=_oracle_of("multi_margin_loss"),
+             notes="Divides by the number of classes K (true class included), not K - 1."),
+    LossInfo(name="gaussian_nll_loss", kind="loss",
+             inputs=(_TARGET, _PRED, Input("var", "variance")), args=(GAUSS_FULL, AXIS), generate=_gaussian,
+             variants=({}, {"full": True}), strategy=_gaussian_strategy, unit_intermediate=False,
+             oracle=_oracle_of("gaussian_nll_loss"),
+             notes="var has y_pred's shape, or one entry per sample; torch clamps it at eps = 1e-6 without "
+                   "stopping its gradient."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),

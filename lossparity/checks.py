@@ -611,8 +611,10 @@ def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) ->
 
     Among ``pool``, find inputs where the reference under the adapter's convention and under the same
     convention without ``flag`` clearly differ (in behaviour, or by more than ten error bounds), first
-    in the value, else in the gradient; the framework must match the former and not the latter.  No
-    such input is a failure too: a flag nothing exercises cannot be trusted.
+    in the value, else in the gradient; the framework must match the former and not the latter.  Every
+    input is tried in float32 first; then the inputs that prescribe another dtype (an edge case in float64,
+    for a flag below float32's rounding) in that dtype.  No such input is a failure too: a flag nothing
+    exercises cannot be trusted.
     """
     adapter = session.adapter(adapter_name)
     record = {"id": f"convention:{adapter.name}-{flag}", "kind": "convention", "framework": adapter.name,
@@ -637,24 +639,29 @@ def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) ->
             record["extra"] = {"flag": {"name": flag, "value": repr(spec.value), "summary": spec.summary,
                                         "source": spec.source, "versions": spec.versions}}
             gradient = quantity == "grad"
-            for inputs in pool:
+            tries = [(inputs, "float32") for inputs in pool] + [
+                (inputs, inputs.dtype) for inputs in pool if inputs.dtype not in (None, "float32")]
+            for inputs, dtype in tries:
                 if inputs.loss != binding.loss:
                     continue
-                item = Item(adapter.name, key, binding.forms[0], "float32", "cpu", inputs)
+                item = Item(adapter.name, key, binding.forms[0], dtype, "cpu", inputs)
                 call = make_call(item, binding)
                 if not binding.accepts(call):
                     continue
+                computed = dtype if dtype == "float32" else compute_dtype(adapter, call)
+                if dtype != "float32" and computed == "float32":
+                    continue  # computed in float32 after all: the first pass tried it
                 looked += 1
                 on = reference_loss(binding.loss, call.args, convention, binding.granularity, call.reduction,
-                                    gradient, dtype="float32")
+                                    gradient, dtype=computed)
                 off = reference_loss(binding.loss, call.args, convention.without(flag), binding.granularity,
-                                     call.reduction, gradient, dtype="float32")
+                                     call.reduction, gradient, dtype=computed)
                 a, a_behaviour = evaluate_reference(on, dict(call.inputs))
                 b, b_behaviour = evaluate_reference(off, dict(call.inputs))
                 bound = 0.0
                 if a is not None and a_behaviour == "value":
                     bound = tol.error_bound(on.widened, dict(call.inputs), float_inputs(call.inputs, binding.loss),
-                                            "float32", reduced_terms(call.inputs),
+                                            computed, reduced_terms(call.inputs),
                                             unit_intermediate=entry(binding.loss).unit_intermediate)
                 if agreement(b, b_behaviour, a, a_behaviour, 10 * np.asarray(bound)):
                     continue
@@ -663,12 +670,12 @@ def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) ->
                 observed = classify(actual, got.error)
                 record.update(binding=key, form=item.form, reduction=call.reduction,
                               args={k: _plain(v) for k, v in call.args.items()}, flags=[flag])
-                record.update(loss=binding.loss, case=inputs.id, convention=binding.convention,
+                record.update(loss=binding.loss, case=inputs.id, convention=binding.convention, dtype=dtype,
                               api=f"{binding.api} [{item.form}]", expected=small(a) if a is not None else a_behaviour,
                               observed=small(actual) if got.error is None else f"error:{got.error}")
                 record["extra"].update(quantity=quantity, without_flag=small(b) if b is not None else b_behaviour)
                 if a is not None and b is not None:  # the flag's effect: with it against without it
-                    gap = tol.measure(a, b, "float32")
+                    gap = tol.measure(a, b, computed)
                     record["math_distance"] = {"abs": gap["abs"], "rel": gap["rel"]}
                 follows = agreement(actual, observed, a, a_behaviour, bound)
                 plain = agreement(actual, observed, b, b_behaviour, bound)

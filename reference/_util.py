@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["f64", "narrow_dtype", "clip_bounds", "round_to", "xlogy", "softplus", "errstate", "check_bool",
+__all__ = ["f64", "narrow_dtype", "machine_eps", "clip_bounds", "round_to", "xlogy", "softplus", "errstate", "check_bool",
            "check_positive", "check_nonnegative", "check_unit_interval", "check_log_base"]
 
 
@@ -30,6 +30,16 @@ def narrow_dtype(x) -> np.dtype:
         if dt.kind == "V" or dt.name == "bfloat16":  # ml_dtypes bfloat16
             return dt
     return np.dtype(np.float64)
+
+
+def machine_eps(dtype) -> float:
+    """The gap between 1 and the next number of ``dtype`` (``finfo(dtype).eps``; found by halving, so that
+    ml_dtypes' bfloat16, which NumPy's ``finfo`` does not know, works too)."""
+    dt = np.dtype(dtype)
+    eps = 1.0
+    while float(np.asarray(1.0 + eps / 2.0).astype(dt)) > 1.0:
+        eps /= 2.0
+    return eps
 
 
 def clip_bounds(eps: float, dtype, upper_is_one: bool = False) -> tuple[float, float]:
@@ -122,6 +132,13 @@ def check_nonnegative(loss: str, name: str, value) -> float:
     """``value`` as a float; ValueError unless it is a finite number >= 0."""
     if not (_is_number(value) and float(value) >= 0.0):
         _refuse(loss, name, value, "a number >= 0")
+    return float(value)
+
+
+def check_finite(loss: str, name: str, value) -> float:
+    """``value`` as a float; ValueError unless it is a finite number (not a bool)."""
+    if not _is_number(value):
+        _refuse(loss, name, value, "a finite number")
     return float(value)
 
 

@@ -37,7 +37,8 @@ __all__ = [
     "prob_clip", "cce_renormalize", "sparse_renormalize", "kl_clip", "hinge_binary_labels",
     "categorical_hinge_max_includes_target", "hinge_kink_grad", "log_cosh_log2", "zero_times_inf_nan",
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
-    "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon",
+    "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon", "log_floor", "percentage_floor",
+    "variance_floor", "distribution_renormalize", "log_clamp_machine_eps",
 ]
 
 
@@ -292,6 +293,7 @@ _ZERO_TIMES_INF = {
     "categorical_crossentropy": "categorical_crossentropy from logits is NaN for a zero target on a -inf logit "
                                 "(cce([0,.5,.5], [-inf,0,0], from_logits=True) = nan, math log 2)",
     "kl_divergence": "kl_divergence is NaN where p = q = 0 (KL(P1, Q1) = nan, math 0.0202027)",
+    "generalized_kl_divergence": "generalized_kl_divergence is NaN where p = q = 0 (math: that class adds 0)",
 }
 
 
@@ -356,6 +358,65 @@ def poisson_log_epsilon(eps: float, *, source: str, versions: str, applies_to: I
         f"From rates, the loss is rate - y log(rate + eps), eps = {eps!r}, the sum formed in y_pred's dtype: "
         f"a zero rate where y = 1 costs -log(eps) (finite) where the mathematics gives inf; gradient "
         f"1 - y / (rate + eps).", detail, source, versions)
+
+
+def log_floor(eps: float, *, source: str, versions: str,
+              applies_to: Iterable[str] = ("mean_squared_logarithmic_error",), detail: str = "") -> Flag:
+    """Before ``log(1 + x)``, both ``y_true`` and ``y_pred`` are replaced by ``max(x, eps)`` (``eps`` formed in
+    ``y_pred``'s dtype): a value at or below 0 counts as ``eps``; the gradient is 0 strictly below ``eps``
+    and passes at it (``tf.maximum``'s mask ``x >= eps``)."""
+    eps = _epsilon("log_floor", eps)
+    return _flag(
+        "log_floor", eps, applies_to,
+        f"y_true and y_pred are floored at eps = {eps!r} (max(x, eps), in y_pred's dtype) before log(x + 1): "
+        f"msle(0, -0.5) = 0 where the mathematics gives log1p(-0.5)^2 = 0.480453; no gradient below eps.",
+        detail, source, versions)
+
+
+def percentage_floor(eps: float, *, source: str, versions: str,
+                     applies_to: Iterable[str] = ("mean_absolute_percentage_error",), detail: str = "") -> Flag:
+    """The percentage error divides by ``max(|y_true|, eps)`` (``eps`` in ``y_pred``'s dtype), not ``|y_true|``."""
+    eps = _epsilon("percentage_floor", eps)
+    return _flag(
+        "percentage_floor", eps, applies_to,
+        f"the denominator is max(|y_true|, eps), eps = {eps!r} in y_pred's dtype: a zero target costs "
+        f"100 |y_pred| / eps (mape(0, 1) = {100.0 / eps:.6g}) where the mathematics gives inf.",
+        detail, source, versions)
+
+
+def variance_floor(eps: float, *, source: str, versions: str, applies_to: Iterable[str] = ("gaussian_nll_loss",),
+                   detail: str = "") -> Flag:
+    """The Gaussian likelihood clamps the variance to ``>= eps`` (formed in the prediction's dtype) before its
+    log and its division."""
+    eps = _epsilon("variance_floor", eps)
+    return _flag(
+        "variance_floor", eps, applies_to,
+        f"var is clamped to max(var, eps), eps = {eps!r}: a variance of 1e-8 counts as {eps!r} (gaussian_nll(0, 0.5, "
+        f"1e-8) = 124993.09 where the mathematics gives 12499990.8).",
+        detail, source, versions)
+
+
+def distribution_renormalize(*, source: str, versions: str, applies_to: Iterable[str] = ("entropy",),
+                             detail: str = "") -> Flag:
+    """A distribution built from probabilities divides them by their sum along the class axis first (its
+    gradient includes the normalisation's Jacobian)."""
+    return _flag(
+        "distribution_renormalize", True, applies_to,
+        "p is divided by its sum along the class axis before use: entropy([0.2, 0.3, 0.6]) = 0.99492 (the "
+        "entropy of p / 1.1) where the formula on p gives 0.98957.", detail, source, versions)
+
+
+def log_clamp_machine_eps(*, source: str, versions: str, applies_to: Iterable[str] = ("entropy",),
+                          detail: str = "") -> Flag:
+    """The log takes ``clamp(p, eps, 1 - eps)`` with ``eps`` the machine epsilon of ``p``'s dtype (float16
+    9.8e-4, bfloat16 7.8e-3, float32 1.2e-7, float64 2.2e-16); the clamp passes the gradient at its bounds and
+    zeroes it strictly outside."""
+    return _flag(
+        "log_clamp_machine_eps", "finfo.eps", applies_to,
+        "log(p) is log(clamp(p, eps, 1 - eps)), eps the dtype's machine epsilon: the entropy of a one-hot row is "
+        "-log(1 - eps) = eps (1.1920929e-07 in float32, 2.220446e-16 in float64) where the mathematics gives 0, "
+        "and its gradient at a zero entry is -log(eps) (15.94 in float32) where the mathematics gives inf.",
+        detail, source, versions)
 
 
 def bce_log_clamp(value: float, *, source: str, versions: str,

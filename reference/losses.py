@@ -15,8 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from ._util import (as_labels, check_bool, check_log_base, check_nonnegative, check_positive, check_unit_interval,
-                    clip_bounds, errstate, f64, narrow_dtype, round_to, scalar, softplus, xlogy)
+from ._util import (as_labels, check_bool, check_finite, check_log_base, check_nonnegative, check_positive, check_unit_interval,
+                    clip_bounds, errstate, f64, machine_eps, narrow_dtype, round_to, scalar, softplus, xlogy)
 from .activations import log_sigmoid, log_softmax, sigmoid, softmax, softmax_complement
 from .conventions import ConventionLike, get_convention
 
@@ -24,7 +24,10 @@ __all__ = [
     "entropy", "cross_entropy", "kl_divergence",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "nll",
     "hinge", "squared_hinge", "categorical_hinge",
-    "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh",
+    "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
+    "l2_loss", "generalized_kl_divergence", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
+    "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
+    "multi_margin_loss", "gaussian_nll_loss",
 ]
 
 
@@ -61,13 +64,32 @@ def _kl_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def _entropy(p, *, base=None, axis=-1, convention="math"):
     check_log_base("entropy", "base", base)
-    get_convention(convention)
+    conv = get_convention(convention)
+    dt = narrow_dtype(p)
     _, p = _pair(0.0, p, axis)
     lb = _log_base(base)
-    val = (0.0 - np.sum(xlogy(p, p), axis=-1)) / lb
+    renorm = conv.value_for("distribution_renormalize", "entropy")
+    clamp = conv.value_for("log_clamp_machine_eps", "entropy")
+    if not renorm and not clamp:
+        val = (0.0 - np.sum(xlogy(p, p), axis=-1)) / lb
+        with errstate():
+            g = -(np.log(p) + 1.0) / lb
+        return scalar(val), _back(g, axis)
     with errstate():
-        g = -(np.log(p) + 1.0) / lb
-    return scalar(val), _back(g, axis)
+        s = np.sum(p, axis=-1, keepdims=True) if renorm else np.ones(p.shape[:-1] + (1,))
+        q = p / s
+        if clamp:
+            eps = machine_eps(dt)
+            lo, hi = eps, float(np.asarray(1.0 - np.asarray(eps, dtype=dt), dtype=dt))
+            live = ((q >= lo) & (q <= hi)).astype(np.float64)
+            c = np.clip(q, lo, hi)
+        else:
+            live, c = np.ones(q.shape), q
+        logc = np.log(c)
+        val = -np.sum(np.where(q == 0, 0.0, q * logc), axis=-1) / lb
+        gq = -(logc + np.where(live > 0, q / c, 0.0))
+        g = (gq - np.sum(gq * q, axis=-1, keepdims=True)) / s if renorm else gq
+    return scalar(val), _back(g / lb, axis)
 
 
 def entropy(p, *, base: Optional[float] = None, axis: int = -1, convention: ConventionLike = "math"):
@@ -79,7 +101,12 @@ def entropy(p, *, base: Optional[float] = None, axis: int = -1, convention: Conv
       p: probabilities.
       base: ``None`` for nats (natural log), 2 for bits, 10 for bans.
       axis: the class axis.
-      convention: accepted for uniformity; no flag applies.
+      convention: flags ``distribution_renormalize`` (divide by the sum first) and ``log_clamp_machine_eps``
+        (log of ``clamp(p, eps, 1 - eps)``, eps the dtype's machine epsilon).
+
+    Nats by default (natural log); ``base=2`` gives bits, the unit of the information-theory documents
+    (divide nats by ``log 2``).  ``-x log x`` of one entry (``torch.special.entr``) is the entropy of a
+    length-1 axis.
 
     Example:
       >>> print(float(entropy([0.5, 0.5], base=2)))
@@ -630,12 +657,22 @@ def _smooth_l1(y_true, y_pred, *, beta=1.0, axis=-1, convention="math"):
 
 
 def smooth_l1(y_true, y_pred, *, beta: float = 1.0, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Smooth L1 averaged over ``axis``: ``0.5 e^2 / beta`` if ``|e| < beta``
-    else ``|e| - 0.5 beta``; ``beta = 0`` is L1.
+    r"""Smooth L1 averaged over ``axis``, with ``e = p - y``:
+
+    .. math:: \frac{e^2}{2\beta} \;(|e| < \beta),\qquad |e| - \tfrac12 \beta\; (|e| \ge \beta)
+
+    It is :func:`huber` with ``delta = beta`` divided by ``beta`` (``huber(delta=b) = b * smooth_l1(beta=b)``):
+    the same kink, a unit slope in the linear zone where Huber's is ``delta``.  ``beta = 0`` is L1 (mean
+    absolute error; the quadratic zone vanishes).  ``beta < 0`` raises ValueError.
 
     Example:
       >>> print(smooth_l1([0.0, 0.0, 0.0], [0.3, 2.0, -3.0], beta=2.0))
       1.0075
+      >>> print(round(float(huber([0.0, 0.0, 0.0], [0.3, 2.0, -3.0], delta=2.0) / 2.0), 10))
+      1.0075
+
+    References:
+      Girshick, Fast R-CNN (2015), eq. 3 (beta = 1); torch.nn.SmoothL1Loss.
     """
     return _smooth_l1(y_true, y_pred, beta=beta, axis=axis, convention=convention)[0]
 
@@ -708,6 +745,334 @@ def poisson(y_true, y_pred, *, log_input: bool = False, full: bool = False, axis
     return _poisson(y_true, y_pred, log_input=log_input, full=full, axis=axis, convention=convention)[0]
 
 
+# ------------------------------------------------------------------------------------------------
+# More regression losses and divergences
+
+
+def _l2_loss(y_true, y_pred, *, axis=-1, convention="math"):
+    get_convention(convention)
+    y, p = _pair(y_true, y_pred, axis)
+    e = p - y
+    return scalar(np.mean(0.5 * e * e, axis=-1)), _back(e / p.shape[-1], axis)
+
+
+def l2_loss(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Half the squared error, averaged over ``axis``: :math:`\frac1K \sum_i \tfrac12 (p_i - y_i)^2`.
+
+    Half of :func:`mean_squared_error` (the 1/2 of Bishop's convention, not of Hastie et al.'s).
+
+    Example:
+      >>> print(l2_loss([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]]))
+      [0.25 0.25]
+
+    References:
+      optax.losses.l2_loss (elementwise: one loss per element).
+    """
+    return _l2_loss(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _generalized_kl(p, q, *, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    name = "generalized_kl_divergence"
+    p, q = _pair(p, q, axis)
+    terms = _kl_terms(p, q) - p + q
+    nan = conv.value_for("zero_times_inf_nan", name)
+    if nan:
+        terms = np.where((p == 0) & (q == 0), np.nan, terms)
+    with errstate():
+        g = np.where(p == 0, 1.0, 1.0 - p / q)
+    if nan:
+        g = np.where((p == 0) & (q == 0), np.nan, g)
+    return scalar(np.sum(terms, axis=-1)), _back(g, axis)
+
+
+def generalized_kl_divergence(p, q, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Generalized Kullback-Leibler divergence of unnormalised non-negative measures along ``axis``:
+
+    .. math:: \sum_i p_i \log\frac{p_i}{q_i} - p_i + q_i
+
+    the Bregman divergence of :math:`x \log x - x`; it equals :func:`kl_divergence` when ``p`` and ``q`` both
+    sum to 1.  ``0 log(0/q) = 0``; ``p > 0, q = 0`` gives inf.  Flag ``zero_times_inf_nan`` (NaN where
+    p = q = 0).
+
+    Example:
+      >>> print(round(float(generalized_kl_divergence([1.0, 2.0], [2.0, 1.0])), 10))
+      0.6931471806
+
+    References:
+      Boyd and Vandenberghe, Convex Optimization, p. 90; optax.losses.generalized_kl_divergence (and its
+      deprecated name convex_kl_divergence).
+    """
+    return _generalized_kl(p, q, axis=axis, convention=convention)[0]
+
+
+def _msle(y_true, y_pred, *, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, p = _pair(y_true, y_pred, axis)
+    eps = conv.value_for("log_floor", "mean_squared_logarithmic_error")
+    live = np.ones(p.shape)
+    if eps is not None:
+        lo = float(np.asarray(eps).astype(dt))
+        live = (p >= lo).astype(np.float64)
+        y, p = np.maximum(y, lo), np.maximum(p, lo)
+    with errstate():
+        d = np.log1p(p) - np.log1p(y)
+        g = 2.0 * d / (1.0 + p) * live / p.shape[-1]
+    return scalar(np.mean(d * d, axis=-1)), _back(g, axis)
+
+
+def mean_squared_logarithmic_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Mean squared logarithmic error :math:`\frac1K \sum_i (\log(1 + p_i) - \log(1 + y_i))^2` over ``axis``.
+
+    Defined for ``y, p > -1`` (``p = -1`` gives inf, below it NaN).  Flag ``log_floor`` (both inputs floored at
+    an epsilon first, so values at or below 0 count as that epsilon).
+
+    Example:
+      >>> print(round(float(mean_squared_logarithmic_error([0.0, 1.0], [1.0, 1.0])), 10))
+      0.240226507
+    """
+    return _msle(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _mape(y_true, y_pred, *, axis=-1, convention="math"):
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, p = _pair(y_true, y_pred, axis)
+    den = np.abs(y)
+    eps = conv.value_for("percentage_floor", "mean_absolute_percentage_error")
+    if eps is not None:
+        den = np.maximum(den, float(np.asarray(eps).astype(dt)))
+    e = p - y
+    at0 = float(conv.value_for("abs_grad_at_zero", "mean_absolute_percentage_error", 0.0))
+    with errstate():
+        val = 100.0 * np.mean(np.abs(e) / den, axis=-1)
+        g = 100.0 * np.where(e == 0, at0, np.sign(e)) / den / p.shape[-1]
+    return scalar(val), _back(g, axis)
+
+
+def mean_absolute_percentage_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Mean absolute percentage error :math:`\frac{100}K \sum_i |p_i - y_i| / |y_i|` over ``axis`` (a
+    percentage: times 100).
+
+    A zero target gives inf (NaN where ``p`` is 0 too).  Flag ``percentage_floor`` (divide by
+    ``max(|y|, eps)``).
+
+    Example:
+      >>> print(round(float(mean_absolute_percentage_error([2.0, -4.0], [1.0, -5.0])), 10))
+      37.5
+    """
+    return _mape(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _gce(labels, y_pred, *, q=0.5, axis=-1, convention="math"):
+    name = "categorical_generalized_cross_entropy"
+    q = check_positive(name, "q", q)
+    if q > 1.0:
+        raise ValueError(f"{name}: q={q!r} is outside its domain: a number in (0, 1]")
+    conv = get_convention(convention)
+    p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name)
+    pt = np.take_along_axis(p, idx, axis=-1)[..., 0]
+    with errstate():
+        val = (1.0 - pt ** q) / q
+        g = -onehot * (pt ** (q - 1.0))[..., None]
+    g = np.where(onehot == 1.0, g, 0.0)
+    return _finish_sparse(val, g, ignored, valid, axis)
+
+
+def categorical_generalized_cross_entropy(labels, y_pred, *, q: float = 0.5, axis: int = -1,
+                                          convention: ConventionLike = "math"):
+    r"""Generalized cross entropy (Zhang and Sabuncu, 2018) with integer labels:
+
+    .. math:: \frac{1 - p_y^{\,q}}{q}, \qquad 0 < q \le 1
+
+    ``p_y`` the probability ``y_pred`` gives the true class (``y_pred`` holds probabilities along ``axis``;
+    ``labels`` has its shape without ``axis``).  As ``q -> 0`` it tends to the cross entropy ``-log p_y``;
+    ``q = 1`` is ``1 - p_y``.  A label outside ``[0, K)`` raises IndexError; ``q`` outside ``(0, 1]``
+    ValueError.  Gradient ``-p_y^(q-1)`` at the true class (``-inf`` where ``p_y = 0``).
+
+    Example:
+      >>> print(categorical_generalized_cross_entropy([1, 0], [[0.2, 0.8], [0.25, 0.75]], q=0.5))
+      [0.21114562 1.        ]
+
+    References:
+      Zhang and Sabuncu, Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy Labels,
+      NeurIPS 2018.
+    """
+    return _gce(labels, y_pred, q=q, axis=axis, convention=convention)[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Margin losses and the Gaussian likelihood (torch.nn's)
+
+
+def _soft_margin(y_true, y_pred, *, axis=-1, convention="math"):
+    get_convention(convention)
+    y, x = _pair(y_true, y_pred, axis)
+    m = -y * x
+    with errstate():
+        g = -y * sigmoid(m) / x.shape[-1]
+    return scalar(np.mean(softplus(m), axis=-1)), _back(g, axis)
+
+
+def soft_margin_loss(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Soft margin (logistic) loss :math:`\frac1K \sum_i \log(1 + e^{-y_i x_i})` over ``axis``, targets
+    ``y`` in {-1, 1}, scores ``x``.  Computed as a softplus, finite for every finite score.
+
+    Example:
+      >>> print(round(float(soft_margin_loss([1.0, -1.0], [2.0, 0.5])), 10))
+      0.5505024976
+
+    References:
+      torch.nn.SoftMarginLoss (elementwise).
+    """
+    return _soft_margin(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _hinge_embedding(y_true, y_pred, *, margin=1.0, axis=-1, convention="math"):
+    margin = check_finite("hinge_embedding_loss", "margin", margin)
+    get_convention(convention)
+    y, x = _pair(y_true, y_pred, axis)
+    k = x.shape[-1]
+    with errstate():
+        val = np.where(y == 1, x, np.where(y == -1, np.maximum(margin - x, 0.0), np.nan))
+        g = np.where(y == 1, 1.0, np.where(y == -1, -(margin - x > 0).astype(np.float64), np.nan)) / k
+    return scalar(np.mean(val, axis=-1)), _back(g, axis)
+
+
+def hinge_embedding_loss(y_true, y_pred, *, margin: float = 1.0, axis: int = -1,
+                         convention: ConventionLike = "math"):
+    r"""Hinge embedding loss over ``axis``: ``x`` (a distance) where ``y = 1``, ``max(0, margin - x)`` where
+    ``y = -1``, averaged; a target other than +-1 gives NaN (undefined).  Gradient 0 at the kink.
+
+    Example:
+      >>> print(hinge_embedding_loss([1.0, -1.0, -1.0], [0.5, 0.25, 2.0]))
+      0.4166666666666667
+
+    References:
+      torch.nn.HingeEmbeddingLoss (elementwise).
+    """
+    return _hinge_embedding(y_true, y_pred, margin=margin, axis=axis, convention=convention)[0]
+
+
+def _margin_ranking(y_true, x1, x2, *, margin=0.0, axis=-1, convention="math"):
+    margin = check_finite("margin_ranking_loss", "margin", margin)
+    get_convention(convention)
+    x2 = np.moveaxis(f64(x2), axis, -1)
+    shape = np.broadcast_shapes(np.shape(x2), np.shape(np.moveaxis(f64(x1), axis, -1)))
+    x2 = np.broadcast_to(x2, shape)
+    x1 = np.broadcast_to(np.moveaxis(f64(x1), axis, -1), shape)
+    y = np.broadcast_to(np.moveaxis(f64(y_true), axis, -1) if np.ndim(y_true) == len(shape) else f64(y_true), shape)
+    z = -y * (x1 - x2) + margin
+    g = y * (z > 0) / shape[-1]
+    return scalar(np.mean(np.maximum(z, 0.0), axis=-1)), _back(g, axis)
+
+
+def margin_ranking_loss(y_true, x1, x2, *, margin: float = 0.0, axis: int = -1,
+                        convention: ConventionLike = "math"):
+    r"""Margin ranking loss :math:`\frac1K \sum_i \max(0, -y_i (x1_i - x2_i) + \text{margin})` over ``axis``:
+    ``y = 1`` asks ``x1`` to rank above ``x2`` by ``margin``, ``y = -1`` below.  Two scores: the gradient
+    (``reference.grads``) is with respect to ``x2``, ``y [active] / K`` (that of ``x1`` is its negative);
+    0 at the kink.
+
+    Example:
+      >>> print(margin_ranking_loss([1.0, -1.0], [1.0, 2.0], [1.5, 0.5], margin=0.1))
+      1.1
+
+    References:
+      torch.nn.MarginRankingLoss (elementwise).
+    """
+    return _margin_ranking(y_true, x1, x2, margin=margin, axis=axis, convention=convention)[0]
+
+
+def _multi_margin(labels, y_pred, *, p=1, margin=1.0, axis=-1, convention="math"):
+    name = "multi_margin_loss"
+    if not isinstance(p, (int, np.integer)) or isinstance(p, (bool, np.bool_)) or int(p) not in (1, 2):
+        raise ValueError(f"{name}: p={p!r} is outside its domain: 1 or 2")
+    p = int(p)
+    margin = check_finite(name, "margin", margin)
+    conv = get_convention(convention)
+    x, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name)
+    xy = np.take_along_axis(x, idx, axis=-1)
+    z = margin - xy + x
+    active = (z > 0) & (onehot == 0)
+    terms = np.where(active, z, 0.0) ** p
+    val = np.sum(terms, axis=-1) / k
+    d = np.where(active, float(p) * np.where(active, z, 0.0) ** (p - 1), 0.0) / k
+    g = d - onehot * np.sum(d, axis=-1, keepdims=True)
+    return _finish_sparse(val, g, ignored, valid, axis)
+
+
+def multi_margin_loss(labels, y_pred, *, p: int = 1, margin: float = 1.0, axis: int = -1,
+                      convention: ConventionLike = "math"):
+    r"""Multi-class margin loss (Weston-Watkins, averaged over the classes) with integer labels:
+
+    .. math:: \frac1K \sum_{i \ne y} \max(0, \text{margin} - x_y + x_i)^p, \qquad p \in \{1, 2\}
+
+    Divided by ``K``, the number of classes (the true class included), not ``K - 1``.  A label outside
+    ``[0, K)`` raises IndexError.  Gradient 0 at a kink.
+
+    Example:
+      >>> print(multi_margin_loss([3, 0], [[0.1, 0.2, 0.4, 0.8], [0.3, -0.2, 0.9, 0.0]]))
+      [0.325 0.7  ]
+
+    References:
+      Weston and Watkins, Support Vector Machines for Multi-Class Pattern Recognition (1999);
+      torch.nn.MultiMarginLoss.
+    """
+    return _multi_margin(labels, y_pred, p=p, margin=margin, axis=axis, convention=convention)[0]
+
+
+def _gaussian_nll(y_true, y_pred, var, *, full=False, axis=-1, convention="math"):
+    name = "gaussian_nll_loss"
+    full = check_bool(name, "full", full)
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, m = _pair(y_true, y_pred, axis)
+    v = f64(var)
+    if v.ndim == np.ndim(y_pred) - 1:  # one variance per sample (homoscedastic): it broadcasts over axis
+        v = v[..., None]
+    else:
+        v = np.moveaxis(np.broadcast_to(v, np.shape(y_pred)), axis, -1)
+    if np.any(v < 0):
+        raise ValueError(f"{name}: var has a negative entry")
+    v = np.broadcast_to(v, m.shape)
+    eps = conv.value_for("variance_floor", name)
+    if eps is not None:
+        v = np.maximum(v, float(np.asarray(eps).astype(dt)))
+    e = m - y
+    with errstate():
+        terms = 0.5 * (np.log(v) + e * e / v)
+        g = e / v / m.shape[-1]
+    if full:
+        terms = terms + 0.5 * np.log(2.0 * np.pi)
+    return scalar(np.mean(terms, axis=-1)), _back(g, axis)
+
+
+def gaussian_nll_loss(y_true, y_pred, var, *, full: bool = False, axis: int = -1,
+                      convention: ConventionLike = "math"):
+    r"""Gaussian negative log-likelihood of ``y_true`` under mean ``y_pred`` and variance ``var``, averaged over
+    ``axis``:
+
+    .. math:: \frac1K \sum_i \tfrac12 \Big(\log v_i + \frac{(\mu_i - y_i)^2}{v_i}\Big)
+              \;[+\, \tfrac12 \log 2\pi \text{ with full}]
+
+    ``var`` has ``y_pred``'s shape, or that shape without its last axis (one variance per sample), or
+    broadcasts to it.  A negative variance raises ValueError; a zero one gives inf.  The gradient
+    (``reference.grads``) is with respect to the mean ``y_pred``: ``(mu - y) / v / K``.  Flag
+    ``variance_floor`` (``max(var, eps)``).
+
+    Example:
+      >>> print(round(float(gaussian_nll_loss([0.0, 0.0], [0.5, 1.0], [1.0, 2.0])), 10))
+      0.3607867951
+
+    References:
+      Nix and Weigend, Estimating the mean and variance of the target probability distribution (1994);
+      torch.nn.GaussianNLLLoss (elementwise).
+    """
+    return _gaussian_nll(y_true, y_pred, var, full=full, axis=axis, convention=convention)[0]
+
+
 IMPLEMENTATIONS = {
     "entropy": _entropy,
     "cross_entropy": _cross_entropy,
@@ -727,6 +1092,16 @@ IMPLEMENTATIONS = {
     "smooth_l1": _smooth_l1,
     "log_cosh": _log_cosh,
     "poisson": _poisson,
+    "l2_loss": _l2_loss,
+    "generalized_kl_divergence": _generalized_kl,
+    "mean_squared_logarithmic_error": _msle,
+    "mean_absolute_percentage_error": _mape,
+    "categorical_generalized_cross_entropy": _gce,
+    "soft_margin_loss": _soft_margin,
+    "hinge_embedding_loss": _hinge_embedding,
+    "margin_ranking_loss": _margin_ranking,
+    "multi_margin_loss": _multi_margin,
+    "gaussian_nll_loss": _gaussian_nll,
 }
 
 LOSSES = {
@@ -746,4 +1121,14 @@ LOSSES = {
     "smooth_l1": smooth_l1,
     "log_cosh": log_cosh,
     "poisson": poisson,
+    "l2_loss": l2_loss,
+    "generalized_kl_divergence": generalized_kl_divergence,
+    "mean_squared_logarithmic_error": mean_squared_logarithmic_error,
+    "mean_absolute_percentage_error": mean_absolute_percentage_error,
+    "categorical_generalized_cross_entropy": categorical_generalized_cross_entropy,
+    "soft_margin_loss": soft_margin_loss,
+    "hinge_embedding_loss": hinge_embedding_loss,
+    "margin_ranking_loss": margin_ranking_loss,
+    "multi_margin_loss": multi_margin_loss,
+    "gaussian_nll_loss": gaussian_nll_loss,
 }

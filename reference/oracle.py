@@ -21,13 +21,16 @@ import mpmath
 import numpy as np
 from mpmath import mp, mpf
 
-from ._util import as_labels, clip_bounds, f64, narrow_dtype
+from ._util import as_labels, clip_bounds, f64, machine_eps, narrow_dtype
 from .conventions import ConventionLike, get_convention
 
 __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "binary_crossentropy", "nll", "hinge", "squared_hinge",
     "categorical_hinge", "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
+    "l2_loss", "generalized_kl_divergence", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
+    "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
+    "multi_margin_loss", "gaussian_nll_loss",
     "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
@@ -85,6 +88,14 @@ def _log_softmax_row(z):
 
 
 def _row_entropy(_, p, c):
+    conv = c["conv"]
+    if conv.value_for("distribution_renormalize", "entropy"):
+        total = mpmath.fsum(p)
+        p = [v / total for v in p]
+    if conv.value_for("log_clamp_machine_eps", "entropy"):
+        eps = mpf(machine_eps(c["dt"]))
+        hi = _rnd(1 - eps, c["dt"])
+        return -mpmath.fsum(0 if v == 0 else v * mpmath.log(min(max(v, eps), hi)) for v in p) / c["lb"]
     return -mpmath.fsum(_xlogy(v, v) for v in p) / c["lb"]
 
 
@@ -266,6 +277,88 @@ def _row_poisson(y, p, c):
     return mpmath.fsum(out) / len(p)
 
 
+def _row_l2(y, p, c):
+    return mpmath.fsum((b - a) ** 2 / 2 for a, b in zip(y, p)) / len(p)
+
+
+def _row_generalized_kl(y, p, c):
+    nan = c["conv"].value_for("zero_times_inf_nan", "generalized_kl_divergence")
+    terms = []
+    for a, b in zip(y, p):
+        if a == 0:
+            terms.append(NAN if (nan and b == 0) else b)
+        elif b == 0:
+            terms.append(INF)
+        else:
+            terms.append(a * (mpmath.log(a) - mpmath.log(b)) - a + b)
+    return mpmath.fsum(terms)
+
+
+def _row_msle(y, p, c):
+    eps = c["conv"].value_for("log_floor", "mean_squared_logarithmic_error")
+    if eps is not None:
+        lo = _rnd(mpf(eps), c["dt"])
+        y, p = [max(v, lo) for v in y], [max(v, lo) for v in p]
+    def log1p(v):
+        return -INF if v == -1 else (NAN if v < -1 else mpmath.log1p(v))
+    return mpmath.fsum((log1p(b) - log1p(a)) ** 2 for a, b in zip(y, p)) / len(p)
+
+
+def _row_mape(y, p, c):
+    eps = c["conv"].value_for("percentage_floor", "mean_absolute_percentage_error")
+    lo = None if eps is None else _rnd(mpf(eps), c["dt"])
+    terms = []
+    for a, b in zip(y, p):
+        den = abs(a) if lo is None else max(abs(a), lo)
+        num = abs(b - a)
+        terms.append((NAN if num == 0 else INF) if den == 0 else num / den)
+    return 100 * mpmath.fsum(terms) / len(p)
+
+
+def _row_gce(label, p, c):
+    if not 0 <= label < len(p):
+        return NAN
+    q = mpf(c.get("q", 0.5))
+    return (1 - mpmath.power(p[label], q)) / q
+
+
+def _row_soft_margin(y, p, c):
+    return mpmath.fsum(_softplus(-a * b) for a, b in zip(y, p)) / len(p)
+
+
+def _row_hinge_embedding(y, p, c):
+    m = mpf(c.get("margin", 1.0))
+    terms = [b if a == 1 else (max(m - b, 0) if a == -1 else NAN) for a, b in zip(y, p)]
+    return mpmath.fsum(terms) / len(p)
+
+
+def _row_margin_ranking(yx, p, c):
+    y, x1 = yx
+    m = mpf(c.get("margin", 0.0))
+    return mpmath.fsum(max(-a * (b1 - b2) + m, 0) for a, b1, b2 in zip(y, x1, p)) / len(p)
+
+
+def _row_multi_margin(label, x, c):
+    if not 0 <= label < len(x):
+        return NAN
+    m, power = mpf(c.get("margin", 1.0)), int(c.get("p", 1))
+    return mpmath.fsum(max(m - x[label] + v, 0) ** power for j, v in enumerate(x) if j != label) / len(x)
+
+
+def _row_gaussian_nll(yv, p, c):
+    y, var = yv
+    eps = c["conv"].value_for("variance_floor", "gaussian_nll_loss")
+    lo = None if eps is None else _rnd(mpf(eps), c["dt"])
+    terms = []
+    for a, v, b in zip(y, var, p):
+        v = v if lo is None else max(v, lo)
+        terms.append((_log(v) + (b - a) ** 2 / v) / 2 if v != 0 else (INF if b != a else NAN))
+    out = mpmath.fsum(terms) / len(p)
+    if c.get("full", False):
+        out += mpmath.log(2 * mpmath.pi) / 2
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # Drivers
 
@@ -275,9 +368,16 @@ _ROWS = {
     "binary_crossentropy": _row_bce, "hinge": _row_hinge, "squared_hinge": _row_squared_hinge,
     "categorical_hinge": _row_categorical_hinge, "mean_squared_error": _row_mse,
     "mean_absolute_error": _row_mae, "huber": _row_huber, "smooth_l1": _row_smooth_l1,
-    "log_cosh": _row_log_cosh, "poisson": _row_poisson,
+    "log_cosh": _row_log_cosh, "poisson": _row_poisson, "l2_loss": _row_l2,
+    "generalized_kl_divergence": _row_generalized_kl, "mean_squared_logarithmic_error": _row_msle,
+    "mean_absolute_percentage_error": _row_mape, "categorical_generalized_cross_entropy": _row_gce,
+    "soft_margin_loss": _row_soft_margin, "hinge_embedding_loss": _row_hinge_embedding,
+    "margin_ranking_loss": _row_margin_ranking, "multi_margin_loss": _row_multi_margin,
+    "gaussian_nll_loss": _row_gaussian_nll,
 }
-_SPARSE = ("sparse_categorical_crossentropy", "nll")
+_SPARSE = ("sparse_categorical_crossentropy", "nll", "categorical_generalized_cross_entropy", "multi_margin_loss")
+# Losses of three inputs: which argument is the prediction (differentiated) and which rides along with the target.
+_THREE = {"margin_ranking_loss": (2, 1), "gaussian_nll_loss": (1, 2)}
 
 
 def _prepare(name, args, kwargs):
@@ -286,9 +386,16 @@ def _prepare(name, args, kwargs):
     axis = kwargs.pop("axis", -1)
     conv = get_convention(kwargs.pop("convention", "math"))
     base = kwargs.pop("base", None)
+    extra = None
     if name == "entropy":
         (pred,) = args
         first = None
+    elif name in _THREE:
+        first, (pi, ei) = args[0], _THREE[name]
+        pred, extra = args[pi], f64(args[ei])
+        if name == "gaussian_nll_loss" and extra.ndim == np.ndim(pred) - 1:
+            extra = extra[..., None]
+        extra = np.moveaxis(np.broadcast_to(extra, np.shape(pred)), axis, -1)
     else:
         first, pred = args
     dt = narrow_dtype(pred)
@@ -308,6 +415,9 @@ def _prepare(name, args, kwargs):
             if np.all((y == 0) | (y == 1)):
                 y = 2.0 * y - 1.0
         ys = [[mpf(float(v)) for v in row] for row in y.reshape(-1, k)]
+    if extra is not None:
+        es = [[mpf(float(v)) for v in row] for row in extra.reshape(-1, k)]
+        ys = [(ys[i], es[i]) for i in range(len(ys))]
     rows = [(ys[i], [mpf(float(v)) for v in p2[i]]) for i in range(p2.shape[0])]
     return rows, ctx, batch, p.shape, axis
 
@@ -334,7 +444,8 @@ def _evaluate(name, *args, **kwargs):
 
 
 _PROB_INPUTS = ("entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
-                "sparse_categorical_crossentropy", "binary_crossentropy")
+                "sparse_categorical_crossentropy", "binary_crossentropy", "generalized_kl_divergence",
+                "categorical_generalized_cross_entropy")
 
 
 def grad(name: str, *args, step: float = 1e-25, relative=None, **kwargs) -> np.ndarray:

@@ -57,7 +57,8 @@ def _adapter(name):
 
 
 def _args(name, binding) -> dict:
-    if binding.loss in _LOGIT_ARGS or (name == "optax" and binding.loss == "binary_crossentropy"):
+    if binding.loss in _LOGIT_ARGS or binding.requires.get("from_logits") or (
+            name == "optax" and binding.loss == "binary_crossentropy"):
         return {"from_logits": True}
     return {}
 
@@ -79,8 +80,12 @@ def test_protocol_attributes(name):
     adapter = MODULES[name].ADAPTER
     assert isinstance(adapter, Adapter)
     assert adapter.name == name
-    assert all(b.convention == name for b in adapter.bindings.values())
-    assert all(key == b.loss for key, b in adapter.bindings.items())
+    # a loss's first binding is keyed by its name; another API for it is "<loss>@<variant>" in its own form
+    assert all(b.convention in adapter.conventions and b.convention.startswith(name)
+               for b in adapter.bindings.values())
+    assert all(key.split("@")[0] == b.loss for key, b in adapter.bindings.items())
+    forms = [(b.loss, f) for b in adapter.bindings.values() for f in b.forms]
+    assert len(forms) == len(set(forms))
     assert {b.loss for b in adapter.bindings.values()} <= set(CATALOGUE)
     assert all(b.grad_wrt in _INPUTS[b.loss] for b in adapter.bindings.values())
     assert isinstance(adapter.deviations, tuple)

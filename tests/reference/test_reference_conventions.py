@@ -177,8 +177,9 @@ def test_unknown_convention():
 def test_adapters_declare_their_conventions():
     names = {a.name: sorted(a.conventions) for a in adapters.builtin()}
     assert names == {"keras": ["keras"], "tf_keras": ["keras2"], "keras_jax": ["keras_jax"],
-                     "keras_torch": ["keras_torch"], "torch": ["torch"], "optax": ["optax"]}
-    assert set(CONVENTIONS) == {"math", "keras", "keras2", "keras_jax", "keras_torch", "torch", "optax"}
+                     "keras_torch": ["keras_torch"], "torch": ["torch", "torch_distributions", "torch_multilabel"], "optax": ["optax", "optax_safe"]}
+    assert set(CONVENTIONS) == {"math", "keras", "keras2", "keras_jax", "keras_torch", "torch", "optax",
+                                "optax_safe", "torch_multilabel", "torch_distributions"}
 
 
 @pytest.mark.parametrize("name", CONSTRUCTORS)
