@@ -34,6 +34,11 @@ reference.reduce's names ("none", "sum", "mean", "sum_over_batch_size", "batchme
 # Inputs that are not a reference parameter but enter the reduction (a binding lists the ones it takes in
 # its ``args``): Keras's per-sample ``sample_weight``.
 REDUCTION_INPUTS = ("sample_weight",)
+# Weights that ARE reference parameters (array keyword parameters, ``reference.WEIGHT_PARAMETERS``): one per
+# class (``class_weight``), one per element (``weight``), one per class for the positive term (``pos_weight``).
+# A binding lists those its framework call takes in ``args``; a call holding another is not accepted.
+WEIGHT_INPUTS = ("class_weight", "weight", "pos_weight")
+OPTIONAL_INPUTS = REDUCTION_INPUTS + WEIGHT_INPUTS
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ class Binding:
     def accepts(self, call: Call) -> bool:
         return (call.form in self.forms and call.dtype in self.dtypes
                 and all(name in self.args for name in call.args if name != "axis")
-                and all(name in self.args for name in call.inputs if name in REDUCTION_INPUTS)
+                and all(name in self.args for name in call.inputs if name in OPTIONAL_INPUTS)
                 and all(bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items()))
 
 

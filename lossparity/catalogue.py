@@ -51,6 +51,9 @@ class Input:
     role: str
     differentiable: bool = False
     discrete: bool = False
+    # For an optional weight input (``LossInfo.weights``): the argument values it needs, as (name, value)
+    # pairs (``pos_weight`` is defined from logits only).
+    requires: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,9 @@ class LossInfo:
       clip_witness: optional ``fn(inputs) -> inputs`` pushing probabilities beyond a 1e-7 clip range.
       oracle: the mpmath oracle of the value (``reference.oracle``), same arguments as the reference.
       notes: anything a porting engineer should know that no field says.
+      weights: the optional weight inputs (role ``weights``): array keyword parameters of the reference
+        function (``reference.WEIGHT_PARAMETERS``: ``class_weight``, ``weight``, ``pos_weight``), which the
+        generator gives their own batch (``gen.<name>.<variant>``).
     """
 
     name: str
@@ -124,6 +130,7 @@ class LossInfo:
     oracle: Callable | None
     clip_witness: Callable[[dict], dict] | None = None
     notes: str = ""
+    weights: tuple[Input, ...] = ()
 
     # -- derived ---------------------------------------------------------------------------------------
     @property
@@ -196,10 +203,10 @@ def _oracle_of(name: str) -> Callable | None:
     return _oracle.LOSSES.get(name) or getattr(_oracle, name, None)
 
 
-def _loss(name, inputs, args, generate, variants, strategy, unit, clip=None, notes="") -> LossInfo:
+def _loss(name, inputs, args, generate, variants, strategy, unit, clip=None, notes="", weights=()) -> LossInfo:
     return LossInfo(name=name, kind="loss", inputs=tuple(inputs), args=tuple(args), generate=generate,
                     variants=tuple(variants), strategy=_strategy(strategy), unit_intermediate=unit,
-                    oracle=_oracle_of(name), clip_witness=clip, notes=notes)
+                    oracle=_oracle_of(name), clip_witness=clip, notes=notes, weights=tuple(weights))
 
 
 def _activation(name, args=(AXIS,)) -> LossInfo:
@@ -212,6 +219,9 @@ _TARGET = Input("y_true", "target", discrete=True)
 _PRED = Input("y_pred", "prediction", differentiable=True)
 _LABELS = Input("labels", "labels")
 _REGRESSION = (_TARGET, _PRED)
+_CLASS_WEIGHT = Input("class_weight", "weights")
+_WEIGHT = Input("weight", "weights")
+_POS_WEIGHT = Input("pos_weight", "weights", requires=(("from_logits", True),))
 _XENT_VARIANTS = ({"from_logits": False}, {"from_logits": True},
                   {"from_logits": True, "label_smoothing": 0.1}, {"from_logits": False, "label_smoothing": 0.2})
 
@@ -252,23 +262,27 @@ _ENTRIES = [
     _loss("kl_divergence", [Input("p", "target", discrete=True), Input("q", "prediction", differentiable=True)],
           [BASE, AXIS], gen.divergence, [{}], "divergence_inputs", True),
     _loss("categorical_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
-          _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical),
+          _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical, weights=(_CLASS_WEIGHT,)),
     _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.sparse,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": True, "label_smoothing": 0.1},
-           {"from_logits": True, "axis": 1}), "sparse_inputs", True, clip=gen.clipped_sparse),
+           {"from_logits": True, "axis": 1}), "sparse_inputs", True, clip=gen.clipped_sparse,
+          weights=(_CLASS_WEIGHT,)),
     _loss("binary_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": False, "label_smoothing": 0.2},
            {"from_logits": False, "axis": 1}),
-          "binary_inputs", True, clip=gen.clipped_binary),
+          "binary_inputs", True, clip=gen.clipped_binary, weights=(_WEIGHT, _POS_WEIGHT)),
     _loss("nll", [_LABELS, Input("log_probs", "prediction", differentiable=True)], [AXIS], gen.nll, [{}],
-          "nll_inputs", True),
+          "nll_inputs", True, weights=(_CLASS_WEIGHT,)),
     _loss("hinge", [_TARGET, _PRED], [AXIS], gen.hinge, [{}], "hinge_inputs", True),
     _loss("squared_hinge", [_TARGET, _PRED], [AXIS], gen.hinge, [{}], "hinge_inputs", True),
     _loss("categorical_hinge", [_TARGET, _PRED], [AXIS], gen.categorical_hinge, [{}], "categorical_hinge_inputs",
           True),
-    _loss("mean_squared_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
-    _loss("mean_absolute_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
-    _loss("huber", _REGRESSION, [DELTA, AXIS], gen.regression, [{}, {"delta": 0.5}], "regression_inputs", False),
+    _loss("mean_squared_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False,
+          weights=(_WEIGHT,)),
+    _loss("mean_absolute_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False,
+          weights=(_WEIGHT,)),
+    _loss("huber", _REGRESSION, [DELTA, AXIS], gen.regression, [{}, {"delta": 0.5}], "regression_inputs", False,
+          weights=(_WEIGHT,)),
     _loss("smooth_l1", _REGRESSION, [BETA, AXIS], gen.regression, [{}, {"beta": 0.5}], "regression_inputs", False),
     # log 2 is a rounded quantity of size about one inside log-cosh (x + softplus(-2x) - log 2).
     _loss("log_cosh", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", True),
@@ -299,8 +313,15 @@ def reference_signature(info: LossInfo) -> tuple[tuple[str, ...], tuple[str, ...
     """``(positional input names, keyword argument names)`` of the reference function, for the meta-test."""
     params = inspect.signature(info.value).parameters.values()
     positional = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
-    keywords = tuple(p.name for p in params if p.default is not inspect.Parameter.empty and p.name != "convention")
+    keywords = tuple(p.name for p in params if p.default is not inspect.Parameter.empty and p.name != "convention"
+                     and p.name not in reference.WEIGHT_PARAMETERS)
     return positional, keywords
+
+
+def weight_parameters(info: LossInfo) -> tuple[str, ...]:
+    """The reference function's array keyword parameters (weights), for the meta-test."""
+    params = inspect.signature(info.value).parameters
+    return tuple(name for name in params if name in reference.WEIGHT_PARAMETERS)
 
 
 def problems(info: LossInfo, cases=()) -> list[str]:
@@ -325,6 +346,11 @@ def problems(info: LossInfo, cases=()) -> list[str]:
         found.append(f"{where}: inputs {bad_roles} have no known role (one of {ROLES})")
     if not any(i.differentiable for i in info.inputs):
         found.append(f"{where}: no differentiable input")
+    if sorted(w.name for w in info.weights) != sorted(weight_parameters(info)):
+        found.append(f"{where}: weights {sorted(w.name for w in info.weights)} != the reference's weight "
+                     f"parameters {sorted(weight_parameters(info))}")
+    if any(w.role != "weights" for w in info.weights):
+        found.append(f"{where}: a weight input's role must be 'weights'")
     if sorted(a.name for a in info.args) != sorted(keywords):
         found.append(f"{where}: arguments {sorted(a.name for a in info.args)} != the reference's keyword "
                      f"parameters {sorted(keywords)}")

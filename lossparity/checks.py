@@ -133,6 +133,7 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
 
     def compute(inputs, cast, reduce=True):
         weights = inputs.get(SAMPLE_WEIGHT)
+        denominators = denominator_weights(inputs)
         inputs = {name: x for name, x in inputs.items() if name != SAMPLE_WEIGHT}
         labels = next((inputs[name] for name in inputs if name in LABEL_INPUTS), None)
         if cast:
@@ -143,7 +144,7 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
             inputs = {name: np.asarray(x)[..., None] for name, x in inputs.items()}
         with np.errstate(all="ignore"):
             out = np.asarray(fn(**inputs, **kwargs), dtype=np.float64)
-        how = dict(loss=loss, convention=convention, labels=labels, sample_weight=weights)
+        how = dict(loss=loss, convention=convention, labels=labels, sample_weight=weights, **denominators)
         if not gradient:
             if not reduce:
                 return out
@@ -167,8 +168,8 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
         labels = next((x for name, x in inputs.items() if name in LABEL_INPUTS), None)
         return np.asarray(reference.reduce_loss(
             values, reduction, loss=loss, convention=convention, labels=labels,
-            sample_weight=None if weights is None else np.abs(np.asarray(weights, dtype=np.float64))),
-            dtype=np.float64)
+            sample_weight=None if weights is None else np.abs(np.asarray(weights, dtype=np.float64)),
+            **denominator_weights(inputs)), dtype=np.float64)
 
     evaluate.widened = lambda **inputs: compute(inputs, cast=False)
     evaluate.unreduced = lambda **inputs: compute(inputs, cast=False, reduce=False)
@@ -176,9 +177,15 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
     return evaluate
 
 
+def denominator_weights(inputs: dict) -> dict:
+    """The weights a convention's ``"mean"`` may divide by (``class_weight``, ``weight``), as given."""
+    return {name: np.asarray(inputs[name], dtype=np.float64) for name in ("class_weight", "weight") if name in inputs}
+
+
 def per_output_shape(loss: str, inputs: dict, args: dict, granularity: str) -> tuple:
     """Shape of the unreduced output: the prediction's shape less the class axis, or all of it."""
-    prediction = next(np.asarray(x) for name, x in inputs.items() if name not in LABEL_INPUTS)
+    prediction = next(np.asarray(x) for name, x in inputs.items()
+                      if name not in LABEL_INPUTS and name not in reference.WEIGHT_PARAMETERS)
     shape = prediction.shape[:-1] if granularity == "element" else prediction.shape
     if entry(loss).kind == "activation" or granularity == "element":
         return shape
@@ -552,6 +559,15 @@ def framework_value(session, item: Item) -> np.ndarray | None:
     return None if got.value is None else np.asarray(got.value, dtype=np.float64)
 
 
+def _witness_forms(binding: Binding, inputs: InputSet) -> list[str]:
+    """The forms a flag witness tries on ``inputs``: the binding's first, and for a batch holding weights
+    (whose flags change a mean's denominator) or a case about a mean, its first ``mean`` form too."""
+    forms = [binding.forms[0]]
+    if inputs.reduction == "mean" or any(name in reference.WEIGHT_PARAMETERS for name in inputs.inputs):
+        forms += [f for f in binding.forms if f.endswith(":mean")][:1]
+    return forms
+
+
 def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) -> dict:
     """Show that convention flag ``flag`` still changes the framework's number.
 
@@ -576,10 +592,10 @@ def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) ->
             record["extra"] = {"flag": {"name": flag, "value": repr(spec.value), "summary": spec.summary,
                                         "source": spec.source, "versions": spec.versions}}
             gradient = quantity == "grad"
-            for inputs in pool:
+            for inputs, form in ((s, f) for s in pool for f in _witness_forms(binding, s)):
                 if inputs.loss != binding.loss:
                     continue
-                item = Item(adapter.name, key, binding.forms[0], "float32", "cpu", inputs)
+                item = Item(adapter.name, key, form, "float32", "cpu", inputs)
                 call = make_call(item, binding)
                 if not binding.accepts(call):
                     continue

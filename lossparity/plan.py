@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapters.protocol import REDUCTION_INPUTS, Adapter, Call
+from adapters.protocol import REDUCTION_INPUTS, WEIGHT_INPUTS, Adapter, Call
 from lossparity.checks import EQUIVALENT_REDUCTIONS, Item
 from lossparity.inputs import InputSet, generated
 from lossparity.tolerance import FLOAT_DTYPES
@@ -47,13 +47,19 @@ def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, dev
         for dtype in binding.dtypes:
             # Every argument variant (its small batch) in every dtype; the rank-3 batch and the clip
             # witnesses in the primary dtype.
-            every_dtype = sel.sweep or inputs.id == core or inputs.id.startswith("gen.small.")
+            # A batch with a weight parameter (class_weight, weight, pos_weight) in every dtype too.
+            reweighted = any(name in WEIGHT_INPUTS for name in inputs.inputs)
+            every_dtype = sel.sweep or inputs.id == core or inputs.id.startswith("gen.small.") or reweighted
             if dtype not in sel.dtypes or not (every_dtype or dtype == primary):
                 continue
             # The core set in every form (every reduction) and every dtype: half precision meets the reductions.
-            weighted = any(name in REDUCTION_INPUTS for name in inputs.inputs)
+            weighted = any(name in REDUCTION_INPUTS for name in inputs.inputs) or reweighted
             if sel.sweep or inputs.id == core or (weighted and dtype == primary):
                 forms = binding.forms  # a weighted batch is about the reductions: every form that takes it
+            elif reweighted:  # every dtype meets the unreduced weights and the mean's denominator
+                taken = [f for f in binding.forms if _accepts(adapter, key, inputs, f, dtype, device)]
+                forms = [next((f for f in taken if f.endswith(end)), None) for end in (":none", ":mean")]
+                forms = [f for f in forms if f is not None] or taken[:1]
             else:  # the first form that takes these inputs (a weighted batch needs a form with weights)
                 forms = [f for f in binding.forms if _accepts(adapter, key, inputs, f, dtype, device)][:1]
             for form in forms:

@@ -38,6 +38,7 @@ __all__ = [
     "categorical_hinge_max_includes_target", "hinge_kink_grad", "log_cosh_log2", "zero_times_inf_nan",
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
     "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon",
+    "class_weight_mean_divides_by_weight_sum", "weight_mean_divides_by_weight_sum",
 ]
 
 
@@ -402,3 +403,30 @@ def abs_grad_at_zero(value: float, *, source: str, versions: str,
         "abs_grad_at_zero", value, applies_to,
         f"d|x|/dx at x = 0 is {value!r} (math: 0), so d mean|y_pred - y_true| / d y_pred = {value!r}/K where "
         "y_pred == y_true.", detail, source, versions)
+
+
+def class_weight_mean_divides_by_weight_sum(*, source: str, versions: str,
+                                            applies_to: Iterable[str] = ("sparse_categorical_crossentropy", "nll"),
+                                            detail: str = "") -> Flag:
+    """With ``class_weight``, a ``"mean"`` reduction divides by the summed weights of the samples' labels.
+
+    The mathematics' mean of the weighted per-sample losses ``w_{y_s} l_s`` divides by the number of samples;
+    under this flag it is ``sum_s w_{y_s} l_s / sum_s w_{y_s}`` (samples whose label is ignored count in
+    neither sum).  Without ``class_weight`` nothing changes.
+    """
+    return _flag(
+        "class_weight_mean_divides_by_weight_sum", True, applies_to,
+        "With class weights w, reduction 'mean' divides the sum of the weighted losses w[y_s] l_s by "
+        "sum_s w[y_s] (the weights of the samples' labels; ignored labels count in neither), not by the number "
+        "of samples: logits [[1, 2, .5], [.3, -1, 2]], labels [1, 2], w = [.5, 2, 3] give 0.31143 instead of "
+        "0.77789.", detail, source, versions)
+
+
+def weight_mean_divides_by_weight_sum(*, source: str, versions: str,
+                                      applies_to: Iterable[str] = ("mean_squared_error", "mean_absolute_error"),
+                                      detail: str = "") -> Flag:
+    """With an element ``weight``, a ``"mean"`` reduction divides by the sum of the weights (not their count)."""
+    return _flag(
+        "weight_mean_divides_by_weight_sum", True, applies_to,
+        "With element weights w, reduction 'mean' is sum(w l) / sum(w) instead of sum(w l) / n: squared errors "
+        "[[.25, 4], [0, 9]] with w = [[.5, 2], [1, 0]] give 2.3214 instead of 2.0313.", detail, source, versions)

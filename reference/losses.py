@@ -21,7 +21,7 @@ from .activations import log_sigmoid, log_softmax, sigmoid, softmax, softmax_com
 from .conventions import ConventionLike, get_convention
 
 __all__ = [
-    "entropy", "cross_entropy", "kl_divergence",
+    "WEIGHT_PARAMETERS", "entropy", "cross_entropy", "kl_divergence",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "nll",
     "hinge", "squared_hinge", "categorical_hinge",
     "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh",
@@ -39,6 +39,32 @@ def _pair(y_true, y_pred, axis):
 
 def _back(grad: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(grad, -1, axis)
+
+
+# Keyword parameters that hold arrays (weights), not settings: a caller passes them like inputs.
+WEIGHT_PARAMETERS = ("class_weight", "weight", "pos_weight")
+
+
+def _class_weight(name: str, class_weight, k: int):
+    """``class_weight`` as a float64 vector of the ``k`` classes (None stays None); ValueError otherwise."""
+    if class_weight is None:
+        return None
+    w = f64(class_weight)
+    if w.shape != (k,):
+        raise ValueError(f"{name}: class_weight must hold one weight per class, shape ({k},), got {w.shape}")
+    return w
+
+
+def _element_weight(name: str, weight, shape: tuple, axis: int, param: str = "weight"):
+    """An element weight broadcast to the prediction's ``shape`` with ``axis`` moved last (None stays None)."""
+    if weight is None:
+        return None
+    try:
+        w = np.broadcast_to(f64(weight), shape)
+    except ValueError:
+        raise ValueError(f"{name}: {param} of shape {np.shape(weight)} does not broadcast to the prediction's "
+                         f"shape {shape}") from None
+    return np.moveaxis(w, axis, -1)
 
 
 def _log_base(base) -> float:
@@ -175,7 +201,8 @@ def _smooth(y, ls, k):
     return y * (1.0 - ls) + ls / k
 
 
-def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
+def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None,
+         convention="math"):
     name = "categorical_crossentropy"
     from_logits = check_bool(name, "from_logits", from_logits)
     label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
@@ -186,6 +213,9 @@ def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, con
     if label_smoothing:
         k = last_k if conv.value_for("smoothing_classes_last_axis", name) else p.shape[-1]
         y = _smooth(y, float(label_smoothing), k)
+    cw = _class_weight(name, class_weight, p.shape[-1])
+    if cw is not None:  # each class's term scaled by its weight: -sum_c w_c y_c log q_c
+        y = y * cw
     nan_flag = conv.value_for("zero_times_inf_nan", name)
     if from_logits:
         logq = log_softmax(p, axis=-1)
@@ -217,11 +247,13 @@ def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, con
 
 
 def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoothing: float = 0.0,
-                             axis: int = -1, convention: ConventionLike = "math"):
+                             axis: int = -1, class_weight=None, convention: ConventionLike = "math"):
     r"""Categorical cross entropy :math:`-\sum_i y_i \log q_i` per sample.
 
     ``q = softmax(y_pred)`` when ``from_logits`` else ``q = y_pred``; label smoothing replaces ``y`` by
-    :math:`y (1 - \alpha) + \alpha / K` (K classes along ``axis``).  Flags: ``cce_renormalize``,
+    :math:`y (1 - \alpha) + \alpha / K` (K classes along ``axis``).  ``class_weight`` (shape ``(K,)``)
+    scales each class's term: :math:`-\sum_i w_i y_i \log q_i` (after smoothing); a mean of such losses
+    divides by the number of samples (no flag changes that: the weights of a soft target are not a count).  Flags: ``cce_renormalize``,
     ``prob_clip``, ``smoothing_classes_last_axis``, ``zero_times_inf_nan`` (0 * -inf = NaN).
 
     Example:
@@ -240,7 +272,7 @@ def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label
       Goodfellow et al., *Deep Learning*, 2016, sec. 6.2.2.3.
     """
     return _cce(y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                convention=convention)[0]
+                class_weight=class_weight, convention=convention)[0]
 
 
 def _sparse_common(labels, y_pred, axis, conv, name):
@@ -268,22 +300,35 @@ def _finish_sparse(val, g, ignored, valid, axis):
     return scalar(val), _back(g, axis)
 
 
-def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
+def _weighted(val, g, cw, idx):
+    """A sparse loss and its gradient scaled by the weight of each sample's class (``cw`` None: unchanged)."""
+    if cw is None:
+        return val, g
+    w = cw[idx[..., 0]]
+    return val * w, g * w[..., None]
+
+
+def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None,
+                convention="math"):
     name = "sparse_categorical_crossentropy"
     from_logits = check_bool(name, "from_logits", from_logits)
     label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
     conv = get_convention(convention)
     dt = narrow_dtype(y_pred)
     p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name)
+    cw = _class_weight(name, class_weight, k)
     if label_smoothing:
-        # torch cross_entropy(label_smoothing=) on integer targets = the smoothed one-hot's cross entropy.
-        val, g = _cce(onehot, p, from_logits=from_logits, label_smoothing=label_smoothing, axis=-1)
+        # torch cross_entropy(label_smoothing=) on integer targets = the smoothed one-hot's cross entropy
+        # (class weights scale the smoothed target's terms, -sum_c w_c y'_c log q_c).
+        val, g = _cce(onehot, p, from_logits=from_logits, label_smoothing=label_smoothing, axis=-1,
+                      class_weight=cw)
         val = f64(val)
         return _finish_sparse(val, g, ignored, valid, axis)
     if from_logits:
         logq = log_softmax(p, axis=-1)
         val = -np.take_along_axis(logq, idx, axis=-1)[..., 0]
         g = _softmax_xent_grad(onehot, p)
+        val, g = _weighted(val, g, cw, idx)
         return _finish_sparse(val, g, ignored, valid, axis)
     mode = conv.value_for("sparse_renormalize", name)
     eps = conv.value_for("prob_clip", name)
@@ -308,17 +353,22 @@ def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=
             g = (gc - np.sum(gc * r, axis=-1, keepdims=True)) / s
         else:
             g = gc
+    val, g = _weighted(val, g, cw, idx)
     return _finish_sparse(val, g, ignored, valid, axis)
 
 
 def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False, axis: int = -1,
-                                    label_smoothing: float = 0.0, convention: ConventionLike = "math"):
+                                    label_smoothing: float = 0.0, class_weight=None,
+                                    convention: ConventionLike = "math"):
     r"""Cross entropy with integer labels: :math:`-\log q_{y}` per sample.
 
     ``q = softmax(y_pred)`` when ``from_logits`` else ``y_pred``; ``labels`` has ``y_pred``'s shape
     without ``axis``.  A label outside ``[0, K)`` is refused (IndexError) unless an ``ignore_index`` flag
-    names it (loss 0).  ``label_smoothing`` uses the smoothed one-hot target.
-    Flags: ``prob_clip``, ``sparse_renormalize``, ``ignore_index``.
+    names it (loss 0).  ``label_smoothing`` uses the smoothed one-hot target.  ``class_weight`` (shape
+    ``(K,)``) multiplies each sample's loss by its label's weight, :math:`-w_y \log q_y` (with smoothing,
+    :math:`-\sum_c w_c y'_c \log q_c`); the mathematics' mean of these divides by the sample count, the
+    ``class_weight_mean_divides_by_weight_sum`` flag by :math:`\sum_s w_{y_s}` (``reduce_loss``).
+    Flags: ``prob_clip``, ``sparse_renormalize``, ``ignore_index``, ``class_weight_mean_divides_by_weight_sum``.
 
     Example:
       >>> from reference.conventions import Convention, prob_clip, sparse_renormalize
@@ -330,18 +380,21 @@ def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False
       1.0986123
     """
     return _sparse_cce(labels, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                       convention=convention)[0]
+                       class_weight=class_weight, convention=convention)[0]
 
 
-def _nll(labels, log_probs, *, axis=-1, convention="math"):
+def _nll(labels, log_probs, *, axis=-1, class_weight=None, convention="math"):
     conv = get_convention(convention)
     p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, log_probs, axis, conv, "nll")
+    cw = _class_weight("nll", class_weight, k)
     val = -np.take_along_axis(p, idx, axis=-1)[..., 0]
-    return _finish_sparse(val, -onehot, ignored, valid, axis)
+    val, g = _weighted(val, -onehot, cw, idx)
+    return _finish_sparse(val, g, ignored, valid, axis)
 
 
-def nll(labels, log_probs, *, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Negative log-likelihood ``-log_probs[label]`` per sample (unreduced).  Flag: ``ignore_index``.
+def nll(labels, log_probs, *, axis: int = -1, class_weight=None, convention: ConventionLike = "math"):
+    r"""Negative log-likelihood ``-log_probs[label]`` per sample (unreduced); ``class_weight`` (shape ``(K,)``)
+    gives ``-w[label] log_probs[label]``.  Flags: ``ignore_index``, ``class_weight_mean_divides_by_weight_sum``.
 
     Example:
       >>> from reference.conventions import Convention, ignore_index
@@ -351,7 +404,7 @@ def nll(labels, log_probs, *, axis: int = -1, convention: ConventionLike = "math
       >>> print(nll([-100], [[-1.0, -2.0]], convention=ignoring))
       [0.]
     """
-    return _nll(labels, log_probs, axis=axis, convention=convention)[0]
+    return _nll(labels, log_probs, axis=axis, class_weight=class_weight, convention=convention)[0]
 
 
 def _bce_logits_literal(formula: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -367,23 +420,29 @@ def _bce_logits_literal(formula: str, x: np.ndarray, y: np.ndarray) -> np.ndarra
     raise ValueError(f"unknown bce_logits_formula {formula!r}")
 
 
-def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
+def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, weight=None, pos_weight=None,
+         convention="math"):
     name = "binary_crossentropy"
     from_logits = check_bool(name, "from_logits", from_logits)
     label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
     conv = get_convention(convention)
     dt = narrow_dtype(y_pred)
+    if pos_weight is not None and not from_logits:
+        raise ValueError(f"{name}: pos_weight is defined here from logits only (from_logits=True)")
+    ew = _element_weight(name, weight, np.shape(y_pred), axis)
+    pw = _element_weight(name, pos_weight, np.shape(y_pred), axis, "pos_weight")
     y, p = _pair(y_true, y_pred, axis)
     if label_smoothing:
         y = y * (1.0 - float(label_smoothing)) + 0.5 * float(label_smoothing)
     k = p.shape[-1]
     with errstate():
         if from_logits:
-            terms = np.where(y == 0, 0.0, y * softplus(-p)) + np.where(y == 1, 0.0, (1.0 - y) * softplus(p))
+            yp = y if pw is None else pw * y  # pos_weight scales the positive term: -w_pos y log sigmoid(x)
+            terms = np.where(y == 0, 0.0, yp * softplus(-p)) + np.where(y == 1, 0.0, (1.0 - y) * softplus(p))
             formula = conv.value_for("bce_logits_formula", name)
             if formula is not None:
                 terms = np.where(np.isnan(_bce_logits_literal(formula, p, y)), np.nan, terms)
-            g = (1.0 - y) * sigmoid(p) - y * sigmoid(-p)  # = sigmoid(p) - y, no cancellation at y = 1
+            g = (1.0 - y) * sigmoid(p) - yp * sigmoid(-p)  # = sigmoid(p) - y, no cancellation at y = 1
         elif conv.applies("prob_clip", name):
             # Keras: clip to [eps, 1 - eps]; log(c) and log(1 - c) with 1 - c formed in y_pred's dtype.
             eps = conv.value_for("prob_clip", name)
@@ -418,16 +477,21 @@ def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, con
                 if clamp is not None:
                     ga, gb = np.where(lp > clamp, ga, 0.0), np.where(l1p > clamp, gb, 0.0)
                 g = ga + gb
+    if ew is not None:  # an element weight rescales each element's loss (and its gradient)
+        terms, g = terms * ew, g * ew
     return scalar(np.mean(terms, axis=-1)), _back(g / k, axis)
 
 
 def binary_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoothing: float = 0.0,
-                        axis: int = -1, convention: ConventionLike = "math"):
+                        axis: int = -1, weight=None, pos_weight=None, convention: ConventionLike = "math"):
     r"""Binary cross entropy, averaged over ``axis``.
 
-    .. math:: \frac1K \sum_i -y_i \log p_i - (1 - y_i) \log(1 - p_i)
+    .. math:: \frac1K \sum_i w_i (-a_i y_i \log p_i - (1 - y_i) \log(1 - p_i))
 
     with ``p = sigmoid(y_pred)`` when ``from_logits``; label smoothing :math:`y (1-\alpha) + \alpha/2`.
+    ``weight`` (``w``, broadcast to ``y_pred``) rescales each element's loss; ``pos_weight`` (``a``, broadcast
+    to ``y_pred``: one per class along the last axis; from logits only, else ValueError) the positive term.
+    A mean of weighted elements divides by their count.
     Flags: ``prob_clip``, ``bce_log_epsilon``, ``bce_log_clamp``, ``bce_grad_epsilon``,
     ``bce_logits_formula`` (NaN at infinite logits).
 
@@ -446,7 +510,7 @@ def binary_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoo
       [0.91629073 0.71355818]
     """
     return _bce(y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                convention=convention)[0]
+                weight=weight, pos_weight=pos_weight, convention=convention)[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -552,56 +616,69 @@ def categorical_hinge(y_true, y_pred, *, axis: int = -1, convention: ConventionL
 # Regression
 
 
-def _mse(y_true, y_pred, *, axis=-1, convention="math"):
+def _rescaled(val_terms, g, ew):
+    """Element losses and gradients times an element weight (``ew`` None: unchanged)."""
+    return (val_terms, g) if ew is None else (val_terms * ew, g * ew)
+
+
+def _mse(y_true, y_pred, *, axis=-1, weight=None, convention="math"):
     get_convention(convention)
+    ew = _element_weight("mean_squared_error", weight, np.shape(y_pred), axis)
     y, p = _pair(y_true, y_pred, axis)
     e = p - y
-    return scalar(np.mean(e * e, axis=-1)), _back(2.0 * e / p.shape[-1], axis)
+    terms, g = _rescaled(e * e, 2.0 * e, ew)
+    return scalar(np.mean(terms, axis=-1)), _back(g / p.shape[-1], axis)
 
 
-def mean_squared_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Mean squared error :math:`\frac1K \sum_i (p_i - y_i)^2` over ``axis``.
+def mean_squared_error(y_true, y_pred, *, axis: int = -1, weight=None, convention: ConventionLike = "math"):
+    r"""Mean squared error :math:`\frac1K \sum_i w_i (p_i - y_i)^2` over ``axis`` (``weight`` ``w``: one per
+    element, broadcast to ``y_pred``; ones when None).  The mathematics' mean of weighted elements divides by
+    their count; flag ``weight_mean_divides_by_weight_sum``: by the sum of the weights (``reduce_loss``).
 
     Example:
       >>> print(mean_squared_error([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]]))
       [0.5 0.5]
     """
-    return _mse(y_true, y_pred, axis=axis, convention=convention)[0]
+    return _mse(y_true, y_pred, axis=axis, weight=weight, convention=convention)[0]
 
 
-def _mae(y_true, y_pred, *, axis=-1, convention="math"):
+def _mae(y_true, y_pred, *, axis=-1, weight=None, convention="math"):
     conv = get_convention(convention)
+    ew = _element_weight("mean_absolute_error", weight, np.shape(y_pred), axis)
     y, p = _pair(y_true, y_pred, axis)
     e = p - y
     at0 = float(conv.value_for("abs_grad_at_zero", "mean_absolute_error", 0.0))
-    g = np.where(e == 0, at0, np.sign(e)) / p.shape[-1]
-    return scalar(np.mean(np.abs(e), axis=-1)), _back(g, axis)
+    terms, g = _rescaled(np.abs(e), np.where(e == 0, at0, np.sign(e)), ew)
+    return scalar(np.mean(terms, axis=-1)), _back(g / p.shape[-1], axis)
 
 
-def mean_absolute_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Mean absolute error :math:`\frac1K \sum_i |p_i - y_i|`. Flag ``abs_grad_at_zero`` (d|x|/dx at 0).
+def mean_absolute_error(y_true, y_pred, *, axis: int = -1, weight=None, convention: ConventionLike = "math"):
+    r"""Mean absolute error :math:`\frac1K \sum_i w_i |p_i - y_i|`. Flag ``abs_grad_at_zero`` (d|x|/dx at 0);
+    ``weight`` as in :func:`mean_squared_error` (and its flag ``weight_mean_divides_by_weight_sum``).
 
     Example:
       >>> print(round(float(mean_absolute_error([0.0, 1.0], [0.5, 0.25])), 6))
       0.625
     """
-    return _mae(y_true, y_pred, axis=axis, convention=convention)[0]
+    return _mae(y_true, y_pred, axis=axis, weight=weight, convention=convention)[0]
 
 
-def _huber(y_true, y_pred, *, delta=1.0, axis=-1, convention="math"):
+def _huber(y_true, y_pred, *, delta=1.0, axis=-1, weight=None, convention="math"):
     delta = check_positive("huber", "delta", delta)
     get_convention(convention)
+    ew = _element_weight("huber", weight, np.shape(y_pred), axis)
     y, p = _pair(y_true, y_pred, axis)
     e = p - y
     a = np.abs(e)
     quad = a <= delta
-    val = np.where(quad, 0.5 * e * e, delta * (a - 0.5 * delta))
-    g = np.where(quad, e, delta * np.sign(e)) / p.shape[-1]
-    return scalar(np.mean(val, axis=-1)), _back(g, axis)
+    val, g = _rescaled(np.where(quad, 0.5 * e * e, delta * (a - 0.5 * delta)), np.where(quad, e, delta * np.sign(e)),
+                       ew)
+    return scalar(np.mean(val, axis=-1)), _back(g / p.shape[-1], axis)
 
 
-def huber(y_true, y_pred, *, delta: float = 1.0, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Huber loss averaged over ``axis``, with ``e = p - y``:
+def huber(y_true, y_pred, *, delta: float = 1.0, axis: int = -1, weight=None, convention: ConventionLike = "math"):
+    r"""Huber loss averaged over ``axis``, with ``e = p - y`` (each element times ``weight``, broadcast to
+    ``y_pred``, when given; a mean of weighted elements divides by their count):
 
     .. math:: \tfrac12 e^2 \;(|e| \le \delta),\qquad \delta (|e| - \tfrac12 \delta)\; (|e| > \delta)
 
@@ -611,7 +688,7 @@ def huber(y_true, y_pred, *, delta: float = 1.0, axis: int = -1, convention: Con
       >>> print(huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]))
       [0.18 0.13]
     """
-    return _huber(y_true, y_pred, delta=delta, axis=axis, convention=convention)[0]
+    return _huber(y_true, y_pred, delta=delta, axis=axis, weight=weight, convention=convention)[0]
 
 
 def _smooth_l1(y_true, y_pred, *, beta=1.0, axis=-1, convention="math"):
