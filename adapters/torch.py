@@ -219,7 +219,9 @@ def _binary(torch, t, args, api, red):
 
 def _kl(torch, t, args, api, red):
     # kl_div's input is documented as log-probabilities: the log is taken by torch, in the call's dtype.
-    return _apply(torch, api, red, "kl_div", "KLDivLoss", (torch.log(t["q"]), t["p"]), log_target=False)
+    # With log_target=True the reference's p already holds log-probabilities: passed as they are.
+    return _apply(torch, api, red, "kl_div", "KLDivLoss", (torch.log(t["q"]), t["p"]),
+                  log_target=bool(args.get("log_target", False)))
 
 
 def _poisson(torch, t, args, api, red):
@@ -299,8 +301,8 @@ BINDINGS: dict[str, Binding] = {
     "kl_divergence": TorchBinding(
         "kl_divergence",
         "torch.nn.functional.kl_div(input=torch.log(q) (log-space input, taken in torch in the call's "
-        "dtype), target=p, log_target=False) / nn.KLDivLoss",
-        _KL_FORMS, CONVENTION, granularity="element", grad_wrt="q"),
+        "dtype), target=p (log-probabilities when log_target=True), log_target=log_target) / nn.KLDivLoss",
+        _KL_FORMS, CONVENTION, granularity="element", grad_wrt="q", args=("log_target",)),
     "poisson": TorchBinding(
         "poisson", "torch.nn.functional.poisson_nll_loss(input=y_pred, target=y_true, log_input=log_input, "
         "full=full) / nn.PoissonNLLLoss", _ELEMENT_FORMS, CONVENTION, granularity="element",

@@ -92,6 +92,7 @@ DELTA = Arg("delta", "float", "a number > 0", lambda v: _finite(v) and float(v) 
             interval=(1e-3, 100.0))
 BETA = Arg("beta", "float", "a number >= 0", lambda v: _finite(v) and float(v) >= 0, samples=(1.0, 0.5, 2.0),
            interval=(1e-3, 100.0))
+LOG_TARGET = Arg("log_target", "bool", "True (p holds log-probabilities) or False", _is_bool, samples=(False, True))
 BASE = Arg("base", "float", "None (nats) or a number > 0 other than 1",
            lambda v: v is None or (_finite(v) and float(v) > 0 and float(v) != 1.0), samples=(None, 2.0, 10.0))
 
@@ -260,7 +261,7 @@ _ENTRIES = [
     _loss("cross_entropy", [Input("p", "target", discrete=True), Input("q", "prediction", differentiable=True)],
           [BASE, AXIS], gen.divergence, [{}], "divergence_inputs", True),
     _loss("kl_divergence", [Input("p", "target", discrete=True), Input("q", "prediction", differentiable=True)],
-          [BASE, AXIS], gen.divergence, [{}], "divergence_inputs", True),
+          [BASE, AXIS, LOG_TARGET], gen.divergence, [{}, {"log_target": True}], "divergence_inputs", True),
     _loss("categorical_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
           _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical, weights=(_CLASS_WEIGHT,)),
     _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.sparse,

@@ -216,7 +216,8 @@ def float_inputs(inputs: dict[str, np.ndarray], loss: str | None = None) -> list
     discrete = entry(loss).discrete_inputs if loss else DISCRETE_INPUTS
 
     def discrete_target(name, x):
-        return name in discrete and np.all(np.mod(np.asarray(x, dtype=np.float64), 1.0) == 0.0)
+        with np.errstate(invalid="ignore"):  # an infinite entry (log 0) is not an integer
+            return name in discrete and np.all(np.mod(np.asarray(x, dtype=np.float64), 1.0) == 0.0)
 
     return [name for name, x in inputs.items() if name not in LABEL_INPUTS
             and np.issubdtype(np.asarray(x).dtype, np.floating) and not discrete_target(name, x)]

@@ -73,7 +73,8 @@ def binary(rng, shape, args):
 
 
 def divergence(rng, shape, args):
-    return {"p": _softmax(rng.normal(scale=2.0, size=shape)), "q": _softmax(rng.normal(scale=2.0, size=shape))}
+    p, q = _softmax(rng.normal(scale=2.0, size=shape)), _softmax(rng.normal(scale=2.0, size=shape))
+    return {"p": np.log(p) if args.get("log_target") else p, "q": q}
 
 
 def entropy(rng, shape, args):

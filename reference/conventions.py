@@ -292,7 +292,8 @@ def log_cosh_log2(value: float, *, source: str, versions: str, applies_to: Itera
 _ZERO_TIMES_INF = {
     "categorical_crossentropy": "categorical_crossentropy from logits is NaN for a zero target on a -inf logit "
                                 "(cce([0,.5,.5], [-inf,0,0], from_logits=True) = nan, math log 2)",
-    "kl_divergence": "kl_divergence is NaN where p = q = 0 (KL(P1, Q1) = nan, math 0.0202027)",
+    "kl_divergence": "kl_divergence is NaN where p = q = 0 (KL(P1, Q1) = nan, math 0.0202027), and from "
+                     "log-probability targets (log_target) wherever log p = -inf",
 }
 
 

@@ -139,12 +139,18 @@ def cross_entropy(p, q, *, base: Optional[float] = None, axis: int = -1,
     return _cross_entropy(p, q, base=base, axis=axis, convention=convention)[0]
 
 
-def _kl_divergence(p, q, *, base=None, axis=-1, convention="math"):
+def _kl_divergence(p, q, *, base=None, axis=-1, log_target=False, convention="math"):
     check_log_base("kl_divergence", "base", base)
+    log_target = check_bool("kl_divergence", "log_target", log_target)
     conv = get_convention(convention)
     name = "kl_divergence"
     dt = narrow_dtype(q)
     p, q = _pair(p, q, axis)
+    log_zero = np.zeros(p.shape, dtype=bool)
+    if log_target:  # p holds log-probabilities: log p = -inf is a zero probability
+        log_zero = np.isneginf(p)
+        with errstate():
+            p = np.exp(p)
     mask = np.ones(q.shape, dtype=bool)
     eps = conv.value_for("kl_clip", name)
     if eps is not None:
@@ -154,6 +160,8 @@ def _kl_divergence(p, q, *, base=None, axis=-1, convention="math"):
     terms = _kl_terms(p, q)
     if conv.value_for("zero_times_inf_nan", name):
         terms = np.where((p == 0) & (q == 0), np.nan, terms)
+        # From log-probabilities the term exp(log p) (log p - log q) forms 0 * -inf wherever log p = -inf.
+        terms = np.where(log_zero, np.nan, terms)
     lb = _log_base(base)
     val = np.sum(terms, axis=-1) / lb
     with errstate():
@@ -164,12 +172,14 @@ def _kl_divergence(p, q, *, base=None, axis=-1, convention="math"):
     return scalar(val), _back(g, axis)
 
 
-def kl_divergence(p, q, *, base: Optional[float] = None, axis: int = -1,
+def kl_divergence(p, q, *, base: Optional[float] = None, axis: int = -1, log_target: bool = False,
                   convention: ConventionLike = "math"):
     r"""Kullback-Leibler divergence :math:`KL(p \| q) = \sum_i p_i \log_b (p_i / q_i)`.
 
-    ``0 log(0/q) = 0`` (also for ``q = 0``); ``p > 0, q = 0`` gives ``inf``.  Flags: ``kl_clip`` (p and
-    q clipped to ``[eps, 1]``), ``zero_times_inf_nan`` (NaN where p = q = 0).
+    ``0 log(0/q) = 0`` (also for ``q = 0``); ``p > 0, q = 0`` gives ``inf``.  ``log_target``: ``p`` holds
+    log-probabilities (``-inf`` a zero probability); the gradient is still taken w.r.t. ``q``.  Flags:
+    ``kl_clip`` (p and q clipped to ``[eps, 1]``), ``zero_times_inf_nan`` (NaN where p = q = 0, and with
+    ``log_target`` wherever log p = -inf).
 
     Example:
       >>> from reference.conventions import Convention, kl_clip, zero_times_inf_nan
@@ -183,7 +193,7 @@ def kl_divergence(p, q, *, base: Optional[float] = None, axis: int = -1,
       >>> print(float(kl_divergence(P1, Q1, convention=literal)))
       nan
     """
-    return _kl_divergence(p, q, base=base, axis=axis, convention=convention)[0]
+    return _kl_divergence(p, q, base=base, axis=axis, log_target=log_target, convention=convention)[0]
 
 
 # ------------------------------------------------------------------------------------------------
