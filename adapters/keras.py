@@ -176,6 +176,14 @@ _ARGS: dict[str, tuple[str, ...]] = {
     "binary_crossentropy": ("from_logits", "label_smoothing"),
 }
 _CLASS_FORMS = ("function:none",) + tuple(f"class:{r}" for r in CLASS_REDUCTIONS)
+# Losses whose target the tape also differentiates on request (Call.wrt): soft labels, distillation.
+_SOFT_TARGETS = ("mean_squared_error", "mean_absolute_error", "huber", "categorical_crossentropy",
+                 "binary_crossentropy", "kl_divergence")
+
+
+def on_target(call: Call, spec) -> bool:
+    """The call asks for the gradient with respect to the target (``spec.true``), not the prediction."""
+    return call.grad and call.wrt is not None and call.wrt == spec.true
 
 
 @dataclass(frozen=True)
@@ -202,12 +210,14 @@ def _bindings() -> dict[str, Binding]:
         out[loss] = KerasBinding(loss=loss, api=f"keras.losses.{spec.function} / keras.losses.{spec.klass}",
                                  forms=_CLASS_FORMS, convention=CONVENTION, granularity="sample",
                                  args=args + ("sample_weight",),
-                                 dtypes=DTYPES, grad_wrt=spec.pred)
+                                 dtypes=DTYPES, grad_wrt=spec.pred,
+                                 differentiable=(spec.true,) if loss in _SOFT_TARGETS else ())
         if spec.tfnn:
             out[loss + "@tf.nn"] = Binding(
                 loss=loss, api="tf.nn." + spec.tfnn, forms=("tfnn:none",), convention=CONVENTION,
                 granularity="element" if loss == "binary_crossentropy" else "sample",
-                args=("from_logits",), dtypes=DTYPES, grad_wrt=spec.pred, requires={"from_logits": True})
+                args=("from_logits",), dtypes=DTYPES, grad_wrt=spec.pred, requires={"from_logits": True},
+                differentiable=(spec.true,) if loss in _SOFT_TARGETS else ())
     return out
 
 
@@ -573,8 +583,10 @@ class KerasAdapter:
             weight = None if weight is None else tf.constant(np.asarray(weight).astype(np_dtype))
             fn = self._callable(rt, binding, spec, api, reduction, call.dtype, args, weight)
             if call.grad:
+                binding.wrt(call)  # refuses an input the binding does not differentiate
+                source = true if on_target(call, spec) else pred
                 with tf.GradientTape() as tape:
-                    tape.watch(pred)
+                    tape.watch(source)
                     out = fn(true, pred)
                     if call.cotangent is None:
                         total = tf.reduce_sum(out)
@@ -582,7 +594,7 @@ class KerasAdapter:
                         seed = np.asarray(call.cotangent)
                         seed = np.moveaxis(seed, axis, -1) if moved and spec.activation else seed
                         total = tf.reduce_sum(out * tf.cast(tf.constant(seed), out.dtype))
-                grad = tape.gradient(total, pred)
+                grad = tape.gradient(total, source)
             else:
                 out = fn(true, pred)
                 grad = None

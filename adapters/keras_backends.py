@@ -32,6 +32,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from adapters import keras as _keras
 from adapters.keras_api import KerasAPIAdapter, derived_bindings
 from adapters.protocol import Call, Deviation, describe
 from reference import Convention
@@ -190,9 +191,10 @@ def _float64_in_float32(backend: str, settings: Mapping[str, Any] | None = None)
              "float64 inputs are averaged in float32: ops.mean casts to result_type(float64, 'float32'), which Keras "
              "maps to float32 on every backend but TensorFlow ('Force to be 32-bit dtype when encountering 64-bit "
              "dtype. This is to be aligned with JAX's default behavior.'), so MSE, MAE, Huber, hinge, squared hinge, "
-             "Poisson and BCE carry float32 errors (1e-7 relative) in a float64 result.",
+             "Poisson and BCE carry float32 errors (1e-7 relative) in a float64 result (the gradients with respect "
+             "to the prediction and to the target alike).",
              {"loss": _MEAN_LOSSES, "form": "function:none", "dtype": "float64",
-              "kind": ("value", "grad", "golden"), "case": ("gen.*", "conv.*")}, "differs",
+              "kind": ("value", "grad", "golden"), "case": ("gen.*", "conv.*"), "wrt": "*"}, "differs",
              f"_lattice_result_type / BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; mean in keras/src/backend/{backend}/numpy.py",
              settings=settings),
         _dev("float64-tiny-loss-in-float32",
@@ -418,17 +420,18 @@ class KerasBackendAdapter(KerasAPIAdapter):
         import jax.numpy as jnp  # noqa: PLC0415
 
         device = jax.devices("gpu" if call.device == "gpu" else "cpu")[0]
-        key = (fn, call.grad, seed is not None)
+        target = _keras.on_target(call, _keras._SPECS[call.loss])
+        key = (fn, call.grad, seed is not None, target)
         if key not in self._compiled:
             def value_and_grad(t, p, w, s):
                 if not call.grad:
                     return fn(t, p, w), None
 
                 def summed(x):
-                    out = fn(t, x, w)
+                    out = fn(x, p, w) if target else fn(t, x, w)
                     return jnp.sum(out if s is None else out * s.astype(out.dtype)), out
 
-                (_, out), grad = jax.value_and_grad(summed, has_aux=True)(p)
+                (_, out), grad = jax.value_and_grad(summed, has_aux=True)(t if target else p)
                 return out, grad
 
             self._compiled[key] = jax.jit(value_and_grad)
@@ -461,13 +464,15 @@ class KerasBackendAdapter(KerasAPIAdapter):
             return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
 
         with rt.keras.device(f"{'cuda' if call.device == 'gpu' else 'cpu'}:0"):
-            p = tensor(pred, requires_grad=call.grad)
-            out = fn(tensor(true), p, tensor(weight))
+            target = _keras.on_target(call, _keras._SPECS[call.loss])
+            p = tensor(pred, requires_grad=call.grad and not target)
+            t = tensor(true, requires_grad=target)
+            out = fn(t, p, tensor(weight))
             dtype = str(out.dtype).replace("torch.", "")
             if not call.grad:
                 return numpy(out), dtype, None, None
             total = (out if seed is None else out * tensor(np.asarray(seed, dtype=np.float64)).to(out.dtype)).sum()
-            (grad,) = torch.autograd.grad(total, p, allow_unused=True)
+            (grad,) = torch.autograd.grad(total, t if target else p, allow_unused=True)
         if grad is None:
             return numpy(out), dtype, None, None
         return numpy(out), dtype, numpy(grad), str(grad.dtype).replace("torch.", "")

@@ -294,11 +294,12 @@ class TfKerasAdapter(KerasAPIAdapter):
             if not call.grad:
                 out = fn(t, p, w)
                 return out.numpy(), out.dtype.name, None, None
+            source = t if _keras.on_target(call, _keras._SPECS[call.loss]) else p
             with tf.GradientTape() as tape:
-                tape.watch(p)
+                tape.watch(source)
                 out = fn(t, p, w)
                 total = tf.reduce_sum(out if seed is None else out * tf.cast(tf.constant(seed), out.dtype))
-            grad = tape.gradient(total, p)
+            grad = tape.gradient(total, source)
         if grad is None:
             return out.numpy(), out.dtype.name, None, None
         return out.numpy(), out.dtype.name, grad.numpy(), grad.dtype.name

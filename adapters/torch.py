@@ -261,25 +261,27 @@ _CALLS: dict[str, Callable[..., Any]] = {
 BINDINGS: dict[str, Binding] = {
     "mean_squared_error": TorchBinding(
         "mean_squared_error", "torch.nn.functional.mse_loss(input=y_pred, target=y_true) / nn.MSELoss",
-        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("weight",), function_only=("weight",)),
+        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("weight",), function_only=("weight",),
+        differentiable=("y_true",)),
     "mean_absolute_error": TorchBinding(
         "mean_absolute_error", "torch.nn.functional.l1_loss(input=y_pred, target=y_true, weight=weight) / "
         "nn.L1Loss", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("weight",),
-        function_only=("weight",)),
+        function_only=("weight",), differentiable=("y_true",)),
     "huber": TorchBinding(
         "huber", "torch.nn.functional.huber_loss(input=y_pred, target=y_true, delta=delta, weight=weight) / "
         "nn.HuberLoss", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("delta", "weight"),
-        function_only=("weight",)),
+        function_only=("weight",), differentiable=("y_true",)),
     "smooth_l1": TorchBinding(
         "smooth_l1", "torch.nn.functional.smooth_l1_loss(input=y_pred, target=y_true, beta=beta) / "
-        "nn.SmoothL1Loss", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("beta",)),
+        "nn.SmoothL1Loss", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("beta",),
+        differentiable=("y_true",)),
     "categorical_crossentropy": TorchBinding(
         "categorical_crossentropy",
         "torch.nn.functional.cross_entropy(input=y_pred (logits, class axis moved to dim 1), "
         "target=y_true (class probabilities), label_smoothing=label_smoothing, weight=class_weight) / "
         "nn.CrossEntropyLoss; from_logits=True only (torch has no public cross-entropy on probabilities)",
         _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing", "class_weight"),
-        requires={"from_logits": True}),
+        requires={"from_logits": True}, differentiable=("y_true",)),
     "sparse_categorical_crossentropy": TorchBinding(
         "sparse_categorical_crossentropy",
         "torch.nn.functional.cross_entropy(input=y_pred (logits, class axis moved to dim 1), "
@@ -297,12 +299,13 @@ BINDINGS: dict[str, Binding] = {
         "/ nn.BCELoss; from_logits=True: torch.nn.functional.binary_cross_entropy_with_logits("
         "input=y_pred, target=y_true, weight=weight, pos_weight=pos_weight) / nn.BCEWithLogitsLoss (no "
         "label_smoothing in torch)",
-        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("from_logits", "weight", "pos_weight")),
+        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("from_logits", "weight", "pos_weight"),
+        differentiable=("y_true",)),
     "kl_divergence": TorchBinding(
         "kl_divergence",
         "torch.nn.functional.kl_div(input=torch.log(q) (log-space input, taken in torch in the call's "
         "dtype), target=p (log-probabilities when log_target=True), log_target=log_target) / nn.KLDivLoss",
-        _KL_FORMS, CONVENTION, granularity="element", grad_wrt="q", args=("log_target",)),
+        _KL_FORMS, CONVENTION, granularity="element", grad_wrt="q", args=("log_target",), differentiable=("p",)),
     "poisson": TorchBinding(
         "poisson", "torch.nn.functional.poisson_nll_loss(input=y_pred, target=y_true, log_input=log_input, "
         "full=full) / nn.PoissonNLLLoss", _ELEMENT_FORMS, CONVENTION, granularity="element",
@@ -473,7 +476,7 @@ class TorchAdapter:
         device = torch.device("cuda" if call.device == "gpu" else call.device)
         dtype = getattr(torch, call.dtype)
         tensors = {name: _tensor(torch, name, arr, dtype, device) for name, arr in call.inputs.items()}
-        wrt = binding.grad_wrt if call.grad else None
+        wrt = binding.wrt(call)
         if wrt is not None:
             tensors[wrt].requires_grad_(True)
         with warnings.catch_warnings():  # kl_div's reduction='mean' FutureWarning-style notice, every call

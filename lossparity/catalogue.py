@@ -139,9 +139,14 @@ class LossInfo:
         """The reference function (per-sample loss, or the activation)."""
         return reference.LOSSES.get(self.name) or reference.ACTIVATIONS[self.name]
 
-    def gradient(self, cotangent=None) -> Callable:
+    def gradient(self, cotangent=None, wrt: str | None = None) -> Callable:
         """d(sum(cotangent * output))/d(prediction) as a function of the same arguments (a loss's
-        per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None)."""
+        per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None); with ``wrt``
+        another differentiable input (a loss's target: ``reference.grads.TARGET_GRADS``)."""
+        if wrt is not None and wrt != self.prediction:
+            if wrt not in self.differentiable_inputs or self.name not in reference.grads.TARGET_GRADS:
+                raise KeyError(f"{self.name}: no reference gradient with respect to {wrt!r}")
+            return reference.grads.TARGET_GRADS[self.name]
         if self.kind == "loss":
             return reference.grads.GRADS[self.name]
 
@@ -162,6 +167,11 @@ class LossInfo:
     def prediction(self) -> str:
         """The input gradients are taken with respect to by default (the last differentiable one)."""
         return [i.name for i in self.inputs if i.differentiable][-1]
+
+    @property
+    def differentiable_inputs(self) -> tuple[str, ...]:
+        """Every input gradients are taken with respect to (a soft target as well as the prediction)."""
+        return tuple(i.name for i in self.inputs if i.differentiable)
 
     @property
     def label_inputs(self) -> frozenset[str]:
@@ -217,9 +227,11 @@ def _activation(name, args=(AXIS,)) -> LossInfo:
 
 
 _TARGET = Input("y_true", "target", discrete=True)
+# A target gradients are taken with respect to (soft labels, distillation, a learned regression target).
+_SOFT_TARGET = Input("y_true", "target", differentiable=True, discrete=True)
 _PRED = Input("y_pred", "prediction", differentiable=True)
 _LABELS = Input("labels", "labels")
-_REGRESSION = (_TARGET, _PRED)
+_REGRESSION = (_SOFT_TARGET, _PRED)
 _CLASS_WEIGHT = Input("class_weight", "weights")
 _WEIGHT = Input("weight", "weights")
 _POS_WEIGHT = Input("pos_weight", "weights", requires=(("from_logits", True),))
@@ -260,15 +272,16 @@ _ENTRIES = [
           "entropy_inputs", True),
     _loss("cross_entropy", [Input("p", "target", discrete=True), Input("q", "prediction", differentiable=True)],
           [BASE, AXIS], gen.divergence, [{}], "divergence_inputs", True),
-    _loss("kl_divergence", [Input("p", "target", discrete=True), Input("q", "prediction", differentiable=True)],
+    _loss("kl_divergence", [Input("p", "target", differentiable=True, discrete=True),
+                            Input("q", "prediction", differentiable=True)],
           [BASE, AXIS, LOG_TARGET], gen.divergence, [{}, {"log_target": True}], "divergence_inputs", True),
-    _loss("categorical_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
+    _loss("categorical_crossentropy", [_SOFT_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
           _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical, weights=(_CLASS_WEIGHT,)),
     _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.sparse,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": True, "label_smoothing": 0.1},
            {"from_logits": True, "axis": 1}), "sparse_inputs", True, clip=gen.clipped_sparse,
           weights=(_CLASS_WEIGHT,)),
-    _loss("binary_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
+    _loss("binary_crossentropy", [_SOFT_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": False, "label_smoothing": 0.2},
            {"from_logits": False, "axis": 1}),
           "binary_inputs", True, clip=gen.clipped_binary, weights=(_WEIGHT, _POS_WEIGHT)),
@@ -355,6 +368,11 @@ def problems(info: LossInfo, cases=()) -> list[str]:
     if sorted(a.name for a in info.args) != sorted(keywords):
         found.append(f"{where}: arguments {sorted(a.name for a in info.args)} != the reference's keyword "
                      f"parameters {sorted(keywords)}")
+    no_target_grad = [name for name in info.differentiable_inputs
+                      if name != info.prediction and info.name not in reference.grads.TARGET_GRADS]
+    if no_target_grad:
+        found.append(f"{where}: inputs {no_target_grad} are differentiable but reference.grads.TARGET_GRADS has no "
+                     f"gradient of {info.name!r} with respect to them")
     if info.oracle is None:
         found.append(f"{where}: no oracle (reference.oracle.{info.name})")
     if info.strategy is None:

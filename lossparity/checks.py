@@ -46,10 +46,12 @@ class Item:
     dtype: str
     device: str
     inputs: InputSet
+    wrt: str | None = None  # a gradient cell with respect to this input (not the binding's grad_wrt)
 
     @property
     def id(self) -> str:
-        return f"{self.adapter}-{self.binding}-{self.form}-{self.dtype}-{self.device}-{self.inputs.id}"
+        suffix = f"-d{self.wrt}" if self.wrt else ""
+        return f"{self.adapter}-{self.binding}-{self.form}-{self.dtype}-{self.device}-{self.inputs.id}{suffix}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -77,7 +79,7 @@ def cotangent_for(item: Item, binding: Binding) -> np.ndarray | None:
 def make_call(item: Item, binding: Binding) -> Call:
     return Call(loss=binding.loss, inputs=quantized_inputs(item.inputs.inputs, item.dtype),
                 args=dict(item.inputs.args), form=item.form, dtype=item.dtype, device=item.device,
-                grad=binding.grad_wrt is not None, cotangent=cotangent_for(item, binding))
+                grad=binding.grad_wrt is not None, cotangent=cotangent_for(item, binding), wrt=item.wrt)
 
 
 def compute_dtype(adapter: Adapter, call: Call) -> str:
@@ -100,11 +102,12 @@ def run_item(adapter: Adapter, item: Item) -> Outcome:
 # The reference side
 
 
-def reference_function(loss: str, gradient: bool = False, cotangent=None) -> Callable:
+def reference_function(loss: str, gradient: bool = False, cotangent=None, wrt: str | None = None) -> Callable:
     """The reference loss or activation by name; with ``gradient``, d(sum(cotangent * outputs))/d(input)
-    (a loss's per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None)."""
+    (a loss's per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None), the input
+    being the prediction or ``wrt``."""
     info = entry(loss)
-    return info.gradient(cotangent) if gradient else info.value
+    return info.gradient(cotangent, wrt) if gradient else info.value
 
 
 @functools.lru_cache(maxsize=None)
@@ -113,7 +116,8 @@ def _accepts_convention(fn: Callable) -> bool:
 
 
 def reference_loss(loss: str, args: dict, convention, granularity: str = "sample", reduction: str = "none",
-                   gradient: bool = False, dtype: str | None = None, cotangent=None) -> Callable[..., np.ndarray]:
+                   gradient: bool = False, dtype: str | None = None, cotangent=None,
+                   wrt: str | None = None) -> Callable[..., np.ndarray]:
     """A function of the named inputs giving what a framework bound this way must return.
 
     ``granularity="element"`` gives each element its own loss (a trailing axis of length one is added,
@@ -124,7 +128,7 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
     returned function's ``widened`` attribute is the same computation on float64 inputs, which the
     tolerance model perturbs.
     """
-    fn = reference_function(loss, gradient, cotangent)
+    fn = reference_function(loss, gradient, cotangent, wrt)
     kwargs = dict(args)
     if granularity == "element":
         kwargs.pop("axis", None)  # one loss per element: the reference reduces over a trailing axis of one
@@ -265,10 +269,14 @@ def judge(agrees: bool, observed: str, deviation: Deviation | None) -> tuple[str
 
 
 def covering_deviation(adapter: Adapter, item: Item, kind: str) -> Deviation | None:
+    """The adapter's declared deviation covering this check.  A gradient with respect to another input than
+    the binding's ``grad_wrt`` (``item.wrt``: a soft target) is covered only by a deviation that names it
+    (``when={"wrt": "y_true", ...}``); the others are about the prediction's gradient."""
     binding = adapter.bindings[item.binding]
     fields = dict(loss=binding.loss, binding=item.binding, case=item.inputs.id, form=item.form,
-                  dtype=item.dtype, device=item.device, kind=kind)
-    return next((d for d in adapter.deviations if d.covers(**fields)), None)
+                  dtype=item.dtype, device=item.device, kind=kind, wrt=item.wrt or binding.grad_wrt or "")
+    return next((d for d in adapter.deviations if d.covers(**fields)
+                 and (item.wrt is None or "wrt" in d.when)), None)
 
 
 def small(x) -> Any:
@@ -449,7 +457,9 @@ def compare(session, item: Item, kind: str) -> dict:
     work = compute_dtype(adapter, call)
     inputs = quantized_inputs(call.inputs, work) if work != item.dtype else dict(call.inputs)
     fn = reference_loss(binding.loss, call.args, convention, binding.granularity, call.reduction, gradient,
-                        dtype=work, cotangent=call.cotangent)
+                        dtype=work, cotangent=call.cotangent, wrt=item.wrt if gradient else None)
+    if gradient and item.wrt:
+        record["extra"]["wrt"] = item.wrt
     expected, expected_behaviour = evaluate_reference(fn, inputs)
     record["extra"]["compute_dtype"] = work
     if expected is not None:

@@ -9,9 +9,10 @@ case's own dtype and reduction.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from adapters.protocol import REDUCTION_INPUTS, WEIGHT_INPUTS, Adapter, Call
+from lossparity.catalogue import entry
 from lossparity.checks import EQUIVALENT_REDUCTIONS, Item
 from lossparity.inputs import InputSet, generated
 from lossparity.tolerance import FLOAT_DTYPES
@@ -67,8 +68,31 @@ def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, dev
                     yield Item(adapter.name, key, form, dtype, device, inputs)
 
 
+def _target_cells(adapter: Adapter, key: str, cells: list[Item], sel: Selection) -> list[Item]:
+    """Gradient cells with respect to the other differentiable inputs the binding declares (a soft target):
+    on the small batches (every argument variant) and the weighted ones, in every dtype and the first form
+    they take; the core set in every form of the primary dtype (``--sweep``: every cell)."""
+    binding = adapter.bindings[key]
+    info = entry(binding.loss)
+    wanted = [name for name in binding.differentiable if name in info.differentiable_inputs]
+    if not wanted or binding.grad_wrt is None:
+        return []
+    chosen = [d for d in binding.dtypes if d in sel.dtypes]
+    primary = "float32" if "float32" in chosen else (chosen[0] if chosen else "float32")
+    first_form: dict[tuple, str] = {}
+    out = []
+    for item in cells:
+        small = item.inputs.id.startswith(("gen.small.", "gen.weight.", "gen.pos_weight.", "gen.class_weight."))
+        first = first_form.setdefault((item.inputs.id, item.dtype, item.device), item.form) == item.form
+        core = item.inputs.id == next((c.inputs.id for c in cells if c.inputs.id.startswith("gen.small.")), None)
+        if sel.sweep or (small and first) or (core and item.dtype == primary):
+            out.extend(replace(item, wrt=name) for name in wanted if name in item.inputs.inputs)
+    return out
+
+
 def matrix_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
-    """Every value/gradient cell of the matrix for the available adapters."""
+    """Every value/gradient cell of the matrix for the available adapters; an item with ``wrt`` set is a
+    gradient cell only (with respect to that input)."""
     shapes = ("small", "rank3", "wide", "vector") if sel.sweep else ("small", "rank3")
     items = []
     for adapter in adapters:
@@ -76,7 +100,9 @@ def matrix_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
         for key, binding in adapter.bindings.items():
             sets = generated(binding.loss, shapes)
             for device in devices:
-                items.extend(_cells(adapter, key, sets, sel, device))
+                cells = list(_cells(adapter, key, sets, sel, device))
+                items.extend(cells)
+                items.extend(_target_cells(adapter, key, cells, sel))
     return items
 
 
@@ -110,7 +136,7 @@ def edge_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
 def coverage_gaps(adapters: list[Adapter], sel: Selection) -> list[str]:
     """Each (adapter, binding, dtype it declares and ``sel`` selects) that no matrix cell of ``sel``
     checks: a binding a generator, an argument variant or a form silently never reaches."""
-    checked = {(i.adapter, i.binding, i.dtype) for i in matrix_items(adapters, sel)}
+    checked = {(i.adapter, i.binding, i.dtype) for i in matrix_items(adapters, sel) if i.wrt is None}
     gaps = []
     for adapter in adapters:
         if not [d for d in adapter.devices() if d in sel.devices]:
