@@ -92,6 +92,12 @@ def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Fla
             source=f"categorical_crossentropy in {backend_src} (tf.nn.softmax_cross_entropy_with_logits)",
             versions=versions,
             detail="From logits, tf.nn.softmax_cross_entropy_with_logits evaluates 0 * log_softmax = 0 * -inf."),
+        C.ignored_mean_divides_by_kept(
+            source=f"sparse_categorical_crossentropy in {losses_src} (ignore_class: loss 0, backend.set_keras_mask); "
+                   f"apply_mask in {losses_src.replace('losses.py', 'loss.py')} (mask weight total / valid, "
+                   f"divide_no_nan); measured", versions=versions,
+            detail="The Loss classes turn the mask into a sample weight total/valid for sum_over_batch_size and mean, "
+                   "0/1 for mean_with_sample_weight."),
         C.poisson_log_epsilon(1e-7, source=f"poisson in {losses_src}", versions=versions,
                               detail="y_pred - y_true * log(y_pred + keras.config.epsilon())."),
         C.bce_logits_formula(
@@ -172,7 +178,7 @@ _SPECS: dict[str, _Spec] = {
 _ARGS: dict[str, tuple[str, ...]] = {
     "huber": ("delta",),
     "categorical_crossentropy": ("from_logits", "label_smoothing"),
-    "sparse_categorical_crossentropy": ("from_logits",),
+    "sparse_categorical_crossentropy": ("from_logits", "ignore_class"),
     "binary_crossentropy": ("from_logits", "label_smoothing"),
 }
 _CLASS_FORMS = ("function:none",) + tuple(f"class:{r}" for r in CLASS_REDUCTIONS)

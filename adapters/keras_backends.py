@@ -72,6 +72,9 @@ def _shared(backend: str) -> list[C.Flag]:
         C.hinge_binary_labels(source=f"convert_binary_labels_to_hinge in {_LOSSES}", versions=_V),
         C.categorical_hinge_max_includes_target(source=f"categorical_hinge in {_LOSSES}", versions=_V),
         C.poisson_log_epsilon(1e-7, source=f"poisson in {_LOSSES}", versions=_V),
+        C.ignored_mean_divides_by_kept(
+            source=f"sparse_categorical_crossentropy in {_LOSSES} (ignore_class); apply_mask in "
+                   f"keras/src/losses/loss.py ({_K3})", versions=_V),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_LOSSES}", versions=_V),
         C.zero_times_inf_nan(
             ("categorical_crossentropy",), source=f"categorical_crossentropy in {nn}", versions=_V,

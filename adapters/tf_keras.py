@@ -73,6 +73,10 @@ KERAS2 = Convention(
             ("categorical_crossentropy",),
             source=f"categorical_crossentropy in {_BACKEND} (tf.nn.softmax_cross_entropy_with_logits)",
             versions=_V, detail="From logits the op evaluates 0 * log_softmax = 0 * -inf."),
+        C.ignored_mean_divides_by_kept(
+            source=f"sparse_categorical_crossentropy in {_LOSSES} (ignore_class, _keras_mask); apply_valid_mask in "
+                   f"tf_keras/src/utils/losses_utils.py; measured", versions=_V,
+            detail="sum_over_batch_size divides by the kept samples as Keras 3 does."),
         C.kl_clip(1e-7, source=f"kl_divergence in {_LOSSES}", versions=_V,
                   detail="backend.clip(y_true, epsilon(), 1) and backend.clip(y_pred, epsilon(), 1)."),
         C.hinge_binary_labels(source=f"_maybe_convert_labels in {_LOSSES}", versions=_V,

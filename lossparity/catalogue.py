@@ -92,6 +92,8 @@ DELTA = Arg("delta", "float", "a number > 0", lambda v: _finite(v) and float(v) 
             interval=(1e-3, 100.0))
 BETA = Arg("beta", "float", "a number >= 0", lambda v: _finite(v) and float(v) >= 0, samples=(1.0, 0.5, 2.0),
            interval=(1e-3, 100.0))
+IGNORE_CLASS = Arg("ignore_class", "int", "None or an integer label whose samples are left out",
+                   lambda v: v is None or (isinstance(v, (int, np.integer)) and not _is_bool(v)), samples=(None, 0))
 LOG_TARGET = Arg("log_target", "bool", "True (p holds log-probabilities) or False", _is_bool, samples=(False, True))
 BASE = Arg("base", "float", "None (nats) or a number > 0 other than 1",
            lambda v: v is None or (_finite(v) and float(v) > 0 and float(v) != 1.0), samples=(None, 2.0, 10.0))
@@ -277,9 +279,11 @@ _ENTRIES = [
           [BASE, AXIS, LOG_TARGET], gen.divergence, [{}, {"log_target": True}], "divergence_inputs", True),
     _loss("categorical_crossentropy", [_SOFT_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
           _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical, weights=(_CLASS_WEIGHT,)),
-    _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.sparse,
+    _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS, IGNORE_CLASS],
+          gen.sparse,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": True, "label_smoothing": 0.1},
-           {"from_logits": True, "axis": 1}), "sparse_inputs", True, clip=gen.clipped_sparse,
+           {"from_logits": True, "axis": 1}, {"from_logits": True, "ignore_class": 2}), "sparse_inputs", True,
+          clip=gen.clipped_sparse,
           weights=(_CLASS_WEIGHT,)),
     _loss("binary_crossentropy", [_SOFT_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": False, "label_smoothing": 0.2},

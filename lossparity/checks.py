@@ -130,6 +130,8 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
     """
     fn = reference_function(loss, gradient, cotangent, wrt)
     kwargs = dict(args)
+    # An ignore_class argument also decides a mean's denominator (under its convention's flag).
+    ignoring = {"ignore_class": args["ignore_class"]} if args.get("ignore_class") is not None else {}
     if granularity == "element":
         kwargs.pop("axis", None)  # one loss per element: the reference reduces over a trailing axis of one
     if _accepts_convention(fn):
@@ -148,7 +150,8 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
             inputs = {name: np.asarray(x)[..., None] for name, x in inputs.items()}
         with np.errstate(all="ignore"):
             out = np.asarray(fn(**inputs, **kwargs), dtype=np.float64)
-        how = dict(loss=loss, convention=convention, labels=labels, sample_weight=weights, **denominators)
+        how = dict(loss=loss, convention=convention, labels=labels, sample_weight=weights, **denominators,
+                   **ignoring)
         if not gradient:
             if not reduce:
                 return out
@@ -173,7 +176,7 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
         return np.asarray(reference.reduce_loss(
             values, reduction, loss=loss, convention=convention, labels=labels,
             sample_weight=None if weights is None else np.abs(np.asarray(weights, dtype=np.float64)),
-            **denominator_weights(inputs)), dtype=np.float64)
+            **denominator_weights(inputs), **ignoring), dtype=np.float64)
 
     evaluate.widened = lambda **inputs: compute(inputs, cast=False)
     evaluate.unreduced = lambda **inputs: compute(inputs, cast=False, reduce=False)
@@ -574,8 +577,9 @@ def _witness_forms(binding: Binding, inputs: InputSet) -> list[str]:
     """The forms a flag witness tries on ``inputs``: the binding's first, and for a batch holding weights
     (whose flags change a mean's denominator) or a case about a mean, its first ``mean`` form too."""
     forms = [binding.forms[0]]
-    if inputs.reduction == "mean" or any(name in reference.WEIGHT_PARAMETERS for name in inputs.inputs):
-        forms += [f for f in binding.forms if f.endswith(":mean")][:1]
+    if (inputs.reduction == "mean" or any(name in reference.WEIGHT_PARAMETERS for name in inputs.inputs)
+            or inputs.args.get("ignore_class") is not None):
+        forms += [f for f in binding.forms if f.endswith((":mean", ":sum_over_batch_size"))][:1]
     return forms
 
 

@@ -62,8 +62,12 @@ def categorical(rng, shape, args):
 
 def sparse(rng, shape, args):
     scores = rng.normal(scale=3.0, size=shape)
-    return {"labels": rng.integers(0, shape[-1], size=shape[:-1]),
-            "y_pred": scores if args.get("from_logits") else _softmax(scores)}
+    labels = rng.integers(0, shape[-1], size=shape[:-1])
+    if args.get("ignore_class") is not None:  # the first sample is ignored, the second kept
+        labels.reshape(-1)[0] = args["ignore_class"]
+        if labels.size > 1 and labels.reshape(-1)[1] == args["ignore_class"]:
+            labels.reshape(-1)[1] = (args["ignore_class"] + 1) % shape[-1]
+    return {"labels": labels, "y_pred": scores if args.get("from_logits") else _softmax(scores)}
 
 
 def binary(rng, shape, args):

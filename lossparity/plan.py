@@ -54,7 +54,9 @@ def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, dev
             if dtype not in sel.dtypes or not (every_dtype or dtype == primary):
                 continue
             # The core set in every form (every reduction) and every dtype: half precision meets the reductions.
-            weighted = any(name in REDUCTION_INPUTS for name in inputs.inputs) or reweighted
+            # ... and a batch whose argument changes a mean's denominator (ignore_class).
+            weighted = (any(name in REDUCTION_INPUTS for name in inputs.inputs) or reweighted
+                        or inputs.args.get("ignore_class") is not None)
             if sel.sweep or inputs.id == core or (weighted and dtype == primary):
                 forms = binding.forms  # a weighted batch is about the reductions: every form that takes it
             elif reweighted:  # every dtype meets the unreduced weights and the mean's denominator

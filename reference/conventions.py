@@ -38,7 +38,7 @@ __all__ = [
     "categorical_hinge_max_includes_target", "hinge_kink_grad", "log_cosh_log2", "zero_times_inf_nan",
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
     "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon",
-    "class_weight_mean_divides_by_weight_sum", "weight_mean_divides_by_weight_sum",
+    "class_weight_mean_divides_by_weight_sum", "weight_mean_divides_by_weight_sum", "ignored_mean_divides_by_kept",
 ]
 
 
@@ -431,3 +431,20 @@ def weight_mean_divides_by_weight_sum(*, source: str, versions: str,
         "weight_mean_divides_by_weight_sum", True, applies_to,
         "With element weights w, reduction 'mean' is sum(w l) / sum(w) instead of sum(w l) / n: squared errors "
         "[[.25, 4], [0, 9]] with w = [[.5, 2], [1, 0]] give 2.3214 instead of 2.0313.", detail, source, versions)
+
+
+def ignored_mean_divides_by_kept(*, source: str, versions: str,
+                                 applies_to: Iterable[str] = ("sparse_categorical_crossentropy",),
+                                 detail: str = "") -> Flag:
+    """With ``ignore_class``, a mean leaves the ignored samples out of its denominator.
+
+    ``"mean"`` / ``"sum_over_batch_size"``: ``sum_s w_s l_s / #kept`` (0 when every sample is ignored);
+    ``"mean_with_sample_weight"``: ``sum_s w_s l_s / sum_kept w_s``.  The mathematics counts an ignored sample
+    as a zero loss (``/ N``, ``/ sum w``).
+    """
+    return _flag(
+        "ignored_mean_divides_by_kept", True, applies_to,
+        "With ignore_class, the ignored samples (loss 0) leave the denominator of a mean: sum_over_batch_size "
+        "and mean divide by the number of kept samples (0 when none is kept), mean_with_sample_weight by the kept "
+        "samples' weights: logits [[1,2,.5],[.3,-1,2],[.1,.2,.3],[2,1,0]], labels [1,2,2,0], ignore_class=2 give "
+        "0.43598735 instead of 0.21799368 (/ 4).", detail, source, versions)

@@ -285,12 +285,16 @@ def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label
                 class_weight=class_weight, convention=convention)[0]
 
 
-def _sparse_common(labels, y_pred, axis, conv, name):
+def _sparse_common(labels, y_pred, axis, conv, name, ignore_class=None):
     p = np.moveaxis(f64(y_pred), axis, -1)
     lab = np.broadcast_to(as_labels(labels), p.shape[:-1])
     k = p.shape[-1]
     ignore = conv.value_for("ignore_index", name)
     ignored = (lab == ignore) if ignore is not None else np.zeros(lab.shape, dtype=bool)
+    if ignore_class is not None:  # the argument: samples of this class (in range or not) are left out
+        if isinstance(ignore_class, bool) or not isinstance(ignore_class, (int, np.integer)):
+            raise ValueError(f"{name}: ignore_class={ignore_class!r} is outside its domain: None or an integer")
+        ignored = ignored | (lab == int(ignore_class))
     valid = (lab >= 0) & (lab < k)
     if np.any(~valid & ~ignored):
         # No class has that index: the loss is undefined, and saying so beats a silent NaN.
@@ -319,13 +323,13 @@ def _weighted(val, g, cw, idx):
 
 
 def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None,
-                convention="math"):
+                ignore_class=None, convention="math"):
     name = "sparse_categorical_crossentropy"
     from_logits = check_bool(name, "from_logits", from_logits)
     label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
     conv = get_convention(convention)
     dt = narrow_dtype(y_pred)
-    p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name)
+    p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name, ignore_class)
     cw = _class_weight(name, class_weight, k)
     if label_smoothing:
         # torch cross_entropy(label_smoothing=) on integer targets = the smoothed one-hot's cross entropy
@@ -368,7 +372,7 @@ def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=
 
 
 def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False, axis: int = -1,
-                                    label_smoothing: float = 0.0, class_weight=None,
+                                    label_smoothing: float = 0.0, class_weight=None, ignore_class=None,
                                     convention: ConventionLike = "math"):
     r"""Cross entropy with integer labels: :math:`-\log q_{y}` per sample.
 
@@ -378,6 +382,9 @@ def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False
     ``(K,)``) multiplies each sample's loss by its label's weight, :math:`-w_y \log q_y` (with smoothing,
     :math:`-\sum_c w_c y'_c \log q_c`); the mathematics' mean of these divides by the sample count, the
     ``class_weight_mean_divides_by_weight_sum`` flag by :math:`\sum_s w_{y_s}` (``reduce_loss``).
+    ``ignore_class`` (an integer, in range or not): samples with that label get loss 0 and gradient 0 (whatever
+    their prediction); a mean counts them as zeros, or, under ``ignored_mean_divides_by_kept``, divides by
+    the number of the other samples.
     Flags: ``prob_clip``, ``sparse_renormalize``, ``ignore_index``, ``class_weight_mean_divides_by_weight_sum``.
 
     Example:
@@ -390,7 +397,7 @@ def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False
       1.0986123
     """
     return _sparse_cce(labels, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                       class_weight=class_weight, convention=convention)[0]
+                       class_weight=class_weight, ignore_class=ignore_class, convention=convention)[0]
 
 
 def _nll(labels, log_probs, *, axis=-1, class_weight=None, convention="math"):

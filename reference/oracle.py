@@ -148,7 +148,7 @@ def _row_cce(y, p, c):
 def _row_sparse(label, p, c):
     conv, name = c["conv"], c["name"]
     k = len(p)
-    if label == conv.value_for("ignore_index", name, object()):
+    if label == conv.value_for("ignore_index", name, object()) or label == c.get("ignore_class", object()):
         return mpf(0)
     if not 0 <= label < k:
         return NAN

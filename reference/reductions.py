@@ -112,8 +112,23 @@ def _denominator(loss: str, shape: tuple, *, convention, labels=None, class_weig
     return None
 
 
+def _kept(loss: str, shape: tuple, *, convention, labels=None, ignore_class=None):
+    """Under ``ignored_mean_divides_by_kept`` with an ``ignore_class`` argument: 1 for each kept sample, 0
+    for an ignored one (None when the flag or the argument is absent)."""
+    from .conventions import get_convention
+
+    if ignore_class is None or labels is None or not get_convention(convention).value_for(
+            "ignored_mean_divides_by_kept", loss):
+        return None
+    return np.broadcast_to(np.asarray(labels) != int(ignore_class), shape).astype(np.float64)
+
+
+_MEANS = ("mean", "sum_over_batch_size", "weighted_mean", "mean_with_sample_weight")
+
+
 def reduce_loss(per_sample, reduction: Optional[str], *, loss: str, convention="math", labels=None,
-                sample_weight=None, class_weight=None, weight=None, elements_per_sample: Optional[int] = None):
+                sample_weight=None, class_weight=None, weight=None, ignore_class=None,
+                elements_per_sample: Optional[int] = None):
     """:func:`reduce` as a convention reduces ``loss``'s per-sample values (its flags decide the denominator).
 
     Example:
@@ -136,6 +151,12 @@ def reduce_loss(per_sample, reduction: Optional[str], *, loss: str, convention="
     """
     l = f64(per_sample)
     mean_as, weights = _weights_for(loss, l, convention=convention, labels=labels, sample_weight=sample_weight)
+    kept = _kept(loss, l.shape, convention=convention, labels=labels, ignore_class=ignore_class)
+    if kept is not None and reduction in _MEANS:
+        w = np.ones(l.shape) if weights is None else np.asarray(weights, dtype=np.float64)
+        size = np.sum(kept * w) if reduction in ("weighted_mean", "mean_with_sample_weight") else np.sum(kept)
+        with errstate():
+            return scalar(np.sum(l * w * kept) / size if size else 0.0)
     if reduction == "mean":
         den = _denominator(loss, l.shape, convention=convention, labels=labels, class_weight=class_weight,
                            weight=weight)
@@ -149,12 +170,16 @@ def reduce_loss(per_sample, reduction: Optional[str], *, loss: str, convention="
 
 
 def reduce_loss_grad(per_sample_shape: tuple, reduction: Optional[str], *, loss: str, convention="math",
-                     labels=None, sample_weight=None, class_weight=None, weight=None,
+                     labels=None, sample_weight=None, class_weight=None, weight=None, ignore_class=None,
                      elements_per_sample: Optional[int] = None) -> np.ndarray:
     """d reduce_loss(l) / d l_s for every sample s, shaped like the per-sample loss (the reductions are linear)."""
     ones = np.ones(per_sample_shape)
     mean_as, weights = _weights_for(loss, ones, convention=convention, labels=labels, sample_weight=sample_weight)
     w = ones if weights is None else np.asarray(weights, dtype=np.float64)
+    kept = _kept(loss, ones.shape, convention=convention, labels=labels, ignore_class=ignore_class)
+    if kept is not None and reduction in _MEANS:
+        size = np.sum(kept * w) if reduction in ("weighted_mean", "mean_with_sample_weight") else np.sum(kept)
+        return w * kept / size if size else np.zeros_like(w)
     if reduction == "mean":
         den = _denominator(loss, ones.shape, convention=convention, labels=labels, class_weight=class_weight,
                            weight=weight)

@@ -61,6 +61,10 @@ WITNESSES = {
          {"from_logits": True, "class_weight": [0.5, 2.0, 3.0], "reduction": "mean"}, "value"),
         ("nll", ([1, 2],), [[-1.0, -0.5, -2.0], [-0.3, -1.0, -0.2]],
          {"class_weight": [0.5, 2.0, 3.0], "reduction": "mean"}, "value")],
+    "ignored_mean_divides_by_kept": [
+        ("sparse_categorical_crossentropy", ([1, 2, 2, 0],), [[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [0.1, 0.2, 0.3],
+                                                              [2.0, 1.0, 0.0]],
+         {"from_logits": True, "ignore_class": 2, "reduction": "sum_over_batch_size"}, "value")],
     "weight_mean_divides_by_weight_sum": [
         ("mean_squared_error", ([[1.5], [0.0], [3.0], [7.0]],), [[1.0], [2.0], [3.0], [4.0]],
          {"weight": [[0.5], [2.0], [1.0], [0.0]], "reduction": "mean"}, "value"),
@@ -114,6 +118,7 @@ def _eval(conv, loss, first, pred, kw, what):
             out = np.asarray(R.reduce_loss(
                 out, reduction, loss=loss, convention=conv, labels=first[0] if loss in ("nll",
                 "sparse_categorical_crossentropy") else None, class_weight=kw.get("class_weight"),
+                ignore_class=kw.get("ignore_class"),
                 weight=None if weight is None else np.reshape(weight, out.shape)))
         return out
     except (IndexError, ValueError) as exc:
@@ -135,7 +140,7 @@ CONSTRUCTED = {
     "bce_logits_formula": ("tf",), "smoothing_classes_last_axis": (), "bce_log_epsilon": (1e-7,),
     "bce_log_clamp": (-100.0,), "bce_grad_epsilon": (float.fromhex("0x1.1979980000000p-40"),),
     "ignore_index": (-100,), "abs_grad_at_zero": (1.0,), "class_weight_mean_divides_by_weight_sum": (),
-    "weight_mean_divides_by_weight_sum": (),
+    "weight_mean_divides_by_weight_sum": (), "ignored_mean_divides_by_kept": (),
 }
 CONSTRUCTORS = [name for name in C.__all__ if inspect.isfunction(getattr(C, name)) and name not in
                 ("get_convention", "flag_value")]
