@@ -150,12 +150,19 @@ def _categorical(jax, jnp, optax, a, args):
     smoothing = float(args.get("label_smoothing", 0.0) or 0.0)
     if smoothing:
         labels = optax.smooth_labels(labels, smoothing, axis=axis)
-    return optax.losses.softmax_cross_entropy(a["y_pred"], labels, axis=axis)
+    return optax.losses.softmax_cross_entropy(a["y_pred"], labels, axis=axis, **_where(a))
+
+
+def _where(a) -> dict:
+    """optax's ``where=`` (a boolean mask, one entry per sample: optax expands it along ``axis``) from the
+    call's 0/1 ``where``; absent, nothing is passed."""
+    return {"where": a["where"] != 0} if "where" in a else {}
 
 
 def _sparse(jax, jnp, optax, a, args):
     axis = int(args.get("axis", -1))
-    return optax.losses.softmax_cross_entropy_with_integer_labels(a["y_pred"], a["labels"], axis=axis)
+    return optax.losses.softmax_cross_entropy_with_integer_labels(a["y_pred"], a["labels"], axis=axis,
+                                                                  **_where(a))
 
 
 def _binary(jax, jnp, optax, a, args):
@@ -215,14 +222,15 @@ BINDINGS: dict[str, Binding] = {
     "categorical_crossentropy": OptaxBinding(
         "categorical_crossentropy",
         "optax.losses.softmax_cross_entropy(logits=y_pred, labels=y_true, axis=axis); with "
-        "label_smoothing: labels=optax.smooth_labels(y_true, label_smoothing, axis=axis); from_logits=True only",
-        _FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing"),
+        "label_smoothing: labels=optax.smooth_labels(y_true, label_smoothing, axis=axis), where=where != 0; "
+        "from_logits=True only",
+        _FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing", "where"),
         requires={"from_logits": True}, differentiable=("y_true",)),
     "sparse_categorical_crossentropy": OptaxBinding(
         "sparse_categorical_crossentropy",
         "optax.losses.softmax_cross_entropy_with_integer_labels(logits=y_pred, labels=labels (int64), "
-        "axis=axis); from_logits=True only",
-        _FORMS, CONVENTION, granularity="sample", args=("from_logits",), requires={"from_logits": True}),
+        "axis=axis, where=where != 0); from_logits=True only",
+        _FORMS, CONVENTION, granularity="sample", args=("from_logits", "where"), requires={"from_logits": True}),
     "binary_crossentropy": OptaxBinding(
         "binary_crossentropy",
         "optax.losses.sigmoid_binary_cross_entropy(logits=y_pred, labels=y_true); from_logits=True only, "

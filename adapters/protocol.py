@@ -35,9 +35,10 @@ reference.reduce's names ("none", "sum", "mean", "sum_over_batch_size", "batchme
 # its ``args``): Keras's per-sample ``sample_weight``.
 REDUCTION_INPUTS = ("sample_weight",)
 # Weights that ARE reference parameters (array keyword parameters, ``reference.WEIGHT_PARAMETERS``): one per
-# class (``class_weight``), one per element (``weight``), one per class for the positive term (``pos_weight``).
+# class (``class_weight``), one per element (``weight``), one per class for the positive term (``pos_weight``),
+# a per-sample mask (``where``: nonzero = computed).
 # A binding lists those its framework call takes in ``args``; a call holding another is not accepted.
-WEIGHT_INPUTS = ("class_weight", "weight", "pos_weight")
+WEIGHT_INPUTS = ("class_weight", "weight", "pos_weight", "where")
 OPTIONAL_INPUTS = REDUCTION_INPUTS + WEIGHT_INPUTS
 
 

@@ -179,7 +179,7 @@ def input_names(fn: Callable) -> tuple[str, ...]:
 
 
 # Array keyword parameters of the reference (``reference.WEIGHT_PARAMETERS``): a case gives them as inputs.
-WEIGHT_INPUTS = ("class_weight", "weight", "pos_weight")
+WEIGHT_INPUTS = ("class_weight", "weight", "pos_weight", "where")
 
 
 def weight_names(fn: Callable) -> tuple[str, ...]:

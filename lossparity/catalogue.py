@@ -181,7 +181,7 @@ class LossInfo:
 
     @property
     def discrete_inputs(self) -> frozenset[str]:
-        return frozenset(i.name for i in self.inputs if i.discrete)
+        return frozenset(i.name for i in self.inputs + self.weights if i.discrete)
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
@@ -237,6 +237,8 @@ _REGRESSION = (_SOFT_TARGET, _PRED)
 _CLASS_WEIGHT = Input("class_weight", "weights")
 _WEIGHT = Input("weight", "weights")
 _POS_WEIGHT = Input("pos_weight", "weights", requires=(("from_logits", True),))
+# A per-sample mask (0/1): samples left out of the computation.
+_WHERE = Input("where", "mask", discrete=True, requires=(("from_logits", True),))
 _XENT_VARIANTS = ({"from_logits": False}, {"from_logits": True},
                   {"from_logits": True, "label_smoothing": 0.1}, {"from_logits": False, "label_smoothing": 0.2})
 
@@ -278,13 +280,14 @@ _ENTRIES = [
                             Input("q", "prediction", differentiable=True)],
           [BASE, AXIS, LOG_TARGET], gen.divergence, [{}, {"log_target": True}], "divergence_inputs", True),
     _loss("categorical_crossentropy", [_SOFT_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
-          _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical, weights=(_CLASS_WEIGHT,)),
+          _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical,
+          weights=(_CLASS_WEIGHT, _WHERE)),
     _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS, IGNORE_CLASS],
           gen.sparse,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": True, "label_smoothing": 0.1},
            {"from_logits": True, "axis": 1}, {"from_logits": True, "ignore_class": 2}), "sparse_inputs", True,
           clip=gen.clipped_sparse,
-          weights=(_CLASS_WEIGHT,)),
+          weights=(_CLASS_WEIGHT, _WHERE)),
     _loss("binary_crossentropy", [_SOFT_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": False, "label_smoothing": 0.2},
            {"from_logits": False, "axis": 1}),
@@ -367,8 +370,8 @@ def problems(info: LossInfo, cases=()) -> list[str]:
     if sorted(w.name for w in info.weights) != sorted(weight_parameters(info)):
         found.append(f"{where}: weights {sorted(w.name for w in info.weights)} != the reference's weight "
                      f"parameters {sorted(weight_parameters(info))}")
-    if any(w.role != "weights" for w in info.weights):
-        found.append(f"{where}: a weight input's role must be 'weights'")
+    if any(w.role not in ("weights", "mask") for w in info.weights):
+        found.append(f"{where}: a weight input's role must be 'weights' or 'mask'")
     if sorted(a.name for a in info.args) != sorted(keywords):
         found.append(f"{where}: arguments {sorted(a.name for a in info.args)} != the reference's keyword "
                      f"parameters {sorted(keywords)}")

@@ -119,6 +119,10 @@ def weight_values(loss: str, name: str, inputs: dict, info) -> np.ndarray:
     of them 0), at most two decimals and not summing to the count, so every weighted denominator shows."""
     rng = np.random.default_rng(sum(map(ord, f"{loss}/{name}")))
     shape = np.shape(inputs[info.prediction])
+    if name == "where":  # one 0/1 entry per sample: the first left out, the others computed
+        mask = np.ones(shape[:-1])
+        mask.reshape(-1)[0] = 0.0
+        return mask
     if name == "weight":
         w = np.round(rng.uniform(0.0, 3.0, size=shape), 2)
         w.reshape(-1)[0] = 0.0

@@ -111,10 +111,10 @@ def log_sigmoid_grad(z) -> np.ndarray:
 # Gradients with respect to the target (soft labels, distillation): d(sum of per-sample losses)/d(y_true)
 
 
-def _target_cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None,
+def _target_cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None, where=None,
                 convention="math"):
     from .conventions import get_convention
-    from .losses import _class_weight, _pair
+    from .losses import _class_weight, _pair, _where
     from ._util import clip_bounds, errstate, narrow_dtype
 
     conv = get_convention(convention)
@@ -136,6 +136,9 @@ def _target_cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=
                 r = np.clip(r, lo, hi)
             logq = np.log(r)
     g = -factor * logq * (1.0 if cw is None else cw)
+    keep = _where(name, where, g.shape[:-1])
+    if keep is not None:
+        g = np.where(keep[..., None], g, 0.0)
     return np.moveaxis(g, -1, axis)
 
 

@@ -42,7 +42,18 @@ def _back(grad: np.ndarray, axis: int) -> np.ndarray:
 
 
 # Keyword parameters that hold arrays (weights), not settings: a caller passes them like inputs.
-WEIGHT_PARAMETERS = ("class_weight", "weight", "pos_weight")
+WEIGHT_PARAMETERS = ("class_weight", "weight", "pos_weight", "where")
+
+
+def _where(name: str, where, batch_shape: tuple):
+    """A per-sample mask (True/nonzero: computed) broadcast to the batch shape; None stays None."""
+    if where is None:
+        return None
+    try:
+        return np.broadcast_to(np.asarray(where) != 0, batch_shape)
+    except ValueError:
+        raise ValueError(f"{name}: where of shape {np.shape(where)} is not one entry per sample "
+                         f"{batch_shape}") from None
 
 
 def _class_weight(name: str, class_weight, k: int):
@@ -211,7 +222,7 @@ def _smooth(y, ls, k):
     return y * (1.0 - ls) + ls / k
 
 
-def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None,
+def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None, where=None,
          convention="math"):
     name = "categorical_crossentropy"
     from_logits = check_bool(name, "from_logits", from_logits)
@@ -253,17 +264,22 @@ def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, cla
             g = gc if s is None else (gc - np.sum(gc * r, axis=-1, keepdims=True)) / s
     if nan_flag:
         terms = np.where((y == 0) & np.isneginf(logq), np.nan, terms)
-    return scalar(np.sum(terms, axis=-1)), _back(g, axis)
+    val = np.sum(terms, axis=-1)
+    keep = _where(name, where, val.shape)
+    if keep is not None:  # a sample left out: loss 0 and gradient 0, whatever its inputs
+        val, g = np.where(keep, val, 0.0), np.where(keep[..., None], g, 0.0)
+    return scalar(val), _back(g, axis)
 
 
 def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoothing: float = 0.0,
-                             axis: int = -1, class_weight=None, convention: ConventionLike = "math"):
+                             axis: int = -1, class_weight=None, where=None, convention: ConventionLike = "math"):
     r"""Categorical cross entropy :math:`-\sum_i y_i \log q_i` per sample.
 
     ``q = softmax(y_pred)`` when ``from_logits`` else ``q = y_pred``; label smoothing replaces ``y`` by
     :math:`y (1 - \alpha) + \alpha / K` (K classes along ``axis``).  ``class_weight`` (shape ``(K,)``)
     scales each class's term: :math:`-\sum_i w_i y_i \log q_i` (after smoothing); a mean of such losses
-    divides by the number of samples (no flag changes that: the weights of a soft target are not a count).  Flags: ``cce_renormalize``,
+    divides by the number of samples (no flag changes that: the weights of a soft target are not a count).
+    ``where`` (one entry per sample, nonzero: computed) leaves samples out: loss 0, gradient 0.  Flags: ``cce_renormalize``,
     ``prob_clip``, ``smoothing_classes_last_axis``, ``zero_times_inf_nan`` (0 * -inf = NaN).
 
     Example:
@@ -282,7 +298,7 @@ def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label
       Goodfellow et al., *Deep Learning*, 2016, sec. 6.2.2.3.
     """
     return _cce(y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                class_weight=class_weight, convention=convention)[0]
+                class_weight=class_weight, where=where, convention=convention)[0]
 
 
 def _sparse_common(labels, y_pred, axis, conv, name, ignore_class=None):
@@ -306,7 +322,9 @@ def _sparse_common(labels, y_pred, axis, conv, name, ignore_class=None):
     return p, lab, k, ignored, valid, idx, onehot
 
 
-def _finish_sparse(val, g, ignored, valid, axis):
+def _finish_sparse(val, g, ignored, valid, axis, keep=None):
+    if keep is not None:  # samples left out by ``where``: as ignored
+        ignored = ignored | ~keep
     val = np.where(valid, val, np.nan)
     g = np.where(valid[..., None], g, np.nan)
     val = np.where(ignored, 0.0, val)
@@ -323,7 +341,7 @@ def _weighted(val, g, cw, idx):
 
 
 def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None,
-                ignore_class=None, convention="math"):
+                ignore_class=None, where=None, convention="math"):
     name = "sparse_categorical_crossentropy"
     from_logits = check_bool(name, "from_logits", from_logits)
     label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
@@ -331,19 +349,20 @@ def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=
     dt = narrow_dtype(y_pred)
     p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name, ignore_class)
     cw = _class_weight(name, class_weight, k)
+    keep = _where(name, where, lab.shape)
     if label_smoothing:
         # torch cross_entropy(label_smoothing=) on integer targets = the smoothed one-hot's cross entropy
         # (class weights scale the smoothed target's terms, -sum_c w_c y'_c log q_c).
         val, g = _cce(onehot, p, from_logits=from_logits, label_smoothing=label_smoothing, axis=-1,
                       class_weight=cw)
         val = f64(val)
-        return _finish_sparse(val, g, ignored, valid, axis)
+        return _finish_sparse(val, g, ignored, valid, axis, keep)
     if from_logits:
         logq = log_softmax(p, axis=-1)
         val = -np.take_along_axis(logq, idx, axis=-1)[..., 0]
         g = _softmax_xent_grad(onehot, p)
         val, g = _weighted(val, g, cw, idx)
-        return _finish_sparse(val, g, ignored, valid, axis)
+        return _finish_sparse(val, g, ignored, valid, axis, keep)
     mode = conv.value_for("sparse_renormalize", name)
     eps = conv.value_for("prob_clip", name)
     lo, hi = clip_bounds(eps, dt) if eps is not None else (-np.inf, np.inf)
@@ -368,12 +387,12 @@ def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=
         else:
             g = gc
     val, g = _weighted(val, g, cw, idx)
-    return _finish_sparse(val, g, ignored, valid, axis)
+    return _finish_sparse(val, g, ignored, valid, axis, keep)
 
 
 def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False, axis: int = -1,
                                     label_smoothing: float = 0.0, class_weight=None, ignore_class=None,
-                                    convention: ConventionLike = "math"):
+                                    where=None, convention: ConventionLike = "math"):
     r"""Cross entropy with integer labels: :math:`-\log q_{y}` per sample.
 
     ``q = softmax(y_pred)`` when ``from_logits`` else ``y_pred``; ``labels`` has ``y_pred``'s shape
@@ -384,7 +403,8 @@ def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False
     ``class_weight_mean_divides_by_weight_sum`` flag by :math:`\sum_s w_{y_s}` (``reduce_loss``).
     ``ignore_class`` (an integer, in range or not): samples with that label get loss 0 and gradient 0 (whatever
     their prediction); a mean counts them as zeros, or, under ``ignored_mean_divides_by_kept``, divides by
-    the number of the other samples.
+    the number of the other samples.  ``where`` (one entry per sample, nonzero: computed) leaves samples out
+    the same way (loss 0, gradient 0; a mean still counts them).
     Flags: ``prob_clip``, ``sparse_renormalize``, ``ignore_index``, ``class_weight_mean_divides_by_weight_sum``.
 
     Example:
@@ -397,7 +417,8 @@ def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False
       1.0986123
     """
     return _sparse_cce(labels, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                       class_weight=class_weight, ignore_class=ignore_class, convention=convention)[0]
+                       class_weight=class_weight, ignore_class=ignore_class, where=where,
+                       convention=convention)[0]
 
 
 def _nll(labels, log_probs, *, axis=-1, class_weight=None, convention="math"):
