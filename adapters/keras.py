@@ -243,7 +243,20 @@ def _dev(name: str, summary: str, when: Mapping[str, str], shows: str, source: s
 # Measured with keras 3.15.1 / tensorflow 2.21.0 (CPU, oneDNN on and off; ``settings=`` names the state a
 # deviation needs) against reference/ under the "keras" convention, on the default matrix and the edge battery
 # (numbers in each summary).
+# A target of rank one less than the prediction (y_true (N,), y_pred (N, 1)): cases/edge/target_shapes.toml.
+TARGET_RANK_EXPANDED_SUMMARY = (
+    "A target of shape (N,) against a prediction of shape (N, 1) is given a trailing axis "
+    "(squeeze_or_expand_to_same_rank) by the MSE function and by every Loss class, so the intended per-sample "
+    "loss comes back where the reference refuses mismatched shapes: MSE mean 0.0925 on y_true [1, 0, 1, 0], "
+    "y_pred [[.9], [.2], [.6], [.4]] (torch and Keras 2 broadcast to (4, 4): 0.3175), BCE class 0.33753881 (Keras 2: "
+    "0.88684464).  keras.losses.binary_crossentropy, the function, does not expand and raises ValueError.")
+TARGET_RANK_EXPANDED_WHEN = {"case": ("edge.mse.target-rank-one-less", "edge.mse.target-rank-one-less.mean",
+                                      "edge.bce.target-rank-one-less.mean"), "kind": "edge"}
+
 DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("target-rank-expanded", TARGET_RANK_EXPANDED_SUMMARY, TARGET_RANK_EXPANDED_WHEN, "value",
+         f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py; mean_squared_error, LossFunctionWrapper.call in "
+         f"{LOSSES_PY} ({MEASURED}); measured"),
     _dev("sparse-axis-must-be-last",
          "keras.losses.sparse_categorical_crossentropy (and the Loss class) take an `axis` argument but raise "
          "ValueError 'Only axis=-1 is currently supported' for any other class axis (torch takes classes on "

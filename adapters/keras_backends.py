@@ -149,6 +149,8 @@ def _common(backend: str) -> tuple[Deviation, ...]:
     invalid = ("edge.args.*" if backend != "torch" else
                ("edge.args.huber-*", "edge.args.cce-*", "edge.args.scce-*", "edge.args.bce-label-smoothing-above-one"))
     return (
+        _dev("target-rank-expanded", _keras.TARGET_RANK_EXPANDED_SUMMARY, _keras.TARGET_RANK_EXPANDED_WHEN, "value",
+             f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py ({_K3}); measured"),
         _dev("accepts-invalid-arguments",
              "keras.losses computes with arguments outside their domain instead of refusing them (huber delta <= 0, "
              "label_smoothing outside [0, 1]), as on TensorFlow; the reference raises ValueError.",

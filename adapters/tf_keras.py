@@ -126,6 +126,13 @@ _FUZZ = "fuzz.keras."
 # Measured with tf_keras 2.21.0 / tensorflow 2.21.0 on CPU against reference/ under "keras2" (default matrix,
 # edge battery), oneDNN on and off (``settings`` says which state a deviation needs).
 DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("target-broadcast",
+         "Keras 2 neither squeezes nor expands a target of shape (N,) against a prediction of shape (N, 1) (Keras 3 "
+         "does): the functions and the Loss classes broadcast them to (N, N) and average over the last axis, so each "
+         "sample's loss mixes every target: MSE mean 0.3175 on y_true [1, 0, 1, 0], y_pred [[.9], [.2], [.6], [.4]] "
+         "(intended 0.0925), BCE 0.88684464 (intended 0.33753881); no error, no warning.",
+         {"case": "edge.*.target-rank-one-less*", "kind": "edge"}, "value",
+         f"mean_squared_error, binary_crossentropy in {_LOSSES}; measured"),
     _dev("float16-sum-overflow",
          "float16 intermediates overflow where the result is representable: MSE squares 300 (90000 > 65504), the "
          "mean over the class axis of BCE from huge logits and the class's sum_over_batch_size of two sparse "

@@ -327,6 +327,14 @@ _ATEN_LOSS = ("torch/nn/functional.py binary_cross_entropy -> torch._C._nn.binar
 
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
+        name="mse_broadcasts_target",
+        summary="F.mse_loss broadcasts a target of shape (N,) against an input of shape (N, 1) to (N, N), with a "
+                "UserWarning ('Using a target size ... different to the input size'): reduction='none' returns 16 "
+                "values for 4 samples, 'mean' 0.3175 on y_true [1, 0, 1, 0], y_pred [[.9], [.2], [.6], [.4]] (intended "
+                "0.0925, what Keras 3 gives); F.binary_cross_entropy(_with_logits) raise ValueError instead.",
+        when={"loss": "mean_squared_error", "case": "edge.mse.target-rank-one-less*", "kind": "edge"},
+        shows="value", versions=TORCH_VERSIONS, source=f"mse_loss in {_FUNCTIONAL} ({_TORCH}); measured"),
+    Deviation(
         name="float16-mean-accumulates-in-float16",
         summary="F.cross_entropy(reduction='mean') on float16 sums the per-sample losses in float16 before "
                 "dividing: two samples of 40000 (each representable, max 65504) give inf where their mean is "
