@@ -92,6 +92,12 @@ def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Fla
             source=f"categorical_crossentropy in {backend_src} (tf.nn.softmax_cross_entropy_with_logits)",
             versions=versions,
             detail="From logits, tf.nn.softmax_cross_entropy_with_logits evaluates 0 * log_softmax = 0 * -inf."),
+        C.target_shape_alignment(
+            "expand_rank", applies_to=("mean_squared_error",),
+            source=f"squeeze_or_expand_to_same_rank in {losses_src.replace('losses.py', 'loss.py')}, called by "
+                   f"mean_squared_error in {losses_src} and by LossFunctionWrapper.call; measured", versions=versions,
+            detail="The BCE Loss class expands too (declared as a deviation: keras.losses.binary_crossentropy, the "
+                   "function, raises ValueError on the same shapes)."),
         C.ignored_mean_divides_by_kept(
             source=f"sparse_categorical_crossentropy in {losses_src} (ignore_class: loss 0, backend.set_keras_mask); "
                    f"apply_mask in {losses_src.replace('losses.py', 'loss.py')} (mask weight total / valid, "
@@ -244,14 +250,13 @@ def _dev(name: str, summary: str, when: Mapping[str, str], shows: str, source: s
 # deviation needs) against reference/ under the "keras" convention, on the default matrix and the edge battery
 # (numbers in each summary).
 # A target of rank one less than the prediction (y_true (N,), y_pred (N, 1)): cases/edge/target_shapes.toml.
+# (MSE: the target_shape_alignment flag, reproduced by the reference; the BCE Loss class: this deviation.)
 TARGET_RANK_EXPANDED_SUMMARY = (
-    "A target of shape (N,) against a prediction of shape (N, 1) is given a trailing axis "
-    "(squeeze_or_expand_to_same_rank) by the MSE function and by every Loss class, so the intended per-sample "
-    "loss comes back where the reference refuses mismatched shapes: MSE mean 0.0925 on y_true [1, 0, 1, 0], "
-    "y_pred [[.9], [.2], [.6], [.4]] (torch and Keras 2 broadcast to (4, 4): 0.3175), BCE class 0.33753881 (Keras 2: "
-    "0.88684464).  keras.losses.binary_crossentropy, the function, does not expand and raises ValueError.")
-TARGET_RANK_EXPANDED_WHEN = {"case": ("edge.mse.target-rank-one-less", "edge.mse.target-rank-one-less.mean",
-                                      "edge.bce.target-rank-one-less.mean"), "kind": "edge"}
+    "The BinaryCrossentropy Loss class gives a target of shape (N,) against a prediction of shape (N, 1) a "
+    "trailing axis (squeeze_or_expand_to_same_rank in LossFunctionWrapper.call): 0.33753881 on y_true [1, 0, 1, 0], "
+    "y_pred [[.9], [.2], [.6], [.4]], the intended per-sample loss (Keras 2: 0.88684464, broadcast), where "
+    "keras.losses.binary_crossentropy, the function, raises ValueError and the reference refuses the shapes.")
+TARGET_RANK_EXPANDED_WHEN = {"case": "edge.bce.target-rank-one-less.mean", "kind": "edge"}
 
 DEVIATIONS: tuple[Deviation, ...] = (
     _dev("target-rank-expanded", TARGET_RANK_EXPANDED_SUMMARY, TARGET_RANK_EXPANDED_WHEN, "value",

@@ -75,6 +75,9 @@ def _shared(backend: str) -> list[C.Flag]:
         C.ignored_mean_divides_by_kept(
             source=f"sparse_categorical_crossentropy in {_LOSSES} (ignore_class); apply_mask in "
                    f"keras/src/losses/loss.py ({_K3})", versions=_V),
+        C.target_shape_alignment(
+            "expand_rank", applies_to=("mean_squared_error",),
+            source=f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py ({_K3})", versions=_V),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_LOSSES}", versions=_V),
         C.zero_times_inf_nan(
             ("categorical_crossentropy",), source=f"categorical_crossentropy in {nn}", versions=_V,

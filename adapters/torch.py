@@ -72,6 +72,13 @@ TORCH = Convention(
                    f"torch.sum(weight)') ({_TORCH})", versions=">=2.13",
             detail="F.huber_loss(weight=) divides by the element count instead (weighted_loss.mean()): no flag on "
                    "huber; binary_cross_entropy(_with_logits)(weight=) by the count as well."),
+        C.target_shape_alignment(
+            "broadcast", applies_to=("mean_squared_error",),
+            source=f"mse_loss in torch/nn/functional.py ({_TORCH}): torch.broadcast_tensors(input, target) after a UserWarning; "
+                   f"measured", versions=">=1.0",
+            detail="F.mse_loss warns 'Using a target size ... different to the input size' and broadcasts: "
+                   "reduction='none' returns 16 values for 4 samples; F.binary_cross_entropy(_with_logits) raise "
+                   "ValueError on the same shapes (no flag there)."),
         C.bce_logits_formula(
             "torch", source=f"binary_cross_entropy_with_logits in torch/_decomp/decompositions.py ({_TORCH})",
             versions=">=1.0",
@@ -326,14 +333,6 @@ _ATEN_LOSS = ("torch/nn/functional.py binary_cross_entropy -> torch._C._nn.binar
               "(aten/src/ATen/native/Loss.cpp binary_cross_entropy_out_cpu; torch 2.13.0)")
 
 DEVIATIONS: tuple[Deviation, ...] = (
-    Deviation(
-        name="mse_broadcasts_target",
-        summary="F.mse_loss broadcasts a target of shape (N,) against an input of shape (N, 1) to (N, N), with a "
-                "UserWarning ('Using a target size ... different to the input size'): reduction='none' returns 16 "
-                "values for 4 samples, 'mean' 0.3175 on y_true [1, 0, 1, 0], y_pred [[.9], [.2], [.6], [.4]] (intended "
-                "0.0925, what Keras 3 gives); F.binary_cross_entropy(_with_logits) raise ValueError instead.",
-        when={"loss": "mean_squared_error", "case": "edge.mse.target-rank-one-less*", "kind": "edge"},
-        shows="value", versions=TORCH_VERSIONS, source=f"mse_loss in {_FUNCTIONAL} ({_TORCH}); measured"),
     Deviation(
         name="float16-mean-accumulates-in-float16",
         summary="F.cross_entropy(reduction='mean') on float16 sums the per-sample losses in float16 before "

@@ -39,6 +39,7 @@ __all__ = [
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
     "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon",
     "class_weight_mean_divides_by_weight_sum", "weight_mean_divides_by_weight_sum", "ignored_mean_divides_by_kept",
+    "target_shape_alignment",
 ]
 
 
@@ -448,3 +449,28 @@ def ignored_mean_divides_by_kept(*, source: str, versions: str,
         "and mean divide by the number of kept samples (0 when none is kept), mean_with_sample_weight by the kept "
         "samples' weights: logits [[1,2,.5],[.3,-1,2],[.1,.2,.3],[2,1,0]], labels [1,2,2,0], ignore_class=2 give "
         "0.43598735 instead of 0.21799368 (/ 4).", detail, source, versions)
+
+
+TARGET_SHAPE_MODES = ("expand_rank", "broadcast")
+
+
+def target_shape_alignment(mode: str, *, source: str, versions: str,
+                           applies_to: Iterable[str] = ("mean_squared_error", "binary_crossentropy"),
+                           detail: str = "") -> Flag:
+    """What a target whose shape is not the prediction's becomes (the mathematics refuses it: ValueError).
+
+    ``"expand_rank"``: shapes whose ranks differ by one, the longer ending in an axis of size 1, are
+    squeezed or expanded to one rank (y_true (N,) against y_pred (N, 1): the intended per-sample loss);
+    ``"broadcast"``: NumPy broadcasting ((N,) against (N, 1) gives (N, N): every target meets every prediction).
+    """
+    if mode not in TARGET_SHAPE_MODES:
+        raise ValueError(f"target_shape_alignment: mode must be one of {TARGET_SHAPE_MODES}, got {mode!r}")
+    if mode == "expand_rank":
+        summary = ("A target whose rank is one less (or more) than the prediction's, the longer ending in an axis of "
+                   "size 1, is expanded (or squeezed) to the same rank: y_true [1, 0, 1, 0] against y_pred "
+                   "[[.9], [.2], [.6], [.4]] gives the per-sample MSE, mean 0.0925 (the mathematics refuses the shapes).")
+    else:
+        summary = ("Target and prediction are broadcast against each other: y_true (4,) against y_pred (4, 1) gives a "
+                   "(4, 4) computation in which every target meets every prediction (MSE mean 0.3175 on y_true "
+                   "[1, 0, 1, 0], y_pred [[.9], [.2], [.6], [.4]] where the per-sample loss gives 0.0925).")
+    return _flag("target_shape_alignment", mode, applies_to, summary, detail, source, versions)

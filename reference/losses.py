@@ -41,6 +41,43 @@ def _back(grad: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(grad, -1, axis)
 
 
+def _aligned(y_true, y_pred, conv, name):
+    """``(y_true, y_pred, back)``: the two shapes as a ``target_shape_alignment`` flag aligns them (unchanged
+    without it: mismatched shapes are then refused by :func:`_pair`); ``back(g)`` maps a gradient of the
+    aligned prediction to the given one's shape (None: same shape).
+
+    ``"expand_rank"``: ranks differing by one with a trailing axis of size 1 are squeezed or expanded to the
+    same rank (a target of rank 1 gets a trailing axis); ``"broadcast"``: NumPy broadcasting of the two."""
+    mode = conv.value_for("target_shape_alignment", name)
+    y, p = f64(y_true), f64(y_pred)
+    if mode is None or y.shape == p.shape:
+        return y, p, None
+    if mode == "expand_rank":
+        if y.ndim == p.ndim - 1 and p.ndim >= 1 and p.shape[-1] == 1:
+            if y.ndim == 1:
+                return y[..., None], p, None
+            return y, p[..., 0], lambda g: g[..., None]
+        if p.ndim == y.ndim - 1 and y.shape[-1] == 1:
+            if p.ndim == 1:
+                return y, p[..., None], lambda g: g[..., 0]
+            return y[..., 0], p, None
+        return y, p, None
+    if mode == "broadcast":
+        try:
+            yb, pb = np.broadcast_arrays(y, p)
+        except ValueError:
+            raise ValueError(f"{name}: y_true {y.shape} and y_pred {p.shape} do not broadcast") from None
+        shape = p.shape
+
+        def back(g):
+            g = np.sum(g, axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+            axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+            return np.sum(g, axis=axes, keepdims=True) if axes else g
+
+        return yb, pb, back
+    raise ValueError(f"unknown target_shape_alignment {mode!r}")
+
+
 # Keyword parameters that hold arrays (weights), not settings: a caller passes them like inputs.
 WEIGHT_PARAMETERS = ("class_weight", "weight", "pos_weight", "where")
 
@@ -467,6 +504,7 @@ def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, wei
     dt = narrow_dtype(y_pred)
     if pos_weight is not None and not from_logits:
         raise ValueError(f"{name}: pos_weight is defined here from logits only (from_logits=True)")
+    y_true, y_pred, back = _aligned(y_true, y_pred, conv, name)
     ew = _element_weight(name, weight, np.shape(y_pred), axis)
     pw = _element_weight(name, pos_weight, np.shape(y_pred), axis, "pos_weight")
     y, p = _pair(y_true, y_pred, axis)
@@ -517,7 +555,8 @@ def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, wei
                 g = ga + gb
     if ew is not None:  # an element weight rescales each element's loss (and its gradient)
         terms, g = terms * ew, g * ew
-    return scalar(np.mean(terms, axis=-1)), _back(g / k, axis)
+    g = _back(g / k, axis)
+    return scalar(np.mean(terms, axis=-1)), (g if back is None else back(g))
 
 
 def binary_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoothing: float = 0.0,
@@ -660,12 +699,14 @@ def _rescaled(val_terms, g, ew):
 
 
 def _mse(y_true, y_pred, *, axis=-1, weight=None, convention="math"):
-    get_convention(convention)
+    conv = get_convention(convention)
+    y_true, y_pred, back = _aligned(y_true, y_pred, conv, "mean_squared_error")
     ew = _element_weight("mean_squared_error", weight, np.shape(y_pred), axis)
     y, p = _pair(y_true, y_pred, axis)
     e = p - y
     terms, g = _rescaled(e * e, 2.0 * e, ew)
-    return scalar(np.mean(terms, axis=-1)), _back(g / p.shape[-1], axis)
+    g = _back(g / p.shape[-1], axis)
+    return scalar(np.mean(terms, axis=-1)), (g if back is None else back(g))
 
 
 def mean_squared_error(y_true, y_pred, *, axis: int = -1, weight=None, convention: ConventionLike = "math"):
