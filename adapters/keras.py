@@ -98,6 +98,18 @@ def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Fla
             source=f"categorical_crossentropy in {backend_src} (tf.nn.softmax_cross_entropy_with_logits)",
             versions=versions,
             detail="From logits, tf.nn.softmax_cross_entropy_with_logits evaluates 0 * log_softmax = 0 * -inf."),
+        C.target_shape_alignment(
+            "expand_rank", applies_to=("mean_squared_error",),
+            source=f"squeeze_or_expand_to_same_rank in {losses_src.replace('losses.py', 'loss.py')}, called by "
+                   f"mean_squared_error in {losses_src} and by LossFunctionWrapper.call; measured", versions=versions,
+            detail="The BCE Loss class expands too (declared as a deviation: keras.losses.binary_crossentropy, the "
+                   "function, raises ValueError on the same shapes)."),
+        C.ignored_mean_divides_by_kept(
+            source=f"sparse_categorical_crossentropy in {losses_src} (ignore_class: loss 0, backend.set_keras_mask); "
+                   f"apply_mask in {losses_src.replace('losses.py', 'loss.py')} (mask weight total / valid, "
+                   f"divide_no_nan); measured", versions=versions,
+            detail="The Loss classes turn the mask into a sample weight total/valid for sum_over_batch_size and mean, "
+                   "0/1 for mean_with_sample_weight."),
         C.poisson_log_epsilon(1e-7, source=f"poisson in {losses_src}", versions=versions,
                               detail="y_pred - y_true * log(y_pred + keras.config.epsilon())."),
         C.percentage_floor(1e-7, source=f"mean_absolute_percentage_error in {losses_src}", versions=versions,
@@ -199,7 +211,7 @@ _SPECS: dict[str, _Spec] = {
 _ARGS: dict[str, tuple[str, ...]] = {
     "huber": ("delta",),
     "categorical_crossentropy": ("from_logits", "label_smoothing"),
-    "sparse_categorical_crossentropy": ("from_logits",),
+    "sparse_categorical_crossentropy": ("from_logits", "ignore_class"),
     "binary_crossentropy": ("from_logits", "label_smoothing"),
     "categorical_generalized_cross_entropy": ("q",),
 }
@@ -207,6 +219,14 @@ _ARGS: dict[str, tuple[str, ...]] = {
 # (keras.losses.categorical_generalized_cross_entropy(y_true, y_pred, q) has no default for q; its class has 0.5).
 REQUIRED_DEFAULTS: dict[str, dict[str, Any]] = {"categorical_generalized_cross_entropy": {"q": 0.5}}
 _CLASS_FORMS = ("function:none",) + tuple(f"class:{r}" for r in CLASS_REDUCTIONS)
+# Losses whose target the tape also differentiates on request (Call.wrt): soft labels, distillation.
+_SOFT_TARGETS = ("mean_squared_error", "mean_absolute_error", "huber", "categorical_crossentropy",
+                 "binary_crossentropy", "kl_divergence")
+
+
+def on_target(call: Call, spec) -> bool:
+    """The call asks for the gradient with respect to the target (``spec.true``), not the prediction."""
+    return call.grad and call.wrt is not None and call.wrt == spec.true
 
 
 @dataclass(frozen=True)
@@ -233,12 +253,14 @@ def _bindings() -> dict[str, Binding]:
         out[loss] = KerasBinding(loss=loss, api=f"keras.losses.{spec.function} / keras.losses.{spec.klass}",
                                  forms=_CLASS_FORMS, convention=CONVENTION, granularity="sample",
                                  args=args + ("sample_weight",),
-                                 dtypes=DTYPES, grad_wrt=spec.pred)
+                                 dtypes=DTYPES, grad_wrt=spec.pred,
+                                 differentiable=(spec.true,) if loss in _SOFT_TARGETS else ())
         if spec.tfnn:
             out[loss + "@tf.nn"] = Binding(
                 loss=loss, api="tf.nn." + spec.tfnn, forms=("tfnn:none",), convention=CONVENTION,
                 granularity="element" if loss == "binary_crossentropy" else "sample",
-                args=("from_logits",), dtypes=DTYPES, grad_wrt=spec.pred, requires={"from_logits": True})
+                args=("from_logits",), dtypes=DTYPES, grad_wrt=spec.pred, requires={"from_logits": True},
+                differentiable=(spec.true,) if loss in _SOFT_TARGETS else ())
     return out
 
 
@@ -258,7 +280,19 @@ def _dev(name: str, summary: str, when: Mapping[str, str], shows: str, source: s
 # Measured with keras 3.15.1 / tensorflow 2.21.0 (CPU, oneDNN on and off; ``settings=`` names the state a
 # deviation needs) against reference/ under the "keras" convention, on the default matrix and the edge battery
 # (numbers in each summary).
+# A target of rank one less than the prediction (y_true (N,), y_pred (N, 1)): cases/edge/target_shapes.toml.
+# (MSE: the target_shape_alignment flag, reproduced by the reference; the BCE Loss class: this deviation.)
+TARGET_RANK_EXPANDED_SUMMARY = (
+    "The BinaryCrossentropy Loss class gives a target of shape (N,) against a prediction of shape (N, 1) a "
+    "trailing axis (squeeze_or_expand_to_same_rank in LossFunctionWrapper.call): 0.33753881 on y_true [1, 0, 1, 0], "
+    "y_pred [[.9], [.2], [.6], [.4]], the intended per-sample loss (Keras 2: 0.88684464, broadcast), where "
+    "keras.losses.binary_crossentropy, the function, raises ValueError and the reference refuses the shapes.")
+TARGET_RANK_EXPANDED_WHEN = {"case": "edge.bce.target-rank-one-less.mean", "kind": "edge"}
+
 DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("target-rank-expanded", TARGET_RANK_EXPANDED_SUMMARY, TARGET_RANK_EXPANDED_WHEN, "value",
+         f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py; mean_squared_error, LossFunctionWrapper.call in "
+         f"{LOSSES_PY} ({MEASURED}); measured"),
     _dev("sparse-axis-must-be-last",
          "keras.losses.sparse_categorical_crossentropy (and the Loss class) take an `axis` argument but raise "
          "ValueError 'Only axis=-1 is currently supported' for any other class axis (torch takes classes on "
@@ -631,8 +665,10 @@ class KerasAdapter:
             weight = None if weight is None else tf.constant(np.asarray(weight).astype(np_dtype))
             fn = self._callable(rt, binding, spec, api, reduction, call.dtype, args, weight)
             if call.grad:
+                binding.wrt(call)  # refuses an input the binding does not differentiate
+                source = true if on_target(call, spec) else pred
                 with tf.GradientTape() as tape:
-                    tape.watch(pred)
+                    tape.watch(source)
                     out = fn(true, pred)
                     if call.cotangent is None:
                         total = tf.reduce_sum(out)
@@ -640,7 +676,7 @@ class KerasAdapter:
                         seed = np.asarray(call.cotangent)
                         seed = np.moveaxis(seed, axis, -1) if moved and spec.activation else seed
                         total = tf.reduce_sum(out * tf.cast(tf.constant(seed), out.dtype))
-                grad = tape.gradient(total, pred)
+                grad = tape.gradient(total, source)
             else:
                 out = fn(true, pred)
                 grad = None

@@ -75,6 +75,12 @@ def _shared(backend: str) -> list[C.Flag]:
         C.log_floor(float(np.float32(1e-7)), source=f"mean_squared_logarithmic_error in {_LOSSES}", versions=_V,
                     detail="maximum(y, convert_to_tensor(epsilon())): a float32 epsilon in every dtype."),
         C.percentage_floor(1e-7, source=f"mean_absolute_percentage_error in {_LOSSES}", versions=_V),
+        C.ignored_mean_divides_by_kept(
+            source=f"sparse_categorical_crossentropy in {_LOSSES} (ignore_class); apply_mask in "
+                   f"keras/src/losses/loss.py ({_K3})", versions=_V),
+        C.target_shape_alignment(
+            "expand_rank", applies_to=("mean_squared_error",),
+            source=f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py ({_K3})", versions=_V),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_LOSSES}", versions=_V),
         C.zero_times_inf_nan(
             ("categorical_crossentropy",), source=f"categorical_crossentropy in {nn}", versions=_V,
@@ -159,6 +165,8 @@ def _common(backend: str) -> tuple[Deviation, ...]:
     invalid = ("edge.args.*" if backend != "torch" else
                ("edge.args.huber-*", "edge.args.cce-*", "edge.args.scce-*", "edge.args.bce-label-smoothing-above-one"))
     return (
+        _dev("target-rank-expanded", _keras.TARGET_RANK_EXPANDED_SUMMARY, _keras.TARGET_RANK_EXPANDED_WHEN, "value",
+             f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py ({_K3}); measured"),
         _dev("accepts-invalid-arguments",
              "keras.losses computes with arguments outside their domain instead of refusing them (huber delta <= 0, "
              "label_smoothing outside [0, 1]), as on TensorFlow; the reference raises ValueError.",
@@ -204,9 +212,10 @@ def _float64_in_float32(backend: str, settings: Mapping[str, Any] | None = None)
              "float64 inputs are averaged in float32: ops.mean casts to result_type(float64, 'float32'), which Keras "
              "maps to float32 on every backend but TensorFlow ('Force to be 32-bit dtype when encountering 64-bit "
              "dtype. This is to be aligned with JAX's default behavior.'), so MSE, MAE, Huber, hinge, squared hinge, "
-             "Poisson and BCE carry float32 errors (1e-7 relative) in a float64 result.",
+             "Poisson and BCE carry float32 errors (1e-7 relative) in a float64 result (the gradients with respect "
+             "to the prediction and to the target alike).",
              {"loss": _MEAN_LOSSES, "form": "function:none", "dtype": "float64",
-              "kind": ("value", "grad", "golden"), "case": ("gen.*", "conv.*")}, "differs",
+              "kind": ("value", "grad", "golden"), "case": ("gen.*", "conv.*"), "wrt": "*"}, "differs",
              f"_lattice_result_type / BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; mean in keras/src/backend/{backend}/numpy.py",
              settings=settings),
         _dev("float64-tiny-loss-in-float32",
@@ -480,17 +489,18 @@ class KerasBackendAdapter(KerasAPIAdapter):
         import jax.numpy as jnp  # noqa: PLC0415
 
         device = jax.devices("gpu" if call.device == "gpu" else "cpu")[0]
-        key = (fn, call.grad, seed is not None)
+        target = _keras.on_target(call, _keras._SPECS[call.loss])
+        key = (fn, call.grad, seed is not None, target)
         if key not in self._compiled:
             def value_and_grad(t, p, w, s):
                 if not call.grad:
                     return fn(t, p, w), None
 
                 def summed(x):
-                    out = fn(t, x, w)
+                    out = fn(x, p, w) if target else fn(t, x, w)
                     return jnp.sum(out if s is None else out * s.astype(out.dtype)), out
 
-                (_, out), grad = jax.value_and_grad(summed, has_aux=True)(p)
+                (_, out), grad = jax.value_and_grad(summed, has_aux=True)(t if target else p)
                 return out, grad
 
             self._compiled[key] = jax.jit(value_and_grad)
@@ -523,13 +533,15 @@ class KerasBackendAdapter(KerasAPIAdapter):
             return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
 
         with rt.keras.device(f"{'cuda' if call.device == 'gpu' else 'cpu'}:0"):
-            p = tensor(pred, requires_grad=call.grad)
-            out = fn(tensor(true), p, tensor(weight))
+            target = _keras.on_target(call, _keras._SPECS[call.loss])
+            p = tensor(pred, requires_grad=call.grad and not target)
+            t = tensor(true, requires_grad=target)
+            out = fn(t, p, tensor(weight))
             dtype = str(out.dtype).replace("torch.", "")
             if not call.grad:
                 return numpy(out), dtype, None, None
             total = (out if seed is None else out * tensor(np.asarray(seed, dtype=np.float64)).to(out.dtype)).sum()
-            (grad,) = torch.autograd.grad(total, p, allow_unused=True)
+            (grad,) = torch.autograd.grad(total, t if target else p, allow_unused=True)
         if grad is None:
             return numpy(out), dtype, None, None
         return numpy(out), dtype, numpy(grad), str(grad.dtype).replace("torch.", "")

@@ -175,11 +175,18 @@ def _categorical(jax, jnp, optax, a, args):
     smoothing = float(args.get("label_smoothing", 0.0) or 0.0)
     if smoothing:
         labels = optax.smooth_labels(labels, smoothing, **_axis(args))
-    return optax.losses.softmax_cross_entropy(a["y_pred"], labels, **_axis(args))
+    return optax.losses.softmax_cross_entropy(a["y_pred"], labels, **_axis(args), **_where(a))
+
+
+def _where(a) -> dict:
+    """optax's ``where=`` (a boolean mask, one entry per sample: optax expands it along ``axis``) from the
+    call's 0/1 ``where``; absent, nothing is passed."""
+    return {"where": a["where"] != 0} if "where" in a else {}
 
 
 def _sparse(jax, jnp, optax, a, args):
-    return optax.losses.softmax_cross_entropy_with_integer_labels(a["y_pred"], a["labels"], **_axis(args))
+    return optax.losses.softmax_cross_entropy_with_integer_labels(a["y_pred"], a["labels"], **_axis(args),
+                                                                  **_where(a))
 
 
 def _binary(jax, jnp, optax, a, args):
@@ -262,34 +269,36 @@ _CALLS: dict[str, Callable[..., Any]] = {
 BINDINGS: dict[str, Binding] = {
     "mean_squared_error": OptaxBinding(
         "mean_squared_error", "optax.losses.squared_error(predictions=y_pred, targets=y_true)",
-        _FORMS, CONVENTION, granularity="element"),
+        _FORMS, CONVENTION, granularity="element", differentiable=("y_true",)),
     "huber": OptaxBinding(
         "huber", "optax.losses.huber_loss(predictions=y_pred, targets=y_true, delta=delta)",
-        _FORMS, CONVENTION, granularity="element", args=("delta",)),
+        _FORMS, CONVENTION, granularity="element", args=("delta",), differentiable=("y_true",)),
     "log_cosh": OptaxBinding(
         "log_cosh", "optax.losses.log_cosh(predictions=y_pred, targets=y_true)",
-        _FORMS, CONVENTION, granularity="element"),
+        _FORMS, CONVENTION, granularity="element", differentiable=("y_true",)),
     "categorical_crossentropy": OptaxBinding(
         "categorical_crossentropy",
         "optax.losses.softmax_cross_entropy(logits=y_pred, labels=y_true, axis=axis); with "
-        "label_smoothing: labels=optax.smooth_labels(y_true, label_smoothing, axis=axis); from_logits=True only",
-        _FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing"),
-        requires={"from_logits": True}),
+        "label_smoothing: labels=optax.smooth_labels(y_true, label_smoothing, axis=axis), where=where != 0; "
+        "from_logits=True only",
+        _FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing", "where"),
+        requires={"from_logits": True}, differentiable=("y_true",)),
     "sparse_categorical_crossentropy": OptaxBinding(
         "sparse_categorical_crossentropy",
         "optax.losses.softmax_cross_entropy_with_integer_labels(logits=y_pred, labels=labels (int64), "
-        "axis=axis); from_logits=True only",
-        _FORMS, CONVENTION, granularity="sample", args=("from_logits",), requires={"from_logits": True}),
+        "axis=axis, where=where != 0); from_logits=True only",
+        _FORMS, CONVENTION, granularity="sample", args=("from_logits", "where"), requires={"from_logits": True}),
     "binary_crossentropy": OptaxBinding(
         "binary_crossentropy",
         "optax.losses.sigmoid_binary_cross_entropy(logits=y_pred, labels=y_true); from_logits=True only, "
         "no label_smoothing",
-        _FORMS, CONVENTION, granularity="element", args=("from_logits",), requires={"from_logits": True}),
+        _FORMS, CONVENTION, granularity="element", args=("from_logits",), requires={"from_logits": True},
+        differentiable=("y_true",)),
     "kl_divergence": OptaxBinding(
         "kl_divergence",
         "optax.losses.kl_divergence(log_predictions=jnp.log(q) (log-space input, taken in JAX in the "
         "call's dtype), targets=p, axis=axis)",
-        _FORMS, CONVENTION, granularity="sample", grad_wrt="q"),
+        _FORMS, CONVENTION, granularity="sample", grad_wrt="q", differentiable=("p",)),
     "hinge": OptaxBinding(
         "hinge", "optax.losses.hinge_loss(predictor_outputs=y_pred, targets=y_true); optax requires "
         "targets in {-1, 1}: y_true is passed as given, no {0,1} conversion",
@@ -593,7 +602,7 @@ class OptaxAdapter:
             raise RuntimeError(f"JAX has no {call.device!r} device here")
         dtype = jnp.dtype(call.dtype)
         arrays = {name: _array(jax, name, arr, dtype, device) for name, arr in call.inputs.items()}
-        wrt = binding.grad_wrt if call.grad else None
+        wrt = binding.wrt(call)
         fn = _compiled(key, tuple(sorted(call.args.items())), wrt)
         seed = None if call.cotangent is None else jax.device_put(jnp.asarray(call.cotangent, dtype=dtype), device)
         out, grad = fn(arrays, seed)

@@ -36,6 +36,12 @@ reference.reduce's names ("none", "sum", "mean", "sum_over_batch_size", "batchme
 # Inputs that are not a reference parameter but enter the reduction (a binding lists the ones it takes in
 # its ``args``): Keras's per-sample ``sample_weight``.
 REDUCTION_INPUTS = ("sample_weight",)
+# Weights that ARE reference parameters (array keyword parameters, ``reference.WEIGHT_PARAMETERS``): one per
+# class (``class_weight``), one per element (``weight``), one per class for the positive term (``pos_weight``),
+# a per-sample mask (``where``: nonzero = computed).
+# A binding lists those its framework call takes in ``args``; a call holding another is not accepted.
+WEIGHT_INPUTS = ("class_weight", "weight", "pos_weight", "where")
+OPTIONAL_INPUTS = REDUCTION_INPUTS + WEIGHT_INPUTS
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ class Call:
     # The seed of the gradient: Outcome.grad is d(sum(cotangent * output))/d(input); None means ones.
     # Activations get a non-uniform one, else the gradient of sum(softmax) is 0 whatever the backward does.
     cotangent: np.ndarray | None = field(default=None, compare=False)
+    # The input the gradient is taken with respect to: None means the binding's ``grad_wrt``; another name
+    # must be in the binding's ``differentiable`` (a soft target: distillation, label smoothing learned).
+    wrt: str | None = None
 
     @property
     def api(self) -> str:
@@ -67,7 +76,7 @@ class Outcome:
     """What the framework returned, as NumPy, or the error it raised (``"ValueError: ..."``)."""
 
     value: np.ndarray | None = None
-    grad: np.ndarray | None = None  # d(sum(call.cotangent * value))/d(binding.grad_wrt input)
+    grad: np.ndarray | None = None  # d(sum(call.cotangent * value))/d(call.wrt or binding.grad_wrt input)
     dtype: str | None = None
     grad_dtype: str | None = None
     error: str | None = None
@@ -89,7 +98,8 @@ class Binding:
     class axis, like Keras) or one per element (like ``torch.nn.functional.mse_loss``).  ``args`` lists
     the reference keyword arguments the framework call understands; a case using another is skipped.
     ``requires`` pins argument values the API needs (``tf.nn`` cross entropies take logits only:
-    ``{"from_logits": True}``).
+    ``{"from_logits": True}``).  ``differentiable`` names the other inputs the adapter also differentiates
+    on request (``Call.wrt``): a soft target whose gradient the framework's autodiff returns.
     """
 
     loss: str
@@ -101,11 +111,23 @@ class Binding:
     dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32", "float64")
     grad_wrt: str | None = "y_pred"
     requires: Mapping[str, Any] = field(default_factory=dict)
+    differentiable: tuple[str, ...] = ()
+
+    def wrt(self, call: Call) -> str | None:
+        """The input this call's gradient is taken with respect to (None: no gradient)."""
+        if not call.grad:
+            return None
+        if call.wrt is None or call.wrt == self.grad_wrt:
+            return self.grad_wrt
+        if call.wrt not in self.differentiable:
+            raise ValueError(f"{self.api}: no gradient with respect to {call.wrt!r} (differentiable: "
+                             f"{(self.grad_wrt,) + tuple(self.differentiable)})")
+        return call.wrt
 
     def accepts(self, call: Call) -> bool:
         return (call.form in self.forms and call.dtype in self.dtypes
                 and all(name in self.args for name in call.args if name != "axis")
-                and all(name in self.args for name in call.inputs if name in REDUCTION_INPUTS)
+                and all(name in self.args for name in call.inputs if name in OPTIONAL_INPUTS)
                 and all(bool(call.args.get(name, False)) == bool(value) for name, value in self.requires.items()))
 
 
@@ -114,8 +136,9 @@ class Deviation:
     """A declared departure from the reference under the framework's convention.
 
     ``when`` selects the checks it covers, by glob patterns on check fields: ``loss``, ``case``
-    (case id), ``form``, ``dtype``, ``device``, ``kind`` (value, grad, dtype, edge); a tuple of patterns
-    matches when any does.  ``shows`` says
+    (case id), ``form``, ``dtype``, ``device``, ``kind`` (value, grad, dtype, edge), ``wrt`` (the input a
+    gradient is taken with respect to; a gradient w.r.t. another input than the binding's ``grad_wrt`` is
+    covered only by a deviation naming ``wrt``); a tuple of patterns matches when any does.  ``shows`` says
     what the framework does instead: ``"differs"`` (a different number), ``"nan"``, ``"inf"``,
     ``"value"`` or ``"error:<Type>"``.
 

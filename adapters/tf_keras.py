@@ -75,6 +75,15 @@ KERAS2 = Convention(
             ("categorical_crossentropy",),
             source=f"categorical_crossentropy in {_BACKEND} (tf.nn.softmax_cross_entropy_with_logits)",
             versions=_V, detail="From logits the op evaluates 0 * log_softmax = 0 * -inf."),
+        C.target_shape_alignment(
+            "broadcast", source=f"mean_squared_error, binary_crossentropy in {_LOSSES} (no squeeze or expand in the "
+                                f"functions nor in LossFunctionWrapper); measured", versions=_V,
+            detail="Keras 2 broadcasts silently (Keras 3 expands the rank): BCE 0.88684464 where the per-sample loss "
+                   "gives 0.33753881."),
+        C.ignored_mean_divides_by_kept(
+            source=f"sparse_categorical_crossentropy in {_LOSSES} (ignore_class, _keras_mask); apply_valid_mask in "
+                   f"tf_keras/src/utils/losses_utils.py; measured", versions=_V,
+            detail="sum_over_batch_size divides by the kept samples as Keras 3 does."),
         C.kl_clip(1e-7, source=f"kl_divergence in {_LOSSES}", versions=_V,
                   detail="backend.clip(y_true, epsilon(), 1) and backend.clip(y_pred, epsilon(), 1)."),
         C.hinge_binary_labels(source=f"_maybe_convert_labels in {_LOSSES}", versions=_V,
@@ -131,6 +140,15 @@ _FUZZ = "fuzz.keras."
 # Measured with tf_keras 2.21.0 / tensorflow 2.21.0 on CPU against reference/ under "keras2" (default matrix,
 # edge battery), oneDNN on and off (``settings`` says which state a deviation needs).
 DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("class-expands-target-rank",
+         "The Loss classes, given tensors, squeeze or expand a target of shape (N,) against a prediction of shape "
+         "(N, 1) (LossFunctionWrapper.call: squeeze_or_expand_dimensions when both are tensors) where the functions "
+         "broadcast (target_shape_alignment): MeanSquaredError 0.0925 and BinaryCrossentropy 0.33753881 on y_true "
+         "[1, 0, 1, 0], y_pred [[.9], [.2], [.6], [.4]] as tensors, 0.3175 and 0.88684464 given NumPy arrays or "
+         "through the functions.",
+         {"case": "edge.*.target-rank-one-less.mean", "form": "class:*", "kind": "edge"}, "differs",
+         f"LossFunctionWrapper.call in {_LOSSES}; squeeze_or_expand_dimensions in tf_keras/src/utils/losses_utils.py; "
+         f"measured"),
     _dev("float16-sum-overflow",
          "float16 intermediates overflow where the result is representable: MSE squares 300 (90000 > 65504), the "
          "mean over the class axis of BCE from huge logits and the class's sum_over_batch_size of two sparse "
@@ -346,11 +364,12 @@ class TfKerasAdapter(KerasAPIAdapter):
             if not call.grad:
                 out = fn(t, p, w)
                 return out.numpy(), out.dtype.name, None, None
+            source = t if _keras.on_target(call, _keras._SPECS[call.loss]) else p
             with tf.GradientTape() as tape:
-                tape.watch(p)
+                tape.watch(source)
                 out = fn(t, p, w)
                 total = tf.reduce_sum(out if seed is None else out * tf.cast(tf.constant(seed), out.dtype))
-            grad = tape.gradient(total, p)
+            grad = tape.gradient(total, source)
         if grad is None:
             return out.numpy(), out.dtype.name, None, None
         return out.numpy(), out.dtype.name, grad.numpy(), grad.dtype.name

@@ -62,6 +62,24 @@ TORCH = Convention(
         C.poisson_log_epsilon(
             1e-8, source=f"poisson_nll_loss in torch/nn/functional.py ({_TORCH})", versions=">=1.0",
             detail="F.poisson_nll_loss(log_input=False) computes input - target * log(input + eps), eps=1e-8."),
+        C.class_weight_mean_divides_by_weight_sum(
+            source=f"torch/nn/functional.py cross_entropy / nll_loss docstrings and aten/src/ATen/native/LossNLL.cpp "
+                   f"nll_loss_forward (total_weight) ({_TORCH}); measured", versions=">=1.0",
+            detail="F.cross_entropy / F.nll_loss(weight=w, reduction='mean') with class-index targets divide by "
+                   "sum_s w[target_s]; with class-probability targets F.cross_entropy divides by N (no flag on "
+                   "categorical_crossentropy): the same call, two denominators."),
+        C.weight_mean_divides_by_weight_sum(
+            source=f"torch/nn/functional.py mse_loss, l1_loss (weight=, added in 2.13: 'torch.sum(weighted_...) / "
+                   f"torch.sum(weight)') ({_TORCH})", versions=">=2.13",
+            detail="F.huber_loss(weight=) divides by the element count instead (weighted_loss.mean()): no flag on "
+                   "huber; binary_cross_entropy(_with_logits)(weight=) by the count as well."),
+        C.target_shape_alignment(
+            "broadcast", applies_to=("mean_squared_error",),
+            source=f"mse_loss in torch/nn/functional.py ({_TORCH}): torch.broadcast_tensors(input, target) after a UserWarning; "
+                   f"measured", versions=">=1.0",
+            detail="F.mse_loss warns 'Using a target size ... different to the input size' and broadcasts: "
+                   "reduction='none' returns 16 values for 4 samples; F.binary_cross_entropy(_with_logits) raise "
+                   "ValueError on the same shapes (no flag there)."),
         C.bce_logits_formula(
             "torch", source=f"binary_cross_entropy_with_logits in torch/_decomp/decompositions.py ({_TORCH})",
             versions=">=1.0",
@@ -156,10 +174,18 @@ def _torch():
 
 @dataclass(frozen=True)
 class TorchBinding(Binding):
-    """A :class:`Binding` that keeps out-of-range labels off the GPU."""
+    """A :class:`Binding` that keeps out-of-range labels off the GPU.
+
+    ``function_only``: inputs only the functional form takes (``F.mse_loss(weight=)`` exists since torch 2.13;
+    ``nn.MSELoss`` / ``nn.L1Loss`` / ``nn.HuberLoss`` take no weight).
+    """
+
+    function_only: tuple[str, ...] = ()
 
     def accepts(self, call: Call) -> bool:
         if not super().accepts(call):
+            return False
+        if call.api != "function" and any(name in call.inputs for name in self.function_only):
             return False
         # On CUDA an out-of-range class index is a device-side assert that poisons the CUDA context for
         # the rest of the process (every later GPU check would error); such cells are not run on "gpu".
@@ -187,17 +213,23 @@ def _class_axis_to_dim1(tensor, axis: int):
     return tensor.movedim(axis, 1)
 
 
+def _weights(t, *names) -> dict:
+    """The weight tensors of the call (``class_weight`` is torch's ``weight=`` of the class losses), by torch's
+    keyword; absent ones are not passed (a module or an older function may not take them)."""
+    return {("weight" if name == "class_weight" else name): t[name] for name in names if name in t}
+
+
 def _mse(torch, t, args, api, red):
-    return _apply(torch, api, red, "mse_loss", "MSELoss", (t["y_pred"], t["y_true"]))
+    return _apply(torch, api, red, "mse_loss", "MSELoss", (t["y_pred"], t["y_true"]), **_weights(t, "weight"))
 
 
 def _mae(torch, t, args, api, red):
-    return _apply(torch, api, red, "l1_loss", "L1Loss", (t["y_pred"], t["y_true"]))
+    return _apply(torch, api, red, "l1_loss", "L1Loss", (t["y_pred"], t["y_true"]), **_weights(t, "weight"))
 
 
 def _huber(torch, t, args, api, red):
     return _apply(torch, api, red, "huber_loss", "HuberLoss", (t["y_pred"], t["y_true"]),
-                  delta=float(args.get("delta", 1.0)))
+                  delta=float(args.get("delta", 1.0)), **_weights(t, "weight"))
 
 
 def _smooth_l1(torch, t, args, api, red):
@@ -210,32 +242,35 @@ def _categorical(torch, t, args, api, red):
     logits = _class_axis_to_dim1(t["y_pred"], axis)
     target = _class_axis_to_dim1(t["y_true"], axis)
     return _apply(torch, api, red, "cross_entropy", "CrossEntropyLoss", (logits, target),
-                  label_smoothing=float(args.get("label_smoothing", 0.0)))
+                  label_smoothing=float(args.get("label_smoothing", 0.0)), **_weights(t, "class_weight"))
 
 
 def _sparse(torch, t, args, api, red):
     axis = int(args.get("axis", -1))
     logits = _class_axis_to_dim1(t["y_pred"], axis)
     return _apply(torch, api, red, "cross_entropy", "CrossEntropyLoss", (logits, t["labels"]),
-                  label_smoothing=float(args.get("label_smoothing", 0.0)))
+                  label_smoothing=float(args.get("label_smoothing", 0.0)), **_weights(t, "class_weight"))
 
 
 def _nll(torch, t, args, api, red):
     axis = int(args.get("axis", -1))
     log_probs = _class_axis_to_dim1(t["log_probs"], axis)
-    return _apply(torch, api, red, "nll_loss", "NLLLoss", (log_probs, t["labels"]))
+    return _apply(torch, api, red, "nll_loss", "NLLLoss", (log_probs, t["labels"]), **_weights(t, "class_weight"))
 
 
 def _binary(torch, t, args, api, red):
     if args.get("from_logits", False):
         return _apply(torch, api, red, "binary_cross_entropy_with_logits", "BCEWithLogitsLoss",
-                      (t["y_pred"], t["y_true"]))
-    return _apply(torch, api, red, "binary_cross_entropy", "BCELoss", (t["y_pred"], t["y_true"]))
+                      (t["y_pred"], t["y_true"]), **_weights(t, "weight", "pos_weight"))
+    return _apply(torch, api, red, "binary_cross_entropy", "BCELoss", (t["y_pred"], t["y_true"]),
+                  **_weights(t, "weight"))
 
 
 def _kl(torch, t, args, api, red):
     # kl_div's input is documented as log-probabilities: the log is taken by torch, in the call's dtype.
-    return _apply(torch, api, red, "kl_div", "KLDivLoss", (torch.log(t["q"]), t["p"]), log_target=False)
+    # With log_target=True the reference's p already holds log-probabilities: passed as they are.
+    return _apply(torch, api, red, "kl_div", "KLDivLoss", (torch.log(t["q"]), t["p"]),
+                  log_target=bool(args.get("log_target", False)))
 
 
 def _poisson(torch, t, args, api, red):
@@ -328,45 +363,51 @@ _CALLS: dict[str, Callable[..., Any]] = {
 BINDINGS: dict[str, Binding] = {
     "mean_squared_error": TorchBinding(
         "mean_squared_error", "torch.nn.functional.mse_loss(input=y_pred, target=y_true) / nn.MSELoss",
-        _ELEMENT_FORMS, CONVENTION, granularity="element"),
+        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("weight",), function_only=("weight",),
+        differentiable=("y_true",)),
     "mean_absolute_error": TorchBinding(
-        "mean_absolute_error", "torch.nn.functional.l1_loss(input=y_pred, target=y_true) / nn.L1Loss",
-        _ELEMENT_FORMS, CONVENTION, granularity="element"),
+        "mean_absolute_error", "torch.nn.functional.l1_loss(input=y_pred, target=y_true, weight=weight) / "
+        "nn.L1Loss", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("weight",),
+        function_only=("weight",), differentiable=("y_true",)),
     "huber": TorchBinding(
-        "huber", "torch.nn.functional.huber_loss(input=y_pred, target=y_true, delta=delta) / nn.HuberLoss",
-        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("delta",)),
+        "huber", "torch.nn.functional.huber_loss(input=y_pred, target=y_true, delta=delta, weight=weight) / "
+        "nn.HuberLoss", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("delta", "weight"),
+        function_only=("weight",), differentiable=("y_true",)),
     "smooth_l1": TorchBinding(
         "smooth_l1", "torch.nn.functional.smooth_l1_loss(input=y_pred, target=y_true, beta=beta) / "
-        "nn.SmoothL1Loss", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("beta",)),
+        "nn.SmoothL1Loss", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("beta",),
+        differentiable=("y_true",)),
     "categorical_crossentropy": TorchBinding(
         "categorical_crossentropy",
         "torch.nn.functional.cross_entropy(input=y_pred (logits, class axis moved to dim 1), "
-        "target=y_true (class probabilities), label_smoothing=label_smoothing) / nn.CrossEntropyLoss; "
-        "from_logits=True only (torch has no public cross-entropy on probabilities)",
-        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing"),
-        requires={"from_logits": True}),
+        "target=y_true (class probabilities), label_smoothing=label_smoothing, weight=class_weight) / "
+        "nn.CrossEntropyLoss; from_logits=True only (torch has no public cross-entropy on probabilities)",
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing", "class_weight"),
+        requires={"from_logits": True}, differentiable=("y_true",)),
     "sparse_categorical_crossentropy": TorchBinding(
         "sparse_categorical_crossentropy",
         "torch.nn.functional.cross_entropy(input=y_pred (logits, class axis moved to dim 1), "
-        "target=labels (int64 class indices), label_smoothing=label_smoothing) / nn.CrossEntropyLoss; "
-        "from_logits=True only",
-        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing"),
+        "target=labels (int64 class indices), label_smoothing=label_smoothing, weight=class_weight) / "
+        "nn.CrossEntropyLoss; from_logits=True only",
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("from_logits", "label_smoothing", "class_weight"),
         requires={"from_logits": True}),
     "nll": TorchBinding(
         "nll", "torch.nn.functional.nll_loss(input=log_probs (class axis moved to dim 1), "
-        "target=labels (int64)) / nn.NLLLoss",
-        _SAMPLE_FORMS, CONVENTION, granularity="sample", grad_wrt="log_probs"),
+        "target=labels (int64), weight=class_weight) / nn.NLLLoss",
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", grad_wrt="log_probs", args=("class_weight",)),
     "binary_crossentropy": TorchBinding(
         "binary_crossentropy",
-        "from_logits=False: torch.nn.functional.binary_cross_entropy(input=y_pred, target=y_true) / "
-        "nn.BCELoss; from_logits=True: torch.nn.functional.binary_cross_entropy_with_logits("
-        "input=y_pred, target=y_true) / nn.BCEWithLogitsLoss (no label_smoothing in torch)",
-        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("from_logits",)),
+        "from_logits=False: torch.nn.functional.binary_cross_entropy(input=y_pred, target=y_true, weight=weight) "
+        "/ nn.BCELoss; from_logits=True: torch.nn.functional.binary_cross_entropy_with_logits("
+        "input=y_pred, target=y_true, weight=weight, pos_weight=pos_weight) / nn.BCEWithLogitsLoss (no "
+        "label_smoothing in torch)",
+        _ELEMENT_FORMS, CONVENTION, granularity="element", args=("from_logits", "weight", "pos_weight"),
+        differentiable=("y_true",)),
     "kl_divergence": TorchBinding(
         "kl_divergence",
         "torch.nn.functional.kl_div(input=torch.log(q) (log-space input, taken in torch in the call's "
-        "dtype), target=p, log_target=False) / nn.KLDivLoss",
-        _KL_FORMS, CONVENTION, granularity="element", grad_wrt="q"),
+        "dtype), target=p (log-probabilities when log_target=True), log_target=log_target) / nn.KLDivLoss",
+        _KL_FORMS, CONVENTION, granularity="element", grad_wrt="q", args=("log_target",), differentiable=("p",)),
     "poisson": TorchBinding(
         "poisson", "torch.nn.functional.poisson_nll_loss(input=y_pred, target=y_true, log_input=log_input, "
         "full=full) / nn.PoissonNLLLoss", _ELEMENT_FORMS, CONVENTION, granularity="element",
@@ -612,7 +653,7 @@ class TorchAdapter:
         device = torch.device("cuda" if call.device == "gpu" else call.device)
         dtype = getattr(torch, call.dtype)
         tensors = {name: _tensor(torch, name, arr, dtype, device) for name, arr in call.inputs.items()}
-        wrt = binding.grad_wrt if call.grad else None
+        wrt = binding.wrt(call)
         if wrt is not None:
             tensors[wrt].requires_grad_(True)
         with warnings.catch_warnings():  # kl_div's reduction='mean' FutureWarning-style notice, every call

@@ -227,7 +227,7 @@ def _check_inputs_fit(c: _Checker, loss: str, fn, args: dict, inputs: dict[str, 
     axis, and every label lies in [0, K) or equals the case's declared ``ignore_index`` (a number measured
     under a convention that gives that label a meaning)."""
     labels = [n for n in inputs if n in S.LABEL_INPUTS]
-    values = [n for n in inputs if n not in S.LABEL_INPUTS]
+    values = [n for n in inputs if n not in S.LABEL_INPUTS and n not in S.WEIGHT_INPUTS]
     if not values:
         return
     pred = values[-1]            # the prediction: the last value input (y_pred, q, log_probs, z, p)
@@ -324,10 +324,11 @@ def parse_case(raw: Any, file: str, index: int, conventions: Collection[str] | N
         if kind in S.NEEDS_INPUTS:
             c.fail("inputs", f"missing: a {kind} case needs inputs {', '.join(names)}")
     else:
+        optional = S.weight_names(fn)
         for key in raw_inputs:
-            if key not in names:
+            if key not in names and key not in optional:
                 c.fail(f"inputs.{_printable(key)}", f"reference {loss}() has no input named {S.short(key)}; its "
-                                                    f"inputs are: {', '.join(names)}")
+                                                    f"inputs are: {', '.join(names + optional)}")
         for name in names:
             if name not in raw_inputs:
                 c.fail(f"inputs.{name}", f"missing: reference {loss}() needs inputs {', '.join(names)}")
@@ -336,6 +337,9 @@ def parse_case(raw: Any, file: str, index: int, conventions: Collection[str] | N
             elif edge:
                 inputs[name] = c.array(raw_inputs[name], f"inputs.{name}", S.numeric_leaf)
             else:
+                inputs[name] = c.array(raw_inputs[name], f"inputs.{name}", _finite_input_leaf)
+        for name in optional:  # weights: finite numbers (any case kind), their shape checked by the reference
+            if name in raw_inputs:
                 inputs[name] = c.array(raw_inputs[name], f"inputs.{name}", _finite_input_leaf)
         ignore = raw.get("ignore_index")
         if ignore is not None and (isinstance(ignore, bool) or not isinstance(ignore, int) or ignore >= 0):

@@ -178,9 +178,18 @@ def input_names(fn: Callable) -> tuple[str, ...]:
                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty)
 
 
+# Array keyword parameters of the reference (``reference.WEIGHT_PARAMETERS``): a case gives them as inputs.
+WEIGHT_INPUTS = ("class_weight", "weight", "pos_weight", "where")
+
+
+def weight_names(fn: Callable) -> tuple[str, ...]:
+    """The function's weight parameters (optional inputs a case may give beside the required ones)."""
+    return tuple(name for name in _signature(fn).parameters if name in WEIGHT_INPUTS)
+
+
 def arg_defaults(fn: Callable) -> dict[str, Any]:
-    """The keyword arguments a case may set in ``args`` (all but the inputs and ``convention``)."""
-    inputs = set(input_names(fn))
+    """The keyword arguments a case may set in ``args`` (all but the inputs, weights and ``convention``)."""
+    inputs = set(input_names(fn)) | set(WEIGHT_INPUTS)
     return {p.name: (None if p.default is p.empty else p.default)
             for p in _signature(fn).parameters.values()
             if p.name not in inputs and p.name != "convention"

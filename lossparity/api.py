@@ -155,7 +155,7 @@ class UserAdapter:
 
     def run(self, call: Call) -> Outcome:
         binding = self.bindings[call.loss]
-        return self.framework.run_callable(self.fn, call, binding.grad_wrt if call.grad else None)
+        return self.framework.run_callable(self.fn, call, binding.wrt(call))
 
 
 def _framework(framework) -> Any:
@@ -227,6 +227,10 @@ def check_loss(fn: Callable, *, loss: str, framework: str | Any, convention: str
     items, edges = session.plan
     result = LossCheckResult()
     for item in items:
+        if item.wrt is not None:  # a gradient cell with respect to another input
+            if has_grad:
+                result.records.append(_typed(checks.compare(session, item, "grad")))
+            continue
         result.records.append(_typed(checks.compare(session, item, "value")))
         result.records.append(_typed(checks.dtype_check(session, item)))
         if has_grad:

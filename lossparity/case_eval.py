@@ -107,7 +107,9 @@ def case_function(case, convention: str | None = None) -> Callable[..., np.ndarr
         out = fn(**inputs, **kwargs)
         if case.quantity == "value" and case.loss in ref.LOSSES:
             out = ref.reduce_loss(out, case.reduction, loss=case.loss, labels=inputs.get("labels"),
-                                  convention=kwargs.get("convention", "math"))
+                                  convention=kwargs.get("convention", "math"),
+                                  class_weight=inputs.get("class_weight"), weight=inputs.get("weight"),
+                                  ignore_class=case.args.get("ignore_class"))
         elif case.quantity == "value":
             out = ref.reduce(out, case.reduction)
         return np.asarray(out, dtype=np.float64) * case.scale

@@ -52,6 +52,9 @@ class Input:
     role: str
     differentiable: bool = False
     discrete: bool = False
+    # For an optional weight input (``LossInfo.weights``): the argument values it needs, as (name, value)
+    # pairs (``pos_weight`` is defined from logits only).
+    requires: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ DELTA = Arg("delta", "float", "a number > 0", lambda v: _finite(v) and float(v) 
             interval=(1e-3, 100.0))
 BETA = Arg("beta", "float", "a number >= 0", lambda v: _finite(v) and float(v) >= 0, samples=(1.0, 0.5, 2.0),
            interval=(1e-3, 100.0))
+IGNORE_CLASS = Arg("ignore_class", "int", "None or an integer label whose samples are left out",
+                   lambda v: v is None or (isinstance(v, (int, np.integer)) and not _is_bool(v)), samples=(None, 0))
+LOG_TARGET = Arg("log_target", "bool", "True (p holds log-probabilities) or False", _is_bool, samples=(False, True))
 BASE = Arg("base", "float", "None (nats) or a number > 0 other than 1",
            lambda v: v is None or (_finite(v) and float(v) > 0 and float(v) != 1.0), samples=(None, 2.0, 10.0))
 
@@ -112,6 +118,9 @@ class LossInfo:
       clip_witness: optional ``fn(inputs) -> inputs`` pushing probabilities beyond a 1e-7 clip range.
       oracle: the mpmath oracle of the value (``reference.oracle``), same arguments as the reference.
       notes: anything a porting engineer should know that no field says.
+      weights: the optional weight inputs (role ``weights``): array keyword parameters of the reference
+        function (``reference.WEIGHT_PARAMETERS``: ``class_weight``, ``weight``, ``pos_weight``), which the
+        generator gives their own batch (``gen.<name>.<variant>``).
     """
 
     name: str
@@ -125,6 +134,7 @@ class LossInfo:
     oracle: Callable | None
     clip_witness: Callable[[dict], dict] | None = None
     notes: str = ""
+    weights: tuple[Input, ...] = ()
 
     # -- derived ---------------------------------------------------------------------------------------
     @property
@@ -132,9 +142,14 @@ class LossInfo:
         """The reference function (per-sample loss, or the activation)."""
         return reference.LOSSES.get(self.name) or reference.ACTIVATIONS[self.name]
 
-    def gradient(self, cotangent=None) -> Callable:
+    def gradient(self, cotangent=None, wrt: str | None = None) -> Callable:
         """d(sum(cotangent * output))/d(prediction) as a function of the same arguments (a loss's
-        per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None)."""
+        per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None); with ``wrt``
+        another differentiable input (a loss's target: ``reference.grads.TARGET_GRADS``)."""
+        if wrt is not None and wrt != self.prediction:
+            if wrt not in self.differentiable_inputs or self.name not in reference.grads.TARGET_GRADS:
+                raise KeyError(f"{self.name}: no reference gradient with respect to {wrt!r}")
+            return reference.grads.TARGET_GRADS[self.name]
         if self.kind == "loss":
             return reference.grads.GRADS[self.name]
 
@@ -157,12 +172,17 @@ class LossInfo:
         return [i.name for i in self.inputs if i.differentiable][-1]
 
     @property
+    def differentiable_inputs(self) -> tuple[str, ...]:
+        """Every input gradients are taken with respect to (a soft target as well as the prediction)."""
+        return tuple(i.name for i in self.inputs if i.differentiable)
+
+    @property
     def label_inputs(self) -> frozenset[str]:
         return frozenset(i.name for i in self.inputs if i.role == "labels")
 
     @property
     def discrete_inputs(self) -> frozenset[str]:
-        return frozenset(i.name for i in self.inputs if i.discrete)
+        return frozenset(i.name for i in self.inputs + self.weights if i.discrete)
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
@@ -197,10 +217,10 @@ def _oracle_of(name: str) -> Callable | None:
     return _oracle.LOSSES.get(name) or getattr(_oracle, name, None)
 
 
-def _loss(name, inputs, args, generate, variants, strategy, unit, clip=None, notes="") -> LossInfo:
+def _loss(name, inputs, args, generate, variants, strategy, unit, clip=None, notes="", weights=()) -> LossInfo:
     return LossInfo(name=name, kind="loss", inputs=tuple(inputs), args=tuple(args), generate=generate,
                     variants=tuple(variants), strategy=_strategy(strategy), unit_intermediate=unit,
-                    oracle=_oracle_of(name), clip_witness=clip, notes=notes)
+                    oracle=_oracle_of(name), clip_witness=clip, notes=notes, weights=tuple(weights))
 
 
 def _activation(name, args=(AXIS,)) -> LossInfo:
@@ -210,9 +230,16 @@ def _activation(name, args=(AXIS,)) -> LossInfo:
 
 
 _TARGET = Input("y_true", "target", discrete=True)
+# A target gradients are taken with respect to (soft labels, distillation, a learned regression target).
+_SOFT_TARGET = Input("y_true", "target", differentiable=True, discrete=True)
 _PRED = Input("y_pred", "prediction", differentiable=True)
 _LABELS = Input("labels", "labels")
-_REGRESSION = (_TARGET, _PRED)
+_REGRESSION = (_SOFT_TARGET, _PRED)
+_CLASS_WEIGHT = Input("class_weight", "weights")
+_WEIGHT = Input("weight", "weights")
+_POS_WEIGHT = Input("pos_weight", "weights", requires=(("from_logits", True),))
+# A per-sample mask (0/1): samples left out of the computation.
+_WHERE = Input("where", "mask", discrete=True, requires=(("from_logits", True),))
 _XENT_VARIANTS = ({"from_logits": False}, {"from_logits": True},
                   {"from_logits": True, "label_smoothing": 0.1}, {"from_logits": False, "label_smoothing": 0.2})
 
@@ -365,26 +392,34 @@ _ENTRIES = [
           "entropy_inputs", True),
     _loss("cross_entropy", [Input("p", "target", discrete=True), Input("q", "prediction", differentiable=True)],
           [BASE, AXIS], gen.divergence, [{}], "divergence_inputs", True),
-    _loss("kl_divergence", [Input("p", "target", discrete=True), Input("q", "prediction", differentiable=True)],
-          [BASE, AXIS], gen.divergence, [{}], "divergence_inputs", True),
-    _loss("categorical_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
-          _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical),
-    _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.sparse,
+    _loss("kl_divergence", [Input("p", "target", differentiable=True, discrete=True),
+                            Input("q", "prediction", differentiable=True)],
+          [BASE, AXIS, LOG_TARGET], gen.divergence, [{}, {"log_target": True}], "divergence_inputs", True),
+    _loss("categorical_crossentropy", [_SOFT_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.categorical,
+          _XENT_VARIANTS, "categorical_inputs", True, clip=gen.clipped_categorical,
+          weights=(_CLASS_WEIGHT, _WHERE)),
+    _loss("sparse_categorical_crossentropy", [_LABELS, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS, IGNORE_CLASS],
+          gen.sparse,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": True, "label_smoothing": 0.1},
-           {"from_logits": True, "axis": 1}), "sparse_inputs", True, clip=gen.clipped_sparse),
-    _loss("binary_crossentropy", [_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
+           {"from_logits": True, "axis": 1}, {"from_logits": True, "ignore_class": 2}), "sparse_inputs", True,
+          clip=gen.clipped_sparse,
+          weights=(_CLASS_WEIGHT, _WHERE)),
+    _loss("binary_crossentropy", [_SOFT_TARGET, _PRED], [FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
           ({"from_logits": False}, {"from_logits": True}, {"from_logits": False, "label_smoothing": 0.2},
            {"from_logits": False, "axis": 1}),
-          "binary_inputs", True, clip=gen.clipped_binary),
+          "binary_inputs", True, clip=gen.clipped_binary, weights=(_WEIGHT, _POS_WEIGHT)),
     _loss("nll", [_LABELS, Input("log_probs", "prediction", differentiable=True)], [AXIS], gen.nll, [{}],
-          "nll_inputs", True),
+          "nll_inputs", True, weights=(_CLASS_WEIGHT,)),
     _loss("hinge", [_TARGET, _PRED], [AXIS], gen.hinge, [{}], "hinge_inputs", True),
     _loss("squared_hinge", [_TARGET, _PRED], [AXIS], gen.hinge, [{}], "hinge_inputs", True),
     _loss("categorical_hinge", [_TARGET, _PRED], [AXIS], gen.categorical_hinge, [{}], "categorical_hinge_inputs",
           True),
-    _loss("mean_squared_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
-    _loss("mean_absolute_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False),
-    _loss("huber", _REGRESSION, [DELTA, AXIS], gen.regression, [{}, {"delta": 0.5}], "regression_inputs", False),
+    _loss("mean_squared_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False,
+          weights=(_WEIGHT,)),
+    _loss("mean_absolute_error", _REGRESSION, [AXIS], gen.regression, [{}], "regression_inputs", False,
+          weights=(_WEIGHT,)),
+    _loss("huber", _REGRESSION, [DELTA, AXIS], gen.regression, [{}, {"delta": 0.5}], "regression_inputs", False,
+          weights=(_WEIGHT,)),
     # smooth_l1(beta) = huber(delta=beta) / beta; beta = 0 is L1 (torch takes that branch separately).
     _loss("smooth_l1", _REGRESSION, [BETA, AXIS], gen.regression, [{}, {"beta": 0.5}, {"beta": 0.0}],
           "regression_inputs", False, notes="smooth_l1(beta) = huber(delta=beta) / beta; beta = 0 is L1."),
@@ -459,8 +494,15 @@ def reference_signature(info: LossInfo) -> tuple[tuple[str, ...], tuple[str, ...
     """``(positional input names, keyword argument names)`` of the reference function, for the meta-test."""
     params = inspect.signature(info.value).parameters.values()
     positional = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
-    keywords = tuple(p.name for p in params if p.default is not inspect.Parameter.empty and p.name != "convention")
+    keywords = tuple(p.name for p in params if p.default is not inspect.Parameter.empty and p.name != "convention"
+                     and p.name not in reference.WEIGHT_PARAMETERS)
     return positional, keywords
+
+
+def weight_parameters(info: LossInfo) -> tuple[str, ...]:
+    """The reference function's array keyword parameters (weights), for the meta-test."""
+    params = inspect.signature(info.value).parameters
+    return tuple(name for name in params if name in reference.WEIGHT_PARAMETERS)
 
 
 def problems(info: LossInfo, cases=()) -> list[str]:
@@ -485,9 +527,19 @@ def problems(info: LossInfo, cases=()) -> list[str]:
         found.append(f"{where}: inputs {bad_roles} have no known role (one of {ROLES})")
     if not any(i.differentiable for i in info.inputs):
         found.append(f"{where}: no differentiable input")
+    if sorted(w.name for w in info.weights) != sorted(weight_parameters(info)):
+        found.append(f"{where}: weights {sorted(w.name for w in info.weights)} != the reference's weight "
+                     f"parameters {sorted(weight_parameters(info))}")
+    if any(w.role not in ("weights", "mask") for w in info.weights):
+        found.append(f"{where}: a weight input's role must be 'weights' or 'mask'")
     if sorted(a.name for a in info.args) != sorted(keywords):
         found.append(f"{where}: arguments {sorted(a.name for a in info.args)} != the reference's keyword "
                      f"parameters {sorted(keywords)}")
+    no_target_grad = [name for name in info.differentiable_inputs
+                      if name != info.prediction and info.name not in reference.grads.TARGET_GRADS]
+    if no_target_grad:
+        found.append(f"{where}: inputs {no_target_grad} are differentiable but reference.grads.TARGET_GRADS has no "
+                     f"gradient of {info.name!r} with respect to them")
     if info.oracle is None:
         found.append(f"{where}: no oracle (reference.oracle.{info.name})")
     if info.strategy is None:

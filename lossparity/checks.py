@@ -46,10 +46,12 @@ class Item:
     dtype: str
     device: str
     inputs: InputSet
+    wrt: str | None = None  # a gradient cell with respect to this input (not the binding's grad_wrt)
 
     @property
     def id(self) -> str:
-        return f"{self.adapter}-{self.binding}-{self.form}-{self.dtype}-{self.device}-{self.inputs.id}"
+        suffix = f"-d{self.wrt}" if self.wrt else ""
+        return f"{self.adapter}-{self.binding}-{self.form}-{self.dtype}-{self.device}-{self.inputs.id}{suffix}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -77,7 +79,7 @@ def cotangent_for(item: Item, binding: Binding) -> np.ndarray | None:
 def make_call(item: Item, binding: Binding) -> Call:
     return Call(loss=binding.loss, inputs=quantized_inputs(item.inputs.inputs, item.dtype),
                 args=dict(item.inputs.args), form=item.form, dtype=item.dtype, device=item.device,
-                grad=binding.grad_wrt is not None, cotangent=cotangent_for(item, binding))
+                grad=binding.grad_wrt is not None, cotangent=cotangent_for(item, binding), wrt=item.wrt)
 
 
 def compute_dtype(adapter: Adapter, call: Call) -> str:
@@ -100,11 +102,12 @@ def run_item(adapter: Adapter, item: Item) -> Outcome:
 # The reference side
 
 
-def reference_function(loss: str, gradient: bool = False, cotangent=None) -> Callable:
+def reference_function(loss: str, gradient: bool = False, cotangent=None, wrt: str | None = None) -> Callable:
     """The reference loss or activation by name; with ``gradient``, d(sum(cotangent * outputs))/d(input)
-    (a loss's per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None)."""
+    (a loss's per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None), the input
+    being the prediction or ``wrt``."""
     info = entry(loss)
-    return info.gradient(cotangent) if gradient else info.value
+    return info.gradient(cotangent, wrt) if gradient else info.value
 
 
 @functools.lru_cache(maxsize=None)
@@ -113,7 +116,8 @@ def _accepts_convention(fn: Callable) -> bool:
 
 
 def reference_loss(loss: str, args: dict, convention, granularity: str = "sample", reduction: str = "none",
-                   gradient: bool = False, dtype: str | None = None, cotangent=None) -> Callable[..., np.ndarray]:
+                   gradient: bool = False, dtype: str | None = None, cotangent=None,
+                   wrt: str | None = None) -> Callable[..., np.ndarray]:
     """A function of the named inputs giving what a framework bound this way must return.
 
     ``granularity="element"`` gives each element its own loss (a trailing axis of length one is added,
@@ -124,8 +128,10 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
     returned function's ``widened`` attribute is the same computation on float64 inputs, which the
     tolerance model perturbs.
     """
-    fn = reference_function(loss, gradient, cotangent)
+    fn = reference_function(loss, gradient, cotangent, wrt)
     kwargs = dict(args)
+    # An ignore_class argument also decides a mean's denominator (under its convention's flag).
+    ignoring = {"ignore_class": args["ignore_class"]} if args.get("ignore_class") is not None else {}
     if granularity == "element":
         kwargs.pop("axis", None)  # one loss per element: the reference reduces over a trailing axis of one
     if _accepts_convention(fn):
@@ -133,6 +139,7 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
 
     def compute(inputs, cast, reduce=True):
         weights = inputs.get(SAMPLE_WEIGHT)
+        denominators = denominator_weights(inputs)
         inputs = {name: x for name, x in inputs.items() if name != SAMPLE_WEIGHT}
         labels = next((inputs[name] for name in inputs if name in LABEL_INPUTS), None)
         if cast:
@@ -143,7 +150,8 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
             inputs = {name: np.asarray(x)[..., None] for name, x in inputs.items()}
         with np.errstate(all="ignore"):
             out = np.asarray(fn(**inputs, **kwargs), dtype=np.float64)
-        how = dict(loss=loss, convention=convention, labels=labels, sample_weight=weights)
+        how = dict(loss=loss, convention=convention, labels=labels, sample_weight=weights, **denominators,
+                   **ignoring)
         if not gradient:
             if not reduce:
                 return out
@@ -167,8 +175,8 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
         labels = next((x for name, x in inputs.items() if name in LABEL_INPUTS), None)
         return np.asarray(reference.reduce_loss(
             values, reduction, loss=loss, convention=convention, labels=labels,
-            sample_weight=None if weights is None else np.abs(np.asarray(weights, dtype=np.float64))),
-            dtype=np.float64)
+            sample_weight=None if weights is None else np.abs(np.asarray(weights, dtype=np.float64)),
+            **denominator_weights(inputs), **ignoring), dtype=np.float64)
 
     evaluate.widened = lambda **inputs: compute(inputs, cast=False)
     evaluate.unreduced = lambda **inputs: compute(inputs, cast=False, reduce=False)
@@ -176,9 +184,15 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
     return evaluate
 
 
+def denominator_weights(inputs: dict) -> dict:
+    """The weights a convention's ``"mean"`` may divide by (``class_weight``, ``weight``), as given."""
+    return {name: np.asarray(inputs[name], dtype=np.float64) for name in ("class_weight", "weight") if name in inputs}
+
+
 def per_output_shape(loss: str, inputs: dict, args: dict, granularity: str) -> tuple:
     """Shape of the unreduced output: the prediction's shape less the class axis, or all of it."""
-    prediction = next(np.asarray(x) for name, x in inputs.items() if name not in LABEL_INPUTS)
+    prediction = next(np.asarray(x) for name, x in inputs.items()
+                      if name not in LABEL_INPUTS and name not in reference.WEIGHT_PARAMETERS)
     shape = prediction.shape[:-1] if granularity == "element" else prediction.shape
     if entry(loss).kind == "activation" or granularity == "element":
         return shape
@@ -209,7 +223,8 @@ def float_inputs(inputs: dict[str, np.ndarray], loss: str | None = None) -> list
     discrete = entry(loss).discrete_inputs if loss else DISCRETE_INPUTS
 
     def discrete_target(name, x):
-        return name in discrete and np.all(np.mod(np.asarray(x, dtype=np.float64), 1.0) == 0.0)
+        with np.errstate(invalid="ignore"):  # an infinite entry (log 0) is not an integer
+            return name in discrete and np.all(np.mod(np.asarray(x, dtype=np.float64), 1.0) == 0.0)
 
     return [name for name, x in inputs.items() if name not in LABEL_INPUTS
             and np.issubdtype(np.asarray(x).dtype, np.floating) and not discrete_target(name, x)]
@@ -257,15 +272,18 @@ def judge(agrees: bool, observed: str, deviation: Deviation | None) -> tuple[str
 
 
 def _covering(adapter: Adapter, item: Item, kind: str) -> list[Deviation]:
+    """The declarations whose selectors cover the check, whatever their versions.  A gradient with respect to
+    another input than the binding's ``grad_wrt`` (``item.wrt``: a soft target) is covered only by a deviation
+    that names it (``when={"wrt": "y_true", ...}``); the others are about the prediction's gradient."""
     binding = adapter.bindings[item.binding]
     fields = dict(loss=binding.loss, binding=item.binding, case=item.inputs.id, form=item.form,
-                  dtype=item.dtype, device=item.device, kind=kind)
-    return [d for d in adapter.deviations if d.covers(**fields)]
+                  dtype=item.dtype, device=item.device, kind=kind, wrt=item.wrt or binding.grad_wrt or "")
+    return [d for d in adapter.deviations if d.covers(**fields) and (item.wrt is None or "wrt" in d.when)]
 
 
 def covering_deviation(adapter: Adapter, item: Item, kind: str) -> Deviation | None:
-    """The first declared deviation that covers the check and whose ``versions`` hold the installed release
-    (:func:`adapters.protocol.release`); one declared for other releases does not apply here."""
+    """The first declared deviation that covers the check (:func:`_covering`) and whose ``versions`` hold the
+    installed release (:func:`adapters.protocol.release`); one declared for other releases does not apply."""
     return next((d for d in _covering(adapter, item, kind) if holds(d.versions, adapter)), None)
 
 
@@ -481,7 +499,9 @@ def compare(session, item: Item, kind: str) -> dict:
     work = compute_dtype(adapter, call)
     inputs = quantized_inputs(call.inputs, work) if work != item.dtype else dict(call.inputs)
     fn = reference_loss(binding.loss, call.args, convention, binding.granularity, call.reduction, gradient,
-                        dtype=work, cotangent=call.cotangent)
+                        dtype=work, cotangent=call.cotangent, wrt=item.wrt if gradient else None)
+    if gradient and item.wrt:
+        record["extra"]["wrt"] = item.wrt
     expected, expected_behaviour = evaluate_reference(fn, inputs)
     record["extra"]["compute_dtype"] = work
     if expected is not None:
@@ -606,6 +626,16 @@ def framework_value(session, item: Item) -> np.ndarray | None:
     return None if got.value is None else np.asarray(got.value, dtype=np.float64)
 
 
+def _witness_forms(binding: Binding, inputs: InputSet) -> list[str]:
+    """The forms a flag witness tries on ``inputs``: the binding's first, and for a batch holding weights
+    (whose flags change a mean's denominator) or a case about a mean, its first ``mean`` form too."""
+    forms = [binding.forms[0]]
+    if (inputs.reduction == "mean" or any(name in reference.WEIGHT_PARAMETERS for name in inputs.inputs)
+            or inputs.args.get("ignore_class") is not None):
+        forms += [f for f in binding.forms if f.endswith((":mean", ":sum_over_batch_size"))][:1]
+    return forms
+
+
 def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) -> dict:
     """Show that convention flag ``flag`` still changes the framework's number.
 
@@ -641,10 +671,10 @@ def flag_witness(session, adapter_name: str, flag: str, pool: list[InputSet]) ->
             gradient = quantity == "grad"
             tries = [(inputs, "float32") for inputs in pool] + [
                 (inputs, inputs.dtype) for inputs in pool if inputs.dtype not in (None, "float32")]
-            for inputs, dtype in tries:
+            for inputs, dtype, form in ((s, d, f) for s, d in tries for f in _witness_forms(binding, s)):
                 if inputs.loss != binding.loss:
                     continue
-                item = Item(adapter.name, key, binding.forms[0], dtype, "cpu", inputs)
+                item = Item(adapter.name, key, form, dtype, "cpu", inputs)
                 call = make_call(item, binding)
                 if not binding.accepts(call):
                     continue

@@ -62,8 +62,12 @@ def categorical(rng, shape, args):
 
 def sparse(rng, shape, args):
     scores = rng.normal(scale=3.0, size=shape)
-    return {"labels": rng.integers(0, shape[-1], size=shape[:-1]),
-            "y_pred": scores if args.get("from_logits") else _softmax(scores)}
+    labels = rng.integers(0, shape[-1], size=shape[:-1])
+    if args.get("ignore_class") is not None:  # the first sample is ignored, the second kept
+        labels.reshape(-1)[0] = args["ignore_class"]
+        if labels.size > 1 and labels.reshape(-1)[1] == args["ignore_class"]:
+            labels.reshape(-1)[1] = (args["ignore_class"] + 1) % shape[-1]
+    return {"labels": labels, "y_pred": scores if args.get("from_logits") else _softmax(scores)}
 
 
 def binary(rng, shape, args):
@@ -73,7 +77,8 @@ def binary(rng, shape, args):
 
 
 def divergence(rng, shape, args):
-    return {"p": _softmax(rng.normal(scale=2.0, size=shape)), "q": _softmax(rng.normal(scale=2.0, size=shape))}
+    p, q = _softmax(rng.normal(scale=2.0, size=shape)), _softmax(rng.normal(scale=2.0, size=shape))
+    return {"p": np.log(p) if args.get("log_target") else p, "q": q}
 
 
 def entropy(rng, shape, args):
@@ -106,6 +111,24 @@ def sample_weights(rng, inputs: dict, info) -> np.ndarray:
     w = np.round(rng.uniform(0.0, 3.0, size=shape), 2)
     w.reshape(-1)[0] = 0.0
     return w
+
+
+def weight_values(loss: str, name: str, inputs: dict, info) -> np.ndarray:
+    """Seeded values of the optional weight input ``name`` (``LossInfo.weights``) for these inputs: one per
+    class (``class_weight``, ``pos_weight``: the prediction's last axis) or one per element (``weight``, one
+    of them 0), at most two decimals and not summing to the count, so every weighted denominator shows."""
+    rng = np.random.default_rng(sum(map(ord, f"{loss}/{name}")))
+    shape = np.shape(inputs[info.prediction])
+    if name == "where":  # one 0/1 entry per sample: the first left out, the others computed
+        mask = np.ones(shape[:-1])
+        mask.reshape(-1)[0] = 0.0
+        return mask
+    if name == "weight":
+        w = np.round(rng.uniform(0.0, 3.0, size=shape), 2)
+        w.reshape(-1)[0] = 0.0
+        return w
+    low = 0.5 if name == "pos_weight" else 0.25
+    return np.round(rng.uniform(low, 3.0, size=shape[-1:]), 2)
 
 
 def _variant_tag(args: dict) -> str:
@@ -162,6 +185,12 @@ def generated(loss: str, shapes: tuple[str, ...] = ("small", "rank3")) -> list[I
             if index == 0 and shape_name == "small" and info.kind == "loss":
                 sets.append(InputSet(f"gen.weighted.{_variant_tag(args)}", loss,
                                      {**inputs, "sample_weight": sample_weights(rng, inputs, info)}, dict(args)))
+            if shape_name == "small" and args.get("axis", -1) in (-1, None):
+                for weight in info.weights:  # each optional weight on the small batch of every variant it takes
+                    if all(bool(args.get(k, False)) == bool(v) for k, v in weight.requires):
+                        sets.append(InputSet(f"gen.{weight.name}.{_variant_tag(args)}", loss,
+                                             {**inputs, weight.name: weight_values(loss, weight.name, inputs, info)},
+                                             dict(args)))
             if info.clip_witness is not None and not args.get("from_logits") and shape_name == "small":
                 sets.append(InputSet(f"gen.clipped.{_variant_tag(args)}", loss, info.clip_witness(inputs),
                                      dict(args)))

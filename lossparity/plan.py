@@ -9,9 +9,10 @@ case's own dtype and reduction.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from adapters.protocol import REDUCTION_INPUTS, Adapter, Call
+from adapters.protocol import REDUCTION_INPUTS, WEIGHT_INPUTS, Adapter, Call
+from lossparity.catalogue import entry
 from lossparity.checks import EQUIVALENT_REDUCTIONS, Item
 from lossparity.inputs import InputSet, generated
 from lossparity.tolerance import FLOAT_DTYPES
@@ -47,13 +48,21 @@ def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, dev
         for dtype in binding.dtypes:
             # Every argument variant (its small batch) in every dtype; the rank-3 batch and the clip
             # witnesses in the primary dtype.
-            every_dtype = sel.sweep or inputs.id == core or inputs.id.startswith("gen.small.")
+            # A batch with a weight parameter (class_weight, weight, pos_weight) in every dtype too.
+            reweighted = any(name in WEIGHT_INPUTS for name in inputs.inputs)
+            every_dtype = sel.sweep or inputs.id == core or inputs.id.startswith("gen.small.") or reweighted
             if dtype not in sel.dtypes or not (every_dtype or dtype == primary):
                 continue
             # The core set in every form (every reduction) and every dtype: half precision meets the reductions.
-            weighted = any(name in REDUCTION_INPUTS for name in inputs.inputs)
+            # ... and a batch whose argument changes a mean's denominator (ignore_class).
+            weighted = (any(name in REDUCTION_INPUTS for name in inputs.inputs) or reweighted
+                        or inputs.args.get("ignore_class") is not None)
             if sel.sweep or inputs.id == core or (weighted and dtype == primary):
                 forms = binding.forms  # a weighted batch is about the reductions: every form that takes it
+            elif reweighted:  # every dtype meets the unreduced weights and the mean's denominator
+                taken = [f for f in binding.forms if _accepts(adapter, key, inputs, f, dtype, device)]
+                forms = [next((f for f in taken if f.endswith(end)), None) for end in (":none", ":mean")]
+                forms = [f for f in forms if f is not None] or taken[:1]
             else:  # the first form that takes these inputs (a weighted batch needs a form with weights)
                 forms = [f for f in binding.forms if _accepts(adapter, key, inputs, f, dtype, device)][:1]
             for form in forms:
@@ -61,8 +70,31 @@ def _cells(adapter: Adapter, key: str, sets: list[InputSet], sel: Selection, dev
                     yield Item(adapter.name, key, form, dtype, device, inputs)
 
 
+def _target_cells(adapter: Adapter, key: str, cells: list[Item], sel: Selection) -> list[Item]:
+    """Gradient cells with respect to the other differentiable inputs the binding declares (a soft target):
+    on the small batches (every argument variant) and the weighted ones, in every dtype and the first form
+    they take; the core set in every form of the primary dtype (``--sweep``: every cell)."""
+    binding = adapter.bindings[key]
+    info = entry(binding.loss)
+    wanted = [name for name in binding.differentiable if name in info.differentiable_inputs]
+    if not wanted or binding.grad_wrt is None:
+        return []
+    chosen = [d for d in binding.dtypes if d in sel.dtypes]
+    primary = "float32" if "float32" in chosen else (chosen[0] if chosen else "float32")
+    first_form: dict[tuple, str] = {}
+    out = []
+    for item in cells:
+        small = item.inputs.id.startswith(("gen.small.", "gen.weight.", "gen.pos_weight.", "gen.class_weight."))
+        first = first_form.setdefault((item.inputs.id, item.dtype, item.device), item.form) == item.form
+        core = item.inputs.id == next((c.inputs.id for c in cells if c.inputs.id.startswith("gen.small.")), None)
+        if sel.sweep or (small and first) or (core and item.dtype == primary):
+            out.extend(replace(item, wrt=name) for name in wanted if name in item.inputs.inputs)
+    return out
+
+
 def matrix_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
-    """Every value/gradient cell of the matrix for the available adapters."""
+    """Every value/gradient cell of the matrix for the available adapters; an item with ``wrt`` set is a
+    gradient cell only (with respect to that input)."""
     shapes = ("small", "rank3", "wide", "vector") if sel.sweep else ("small", "rank3")
     items = []
     for adapter in adapters:
@@ -70,7 +102,9 @@ def matrix_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
         for key, binding in adapter.bindings.items():
             sets = generated(binding.loss, shapes)
             for device in devices:
-                items.extend(_cells(adapter, key, sets, sel, device))
+                cells = list(_cells(adapter, key, sets, sel, device))
+                items.extend(cells)
+                items.extend(_target_cells(adapter, key, cells, sel))
     return items
 
 
@@ -104,7 +138,7 @@ def edge_items(adapters: list[Adapter], sel: Selection) -> list[Item]:
 def coverage_gaps(adapters: list[Adapter], sel: Selection) -> list[str]:
     """Each (adapter, binding, dtype it declares and ``sel`` selects) that no matrix cell of ``sel``
     checks: a binding a generator, an argument variant or a form silently never reaches."""
-    checked = {(i.adapter, i.binding, i.dtype) for i in matrix_items(adapters, sel)}
+    checked = {(i.adapter, i.binding, i.dtype) for i in matrix_items(adapters, sel) if i.wrt is None}
     gaps = []
     for adapter in adapters:
         if not [d for d in adapter.devices() if d in sel.devices]:

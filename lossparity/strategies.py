@@ -291,6 +291,9 @@ def divergence_inputs(draw, dtype: str, args: dict) -> dict[str, np.ndarray]:
     shape = draw(shapes())
     p = draw(probabilities(shape, dtype))
     q = draw(probabilities(shape, dtype, positive=p > 0))
+    if args.get("log_target"):  # p as log-probabilities (log 0 = -inf), rounded to the dtype
+        with np.errstate(divide="ignore"):
+            p = rounded(np.log(p), dtype)
     return {"p": p, "q": q}
 
 

@@ -22,11 +22,22 @@ RECIPES: list = []
 
 # ---------------------------------------------------------------------------------------------- regression
 
-@recipe("mean_squared_error", source="torch", differences=("granularity",),
+@recipe("mean_squared_error", source="torch", differences=("granularity", "target_shape_alignment"),
         note="torch's F.mse_loss(reduction='none') is elementwise: its per-sample mean is Keras's loss; "
-             "reduction='mean' is MeanSquaredError()'s default sum_over_batch_size.")
-@recipe("mean_squared_error", source="optax", differences=("granularity",))
+             "reduction='mean' is MeanSquaredError()'s default sum_over_batch_size.  torch broadcasts a target of "
+             "shape (N,) against y_pred (N, 1) to (N, N) where Keras would expand the target's rank.")
+def mean_squared_error_from_torch(y_true, y_pred):
+    if tuple(y_true.shape) != tuple(y_pred.shape):  # torch broadcasts; Keras would expand the rank
+        shape = tuple(int(n) for n in keras.ops.shape(y_true + y_pred))
+        y_true, y_pred = keras.ops.broadcast_to(y_true, shape), keras.ops.broadcast_to(y_pred, shape)
+    return keras.losses.mean_squared_error(y_true, y_pred)  # already the per-sample mean
+
+
+@recipe("mean_squared_error", source="optax", differences=("granularity", "target_shape_alignment"),
+        note="optax refuses a target whose shape is not the prediction's, which Keras would expand.")
 def mean_squared_error(y_true, y_pred):
+    if tuple(y_true.shape) != tuple(y_pred.shape):  # optax refuses what Keras would expand
+        raise ValueError(f"Shape mismatch: got {tuple(y_pred.shape)} and {tuple(y_true.shape)}.")
     return keras.losses.mean_squared_error(y_true, y_pred)  # already the per-sample mean
 
 

@@ -20,10 +20,20 @@ RECIPES: list = []
 
 # ---------------------------------------------------------------------------------------------- regression
 
-@recipe("mean_squared_error", source="keras", differences=("granularity",))
-@recipe("mean_squared_error", source="torch", differences=("granularity",),
-        note="torch's reduction='mean' is jnp.mean(optax.losses.squared_error(...)) over every element.")
-def mean_squared_error(y_true, y_pred):
+@recipe("mean_squared_error", source="keras", differences=("granularity", "target_shape_alignment"),
+        note="optax.losses.squared_error refuses a target of shape (N,) against y_pred (N, 1); Keras gives it a "
+             "trailing axis.")
+def mean_squared_error_from_keras(y_true, y_pred):
+    if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1] == 1:
+        y_true = y_true[..., None]  # Keras expands the target's rank
+    return optax.losses.squared_error(y_pred, y_true).mean(-1)  # elementwise -> per-sample mean
+
+
+@recipe("mean_squared_error", source="torch", differences=("granularity", "target_shape_alignment"),
+        note="torch's reduction='mean' is jnp.mean(optax.losses.squared_error(...)) over every element; torch "
+             "broadcasts a target of shape (N,) against y_pred (N, 1) to (N, N), optax refuses the shapes.")
+def mean_squared_error_from_torch(y_true, y_pred):
+    y_true, y_pred = jnp.broadcast_arrays(y_true, y_pred)  # as torch's mse_loss does (after a UserWarning)
     return optax.losses.squared_error(y_pred, y_true).mean(-1)  # elementwise -> per-sample mean
 
 

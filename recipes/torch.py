@@ -20,13 +20,24 @@ _CE_AXIS = "torch's cross_entropy wants the class axis on dim 1: movedim(axis, 1
 
 # ---------------------------------------------------------------------------------------------- regression
 
-@recipe("mean_squared_error", source="keras", differences=("granularity",),
+@recipe("mean_squared_error", source="keras", differences=("granularity", "target_shape_alignment"),
         note="Keras averages over the last axis; torch's reduction='mean' averages over every element, the "
-             "same number as Keras's MeanSquaredError() when every sample has as many elements.")
-@recipe("mean_squared_error", source="optax", differences=("granularity",),
+             "same number as Keras's MeanSquaredError() when every sample has as many elements.  Keras gives a "
+             "target of shape (N,) a trailing axis against y_pred (N, 1); F.mse_loss would broadcast them to "
+             "(N, N) (a UserWarning, MSE 0.3175 instead of 0.0925 on cases/edge/target_shapes.toml).")
+def mean_squared_error_from_keras(y_true, y_pred):
+    if y_true.dim() == y_pred.dim() - 1 and y_pred.shape[-1] == 1:
+        y_true = y_true.unsqueeze(-1)  # Keras expands the target's rank; F.mse_loss would broadcast
+    return F.mse_loss(y_pred, y_true, reduction="none").mean(-1)  # elementwise -> per-sample mean
+
+
+@recipe("mean_squared_error", source="optax", differences=("granularity", "target_shape_alignment"),
         note="optax.losses.squared_error is elementwise like torch's reduction='none'; this is its per-sample "
-             "mean. optax.losses.l2_loss is HALF the squared error.")
+             "mean. optax.losses.l2_loss is HALF the squared error.  optax refuses a target whose shape is not the "
+             "prediction's, which F.mse_loss would broadcast.")
 def mean_squared_error(y_true, y_pred):
+    if y_true.shape != y_pred.shape:  # optax refuses what F.mse_loss would broadcast
+        raise ValueError(f"Shape mismatch: got {tuple(y_pred.shape)} and {tuple(y_true.shape)}.")
     return F.mse_loss(y_pred, y_true, reduction="none").mean(-1)  # elementwise -> per-sample mean
 
 

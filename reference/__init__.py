@@ -21,6 +21,7 @@ from . import conventions
 from .conventions import MATH, Convention, Flag, get_convention
 from .losses import (
     LOSSES,
+    WEIGHT_PARAMETERS,
     binary_crossentropy,
     categorical_crossentropy,
     categorical_hinge,
@@ -49,6 +50,6 @@ ACTIVATIONS = {
 }
 
 __all__ = [
-    "ACTIVATIONS", "Convention", "Flag", "LOSSES", "MATH", "REDUCTIONS", "conventions", "get_convention", "grads",
+    "ACTIVATIONS", "Convention", "Flag", "LOSSES", "MATH", "REDUCTIONS", "WEIGHT_PARAMETERS", "conventions", "get_convention", "grads",
     "reduce", "reduce_loss", "reduce_loss_grad", *ACTIVATIONS, *LOSSES,
 ]

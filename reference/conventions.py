@@ -39,6 +39,8 @@ __all__ = [
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
     "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon", "log_floor", "percentage_floor",
     "variance_floor", "distribution_renormalize", "log_clamp_machine_eps",
+    "class_weight_mean_divides_by_weight_sum", "weight_mean_divides_by_weight_sum", "ignored_mean_divides_by_kept",
+    "target_shape_alignment",
 ]
 
 
@@ -292,7 +294,8 @@ def log_cosh_log2(value: float, *, source: str, versions: str, applies_to: Itera
 _ZERO_TIMES_INF = {
     "categorical_crossentropy": "categorical_crossentropy from logits is NaN for a zero target on a -inf logit "
                                 "(cce([0,.5,.5], [-inf,0,0], from_logits=True) = nan, math log 2)",
-    "kl_divergence": "kl_divergence is NaN where p = q = 0 (KL(P1, Q1) = nan, math 0.0202027)",
+    "kl_divergence": "kl_divergence is NaN where p = q = 0 (KL(P1, Q1) = nan, math 0.0202027), and from "
+                     "log-probability targets (log_target) wherever log p = -inf",
     "generalized_kl_divergence": "generalized_kl_divergence is NaN where p = q = 0 (math: that class adds 0)",
 }
 
@@ -463,3 +466,72 @@ def abs_grad_at_zero(value: float, *, source: str, versions: str,
         "abs_grad_at_zero", value, applies_to,
         f"d|x|/dx at x = 0 is {value!r} (math: 0), so d mean|y_pred - y_true| / d y_pred = {value!r}/K where "
         "y_pred == y_true.", detail, source, versions)
+
+
+def class_weight_mean_divides_by_weight_sum(*, source: str, versions: str,
+                                            applies_to: Iterable[str] = ("sparse_categorical_crossentropy", "nll"),
+                                            detail: str = "") -> Flag:
+    """With ``class_weight``, a ``"mean"`` reduction divides by the summed weights of the samples' labels.
+
+    The mathematics' mean of the weighted per-sample losses ``w_{y_s} l_s`` divides by the number of samples;
+    under this flag it is ``sum_s w_{y_s} l_s / sum_s w_{y_s}`` (samples whose label is ignored count in
+    neither sum).  Without ``class_weight`` nothing changes.
+    """
+    return _flag(
+        "class_weight_mean_divides_by_weight_sum", True, applies_to,
+        "With class weights w, reduction 'mean' divides the sum of the weighted losses w[y_s] l_s by "
+        "sum_s w[y_s] (the weights of the samples' labels; ignored labels count in neither), not by the number "
+        "of samples: logits [[1, 2, .5], [.3, -1, 2]], labels [1, 2], w = [.5, 2, 3] give 0.31143 instead of "
+        "0.77789.", detail, source, versions)
+
+
+def weight_mean_divides_by_weight_sum(*, source: str, versions: str,
+                                      applies_to: Iterable[str] = ("mean_squared_error", "mean_absolute_error"),
+                                      detail: str = "") -> Flag:
+    """With an element ``weight``, a ``"mean"`` reduction divides by the sum of the weights (not their count)."""
+    return _flag(
+        "weight_mean_divides_by_weight_sum", True, applies_to,
+        "With element weights w, reduction 'mean' is sum(w l) / sum(w) instead of sum(w l) / n: squared errors "
+        "[[.25, 4], [0, 9]] with w = [[.5, 2], [1, 0]] give 2.3214 instead of 2.0313.", detail, source, versions)
+
+
+def ignored_mean_divides_by_kept(*, source: str, versions: str,
+                                 applies_to: Iterable[str] = ("sparse_categorical_crossentropy",),
+                                 detail: str = "") -> Flag:
+    """With ``ignore_class``, a mean leaves the ignored samples out of its denominator.
+
+    ``"mean"`` / ``"sum_over_batch_size"``: ``sum_s w_s l_s / #kept`` (0 when every sample is ignored);
+    ``"mean_with_sample_weight"``: ``sum_s w_s l_s / sum_kept w_s``.  The mathematics counts an ignored sample
+    as a zero loss (``/ N``, ``/ sum w``).
+    """
+    return _flag(
+        "ignored_mean_divides_by_kept", True, applies_to,
+        "With ignore_class, the ignored samples (loss 0) leave the denominator of a mean: sum_over_batch_size "
+        "and mean divide by the number of kept samples (0 when none is kept), mean_with_sample_weight by the kept "
+        "samples' weights: logits [[1,2,.5],[.3,-1,2],[.1,.2,.3],[2,1,0]], labels [1,2,2,0], ignore_class=2 give "
+        "0.43598735 instead of 0.21799368 (/ 4).", detail, source, versions)
+
+
+TARGET_SHAPE_MODES = ("expand_rank", "broadcast")
+
+
+def target_shape_alignment(mode: str, *, source: str, versions: str,
+                           applies_to: Iterable[str] = ("mean_squared_error", "binary_crossentropy"),
+                           detail: str = "") -> Flag:
+    """What a target whose shape is not the prediction's becomes (the mathematics refuses it: ValueError).
+
+    ``"expand_rank"``: shapes whose ranks differ by one, the longer ending in an axis of size 1, are
+    squeezed or expanded to one rank (y_true (N,) against y_pred (N, 1): the intended per-sample loss);
+    ``"broadcast"``: NumPy broadcasting ((N,) against (N, 1) gives (N, N): every target meets every prediction).
+    """
+    if mode not in TARGET_SHAPE_MODES:
+        raise ValueError(f"target_shape_alignment: mode must be one of {TARGET_SHAPE_MODES}, got {mode!r}")
+    if mode == "expand_rank":
+        summary = ("A target whose rank is one less (or more) than the prediction's, the longer ending in an axis of "
+                   "size 1, is expanded (or squeezed) to the same rank: y_true [1, 0, 1, 0] against y_pred "
+                   "[[.9], [.2], [.6], [.4]] gives the per-sample MSE, mean 0.0925 (the mathematics refuses the shapes).")
+    else:
+        summary = ("Target and prediction are broadcast against each other: y_true (4,) against y_pred (4, 1) gives a "
+                   "(4, 4) computation in which every target meets every prediction (MSE mean 0.3175 on y_true "
+                   "[1, 0, 1, 0], y_pred [[.9], [.2], [.6], [.4]] where the per-sample loss gives 0.0925).")
+    return _flag("target_shape_alignment", mode, applies_to, summary, detail, source, versions)

@@ -105,3 +105,141 @@ def log_sigmoid_grad(z) -> np.ndarray:
       0.5
     """
     return _sigmoid(-f64(z))
+
+
+# ------------------------------------------------------------------------------------------------
+# Gradients with respect to the target (soft labels, distillation): d(sum of per-sample losses)/d(y_true)
+
+
+def _target_cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None, where=None,
+                convention="math"):
+    from .conventions import get_convention
+    from .losses import _class_weight, _pair, _where
+    from ._util import clip_bounds, errstate, narrow_dtype
+
+    conv = get_convention(convention)
+    name = "categorical_crossentropy"
+    dt = narrow_dtype(y_pred)
+    _, p = _pair(y_true, y_pred, axis)
+    factor = 1.0 - float(label_smoothing)  # d y' / d y of the smoothed target
+    cw = _class_weight(name, class_weight, p.shape[-1])
+    with errstate():
+        if from_logits:
+            from .activations import log_softmax
+
+            logq = log_softmax(p, axis=-1)
+        else:
+            r = p / np.sum(p, axis=-1, keepdims=True) if conv.value_for("cce_renormalize", name) else p
+            eps = conv.value_for("prob_clip", name)
+            if eps is not None:
+                lo, hi = clip_bounds(eps, dt)
+                r = np.clip(r, lo, hi)
+            logq = np.log(r)
+    g = -factor * logq * (1.0 if cw is None else cw)
+    keep = _where(name, where, g.shape[:-1])
+    if keep is not None:
+        g = np.where(keep[..., None], g, 0.0)
+    return np.moveaxis(g, -1, axis)
+
+
+def _target_bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, weight=None, pos_weight=None,
+                convention="math"):
+    from .conventions import get_convention
+    from .losses import _element_weight, _pair
+    from ._util import clip_bounds, errstate, narrow_dtype, round_to, softplus
+
+    conv = get_convention(convention)
+    name = "binary_crossentropy"
+    dt = narrow_dtype(y_pred)
+    ew = _element_weight(name, weight, np.shape(y_pred), axis)
+    pw = _element_weight(name, pos_weight, np.shape(y_pred), axis, "pos_weight")
+    _, p = _pair(y_true, y_pred, axis)
+    k = p.shape[-1]
+    factor = 1.0 - float(label_smoothing)
+    with errstate():
+        if from_logits:
+            # d/dy [a y softplus(-x) + (1 - y) softplus(x)] = a softplus(-x) - softplus(x) (= -x when a = 1)
+            g = -p if pw is None else pw * softplus(-p) - softplus(p)
+        elif conv.applies("prob_clip", name):
+            lo, hi = clip_bounds(conv.value_for("prob_clip", name), dt)
+            c = np.clip(p, lo, hi)
+            comp = round_to(1.0 - c, dt)
+            le = conv.value_for("bce_log_epsilon", name)
+            if le is not None:
+                e = float(np.asarray(le).astype(dt))
+                c, comp = round_to(c + e, dt), round_to(comp + e, dt)
+            g = np.log(comp) - np.log(c)
+        else:
+            lp, l1p = np.log(p), np.log1p(-p)
+            clamp = conv.value_for("bce_log_clamp", name)
+            if clamp is not None and conv.value_for("bce_grad_epsilon", name) is None:
+                lp, l1p = np.maximum(lp, clamp), np.maximum(l1p, clamp)  # the derivative of the clamped loss
+            # An analytic backward (bce_grad_epsilon) writes the target's gradient unclamped: log(1-p) - log p.
+            g = l1p - lp
+    g = factor * g * (1.0 if ew is None else ew) / k
+    return np.moveaxis(g, -1, axis)
+
+
+def _target_kl(p, q, *, base=None, axis=-1, log_target=False, convention="math"):
+    from .conventions import get_convention
+    from .losses import _log_base, _pair
+    from ._util import clip_bounds, errstate, narrow_dtype
+
+    conv = get_convention(convention)
+    name = "kl_divergence"
+    dt = narrow_dtype(q)
+    lp, q = _pair(p, q, axis)
+    with errstate():
+        pr = np.exp(lp) if log_target else lp
+        mask = np.ones(q.shape)
+        eps = conv.value_for("kl_clip", name)
+        if eps is not None:
+            lo, hi = clip_bounds(eps, dt, upper_is_one=True)
+            mask = ((pr >= lo) & (pr <= hi)).astype(np.float64)
+            pr, q = np.clip(pr, lo, hi), np.clip(q, lo, hi)
+        logp = lp if log_target and eps is None else np.log(pr)
+        g = (logp - np.log(q) + 1.0) * mask / _log_base(base)
+        if log_target:  # d/d(log p) = p d/dp
+            g = g * pr
+    return np.moveaxis(g, -1, axis)
+
+
+def _negated_prediction_gradient(name):
+    """Losses of the error ``y_pred - y_true`` only: d/dy_true = -d/dy_pred, exactly (the same kinks)."""
+    impl = IMPLEMENTATIONS[name]
+
+    def grad(*args, **kwargs):
+        return -impl(*args, **kwargs)[1]
+
+    return grad
+
+
+_TARGET_IMPLEMENTATIONS = {
+    "categorical_crossentropy": _target_cce,
+    "binary_crossentropy": _target_bce,
+    "kl_divergence": _target_kl,
+    **{name: _negated_prediction_gradient(name)
+       for name in ("mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh")},
+}
+
+
+def _make_target(name):
+    impl = _TARGET_IMPLEMENTATIONS[name]
+
+    def grad(*args, **kwargs):
+        return impl(*args, **kwargs)
+
+    grad.__name__ = grad.__qualname__ = f"{name}_target"
+    grad.__signature__ = inspect.signature(LOSSES[name])
+    grad.__doc__ = (f"d(sum of per-sample ``{name}``)/d(its target, the first argument), shaped like it; same "
+                    f"arguments as ``reference.{name}``.")
+    grad.__module__ = __name__
+    return grad
+
+
+# d(sum of per-sample losses)/d(target) of the losses whose target is differentiable (soft labels,
+# distillation): cross entropy -(1 - ls) w log q; binary cross entropy (1 - ls) w (log(1-p) - log p) / K
+# (from logits: (a softplus(-x) - softplus(x)) / K, -x / K without pos_weight); KL (log(p/q) + 1) / log b
+# (log-probability targets: p (log(p/q) + 1)); the regression losses -d/dy_pred.  Conventions act as on the
+# value: a clip (prob_clip, kl_clip) fixes the log at its bound and zeroes p's gradient outside it.
+TARGET_GRADS = {name: _make_target(name) for name in _TARGET_IMPLEMENTATIONS}

@@ -21,7 +21,7 @@ from .activations import log_sigmoid, log_softmax, sigmoid, softmax, softmax_com
 from .conventions import ConventionLike, get_convention
 
 __all__ = [
-    "entropy", "cross_entropy", "kl_divergence",
+    "WEIGHT_PARAMETERS", "entropy", "cross_entropy", "kl_divergence",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "nll",
     "hinge", "squared_hinge", "categorical_hinge",
     "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
@@ -42,6 +42,80 @@ def _pair(y_true, y_pred, axis):
 
 def _back(grad: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(grad, -1, axis)
+
+
+def _aligned(y_true, y_pred, conv, name):
+    """``(y_true, y_pred, back)``: the two shapes as a ``target_shape_alignment`` flag aligns them (unchanged
+    without it: mismatched shapes are then refused by :func:`_pair`); ``back(g)`` maps a gradient of the
+    aligned prediction to the given one's shape (None: same shape).
+
+    ``"expand_rank"``: ranks differing by one with a trailing axis of size 1 are squeezed or expanded to the
+    same rank (a target of rank 1 gets a trailing axis); ``"broadcast"``: NumPy broadcasting of the two."""
+    mode = conv.value_for("target_shape_alignment", name)
+    y, p = f64(y_true), f64(y_pred)
+    if mode is None or y.shape == p.shape:
+        return y, p, None
+    if mode == "expand_rank":
+        if y.ndim == p.ndim - 1 and p.ndim >= 1 and p.shape[-1] == 1:
+            if y.ndim == 1:
+                return y[..., None], p, None
+            return y, p[..., 0], lambda g: g[..., None]
+        if p.ndim == y.ndim - 1 and y.shape[-1] == 1:
+            if p.ndim == 1:
+                return y, p[..., None], lambda g: g[..., 0]
+            return y[..., 0], p, None
+        return y, p, None
+    if mode == "broadcast":
+        try:
+            yb, pb = np.broadcast_arrays(y, p)
+        except ValueError:
+            raise ValueError(f"{name}: y_true {y.shape} and y_pred {p.shape} do not broadcast") from None
+        shape = p.shape
+
+        def back(g):
+            g = np.sum(g, axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+            axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+            return np.sum(g, axis=axes, keepdims=True) if axes else g
+
+        return yb, pb, back
+    raise ValueError(f"unknown target_shape_alignment {mode!r}")
+
+
+# Keyword parameters that hold arrays (weights), not settings: a caller passes them like inputs.
+WEIGHT_PARAMETERS = ("class_weight", "weight", "pos_weight", "where")
+
+
+def _where(name: str, where, batch_shape: tuple):
+    """A per-sample mask (True/nonzero: computed) broadcast to the batch shape; None stays None."""
+    if where is None:
+        return None
+    try:
+        return np.broadcast_to(np.asarray(where) != 0, batch_shape)
+    except ValueError:
+        raise ValueError(f"{name}: where of shape {np.shape(where)} is not one entry per sample "
+                         f"{batch_shape}") from None
+
+
+def _class_weight(name: str, class_weight, k: int):
+    """``class_weight`` as a float64 vector of the ``k`` classes (None stays None); ValueError otherwise."""
+    if class_weight is None:
+        return None
+    w = f64(class_weight)
+    if w.shape != (k,):
+        raise ValueError(f"{name}: class_weight must hold one weight per class, shape ({k},), got {w.shape}")
+    return w
+
+
+def _element_weight(name: str, weight, shape: tuple, axis: int, param: str = "weight"):
+    """An element weight broadcast to the prediction's ``shape`` with ``axis`` moved last (None stays None)."""
+    if weight is None:
+        return None
+    try:
+        w = np.broadcast_to(f64(weight), shape)
+    except ValueError:
+        raise ValueError(f"{name}: {param} of shape {np.shape(weight)} does not broadcast to the prediction's "
+                         f"shape {shape}") from None
+    return np.moveaxis(w, axis, -1)
 
 
 def _log_base(base) -> float:
@@ -140,12 +214,18 @@ def cross_entropy(p, q, *, base: Optional[float] = None, axis: int = -1,
     return _cross_entropy(p, q, base=base, axis=axis, convention=convention)[0]
 
 
-def _kl_divergence(p, q, *, base=None, axis=-1, convention="math"):
+def _kl_divergence(p, q, *, base=None, axis=-1, log_target=False, convention="math"):
     check_log_base("kl_divergence", "base", base)
+    log_target = check_bool("kl_divergence", "log_target", log_target)
     conv = get_convention(convention)
     name = "kl_divergence"
     dt = narrow_dtype(q)
     p, q = _pair(p, q, axis)
+    log_zero = np.zeros(p.shape, dtype=bool)
+    if log_target:  # p holds log-probabilities: log p = -inf is a zero probability
+        log_zero = np.isneginf(p)
+        with errstate():
+            p = np.exp(p)
     mask = np.ones(q.shape, dtype=bool)
     eps = conv.value_for("kl_clip", name)
     if eps is not None:
@@ -155,6 +235,8 @@ def _kl_divergence(p, q, *, base=None, axis=-1, convention="math"):
     terms = _kl_terms(p, q)
     if conv.value_for("zero_times_inf_nan", name):
         terms = np.where((p == 0) & (q == 0), np.nan, terms)
+        # From log-probabilities the term exp(log p) (log p - log q) forms 0 * -inf wherever log p = -inf.
+        terms = np.where(log_zero, np.nan, terms)
     lb = _log_base(base)
     val = np.sum(terms, axis=-1) / lb
     with errstate():
@@ -165,12 +247,14 @@ def _kl_divergence(p, q, *, base=None, axis=-1, convention="math"):
     return scalar(val), _back(g, axis)
 
 
-def kl_divergence(p, q, *, base: Optional[float] = None, axis: int = -1,
+def kl_divergence(p, q, *, base: Optional[float] = None, axis: int = -1, log_target: bool = False,
                   convention: ConventionLike = "math"):
     r"""Kullback-Leibler divergence :math:`KL(p \| q) = \sum_i p_i \log_b (p_i / q_i)`.
 
-    ``0 log(0/q) = 0`` (also for ``q = 0``); ``p > 0, q = 0`` gives ``inf``.  Flags: ``kl_clip`` (p and
-    q clipped to ``[eps, 1]``), ``zero_times_inf_nan`` (NaN where p = q = 0).
+    ``0 log(0/q) = 0`` (also for ``q = 0``); ``p > 0, q = 0`` gives ``inf``.  ``log_target``: ``p`` holds
+    log-probabilities (``-inf`` a zero probability); the gradient is still taken w.r.t. ``q``.  Flags:
+    ``kl_clip`` (p and q clipped to ``[eps, 1]``), ``zero_times_inf_nan`` (NaN where p = q = 0, and with
+    ``log_target`` wherever log p = -inf).
 
     Example:
       >>> from reference.conventions import Convention, kl_clip, zero_times_inf_nan
@@ -184,7 +268,7 @@ def kl_divergence(p, q, *, base: Optional[float] = None, axis: int = -1,
       >>> print(float(kl_divergence(P1, Q1, convention=literal)))
       nan
     """
-    return _kl_divergence(p, q, base=base, axis=axis, convention=convention)[0]
+    return _kl_divergence(p, q, base=base, axis=axis, log_target=log_target, convention=convention)[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -202,7 +286,8 @@ def _smooth(y, ls, k):
     return y * (1.0 - ls) + ls / k
 
 
-def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
+def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None, where=None,
+         convention="math"):
     name = "categorical_crossentropy"
     from_logits = check_bool(name, "from_logits", from_logits)
     label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
@@ -213,6 +298,9 @@ def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, con
     if label_smoothing:
         k = last_k if conv.value_for("smoothing_classes_last_axis", name) else p.shape[-1]
         y = _smooth(y, float(label_smoothing), k)
+    cw = _class_weight(name, class_weight, p.shape[-1])
+    if cw is not None:  # each class's term scaled by its weight: -sum_c w_c y_c log q_c
+        y = y * cw
     nan_flag = conv.value_for("zero_times_inf_nan", name)
     if from_logits:
         logq = log_softmax(p, axis=-1)
@@ -240,15 +328,22 @@ def _cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, con
             g = gc if s is None else (gc - np.sum(gc * r, axis=-1, keepdims=True)) / s
     if nan_flag:
         terms = np.where((y == 0) & np.isneginf(logq), np.nan, terms)
-    return scalar(np.sum(terms, axis=-1)), _back(g, axis)
+    val = np.sum(terms, axis=-1)
+    keep = _where(name, where, val.shape)
+    if keep is not None:  # a sample left out: loss 0 and gradient 0, whatever its inputs
+        val, g = np.where(keep, val, 0.0), np.where(keep[..., None], g, 0.0)
+    return scalar(val), _back(g, axis)
 
 
 def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoothing: float = 0.0,
-                             axis: int = -1, convention: ConventionLike = "math"):
+                             axis: int = -1, class_weight=None, where=None, convention: ConventionLike = "math"):
     r"""Categorical cross entropy :math:`-\sum_i y_i \log q_i` per sample.
 
     ``q = softmax(y_pred)`` when ``from_logits`` else ``q = y_pred``; label smoothing replaces ``y`` by
-    :math:`y (1 - \alpha) + \alpha / K` (K classes along ``axis``).  Flags: ``cce_renormalize``,
+    :math:`y (1 - \alpha) + \alpha / K` (K classes along ``axis``).  ``class_weight`` (shape ``(K,)``)
+    scales each class's term: :math:`-\sum_i w_i y_i \log q_i` (after smoothing); a mean of such losses
+    divides by the number of samples (no flag changes that: the weights of a soft target are not a count).
+    ``where`` (one entry per sample, nonzero: computed) leaves samples out: loss 0, gradient 0.  Flags: ``cce_renormalize``,
     ``prob_clip``, ``smoothing_classes_last_axis``, ``zero_times_inf_nan`` (0 * -inf = NaN).
 
     Example:
@@ -267,15 +362,19 @@ def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label
       Goodfellow et al., *Deep Learning*, 2016, sec. 6.2.2.3.
     """
     return _cce(y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                convention=convention)[0]
+                class_weight=class_weight, where=where, convention=convention)[0]
 
 
-def _sparse_common(labels, y_pred, axis, conv, name):
+def _sparse_common(labels, y_pred, axis, conv, name, ignore_class=None):
     p = np.moveaxis(f64(y_pred), axis, -1)
     lab = np.broadcast_to(as_labels(labels), p.shape[:-1])
     k = p.shape[-1]
     ignore = conv.value_for("ignore_index", name)
     ignored = (lab == ignore) if ignore is not None else np.zeros(lab.shape, dtype=bool)
+    if ignore_class is not None:  # the argument: samples of this class (in range or not) are left out
+        if isinstance(ignore_class, bool) or not isinstance(ignore_class, (int, np.integer)):
+            raise ValueError(f"{name}: ignore_class={ignore_class!r} is outside its domain: None or an integer")
+        ignored = ignored | (lab == int(ignore_class))
     valid = (lab >= 0) & (lab < k)
     if np.any(~valid & ~ignored):
         # No class has that index: the loss is undefined, and saying so beats a silent NaN.
@@ -287,7 +386,9 @@ def _sparse_common(labels, y_pred, axis, conv, name):
     return p, lab, k, ignored, valid, idx, onehot
 
 
-def _finish_sparse(val, g, ignored, valid, axis):
+def _finish_sparse(val, g, ignored, valid, axis, keep=None):
+    if keep is not None:  # samples left out by ``where``: as ignored
+        ignored = ignored | ~keep
     val = np.where(valid, val, np.nan)
     g = np.where(valid[..., None], g, np.nan)
     val = np.where(ignored, 0.0, val)
@@ -295,23 +396,37 @@ def _finish_sparse(val, g, ignored, valid, axis):
     return scalar(val), _back(g, axis)
 
 
-def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
+def _weighted(val, g, cw, idx):
+    """A sparse loss and its gradient scaled by the weight of each sample's class (``cw`` None: unchanged)."""
+    if cw is None:
+        return val, g
+    w = cw[idx[..., 0]]
+    return val * w, g * w[..., None]
+
+
+def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, class_weight=None,
+                ignore_class=None, where=None, convention="math"):
     name = "sparse_categorical_crossentropy"
     from_logits = check_bool(name, "from_logits", from_logits)
     label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
     conv = get_convention(convention)
     dt = narrow_dtype(y_pred)
-    p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name)
+    p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, y_pred, axis, conv, name, ignore_class)
+    cw = _class_weight(name, class_weight, k)
+    keep = _where(name, where, lab.shape)
     if label_smoothing:
-        # torch cross_entropy(label_smoothing=) on integer targets = the smoothed one-hot's cross entropy.
-        val, g = _cce(onehot, p, from_logits=from_logits, label_smoothing=label_smoothing, axis=-1)
+        # torch cross_entropy(label_smoothing=) on integer targets = the smoothed one-hot's cross entropy
+        # (class weights scale the smoothed target's terms, -sum_c w_c y'_c log q_c).
+        val, g = _cce(onehot, p, from_logits=from_logits, label_smoothing=label_smoothing, axis=-1,
+                      class_weight=cw)
         val = f64(val)
-        return _finish_sparse(val, g, ignored, valid, axis)
+        return _finish_sparse(val, g, ignored, valid, axis, keep)
     if from_logits:
         logq = log_softmax(p, axis=-1)
         val = -np.take_along_axis(logq, idx, axis=-1)[..., 0]
         g = _softmax_xent_grad(onehot, p)
-        return _finish_sparse(val, g, ignored, valid, axis)
+        val, g = _weighted(val, g, cw, idx)
+        return _finish_sparse(val, g, ignored, valid, axis, keep)
     mode = conv.value_for("sparse_renormalize", name)
     eps = conv.value_for("prob_clip", name)
     lo, hi = clip_bounds(eps, dt) if eps is not None else (-np.inf, np.inf)
@@ -335,17 +450,26 @@ def _sparse_cce(labels, y_pred, *, from_logits=False, label_smoothing=0.0, axis=
             g = (gc - np.sum(gc * r, axis=-1, keepdims=True)) / s
         else:
             g = gc
-    return _finish_sparse(val, g, ignored, valid, axis)
+    val, g = _weighted(val, g, cw, idx)
+    return _finish_sparse(val, g, ignored, valid, axis, keep)
 
 
 def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False, axis: int = -1,
-                                    label_smoothing: float = 0.0, convention: ConventionLike = "math"):
+                                    label_smoothing: float = 0.0, class_weight=None, ignore_class=None,
+                                    where=None, convention: ConventionLike = "math"):
     r"""Cross entropy with integer labels: :math:`-\log q_{y}` per sample.
 
     ``q = softmax(y_pred)`` when ``from_logits`` else ``y_pred``; ``labels`` has ``y_pred``'s shape
     without ``axis``.  A label outside ``[0, K)`` is refused (IndexError) unless an ``ignore_index`` flag
-    names it (loss 0).  ``label_smoothing`` uses the smoothed one-hot target.
-    Flags: ``prob_clip``, ``sparse_renormalize``, ``ignore_index``.
+    names it (loss 0).  ``label_smoothing`` uses the smoothed one-hot target.  ``class_weight`` (shape
+    ``(K,)``) multiplies each sample's loss by its label's weight, :math:`-w_y \log q_y` (with smoothing,
+    :math:`-\sum_c w_c y'_c \log q_c`); the mathematics' mean of these divides by the sample count, the
+    ``class_weight_mean_divides_by_weight_sum`` flag by :math:`\sum_s w_{y_s}` (``reduce_loss``).
+    ``ignore_class`` (an integer, in range or not): samples with that label get loss 0 and gradient 0 (whatever
+    their prediction); a mean counts them as zeros, or, under ``ignored_mean_divides_by_kept``, divides by
+    the number of the other samples.  ``where`` (one entry per sample, nonzero: computed) leaves samples out
+    the same way (loss 0, gradient 0; a mean still counts them).
+    Flags: ``prob_clip``, ``sparse_renormalize``, ``ignore_index``, ``class_weight_mean_divides_by_weight_sum``.
 
     Example:
       >>> from reference.conventions import Convention, prob_clip, sparse_renormalize
@@ -357,18 +481,22 @@ def sparse_categorical_crossentropy(labels, y_pred, *, from_logits: bool = False
       1.0986123
     """
     return _sparse_cce(labels, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                       class_weight=class_weight, ignore_class=ignore_class, where=where,
                        convention=convention)[0]
 
 
-def _nll(labels, log_probs, *, axis=-1, convention="math"):
+def _nll(labels, log_probs, *, axis=-1, class_weight=None, convention="math"):
     conv = get_convention(convention)
     p, lab, k, ignored, valid, idx, onehot = _sparse_common(labels, log_probs, axis, conv, "nll")
+    cw = _class_weight("nll", class_weight, k)
     val = -np.take_along_axis(p, idx, axis=-1)[..., 0]
-    return _finish_sparse(val, -onehot, ignored, valid, axis)
+    val, g = _weighted(val, -onehot, cw, idx)
+    return _finish_sparse(val, g, ignored, valid, axis)
 
 
-def nll(labels, log_probs, *, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Negative log-likelihood ``-log_probs[label]`` per sample (unreduced).  Flag: ``ignore_index``.
+def nll(labels, log_probs, *, axis: int = -1, class_weight=None, convention: ConventionLike = "math"):
+    r"""Negative log-likelihood ``-log_probs[label]`` per sample (unreduced); ``class_weight`` (shape ``(K,)``)
+    gives ``-w[label] log_probs[label]``.  Flags: ``ignore_index``, ``class_weight_mean_divides_by_weight_sum``.
 
     Example:
       >>> from reference.conventions import Convention, ignore_index
@@ -378,7 +506,7 @@ def nll(labels, log_probs, *, axis: int = -1, convention: ConventionLike = "math
       >>> print(nll([-100], [[-1.0, -2.0]], convention=ignoring))
       [0.]
     """
-    return _nll(labels, log_probs, axis=axis, convention=convention)[0]
+    return _nll(labels, log_probs, axis=axis, class_weight=class_weight, convention=convention)[0]
 
 
 def _bce_logits_literal(formula: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -394,23 +522,30 @@ def _bce_logits_literal(formula: str, x: np.ndarray, y: np.ndarray) -> np.ndarra
     raise ValueError(f"unknown bce_logits_formula {formula!r}")
 
 
-def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, convention="math"):
+def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, weight=None, pos_weight=None,
+         convention="math"):
     name = "binary_crossentropy"
     from_logits = check_bool(name, "from_logits", from_logits)
     label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
     conv = get_convention(convention)
     dt = narrow_dtype(y_pred)
+    if pos_weight is not None and not from_logits:
+        raise ValueError(f"{name}: pos_weight is defined here from logits only (from_logits=True)")
+    y_true, y_pred, back = _aligned(y_true, y_pred, conv, name)
+    ew = _element_weight(name, weight, np.shape(y_pred), axis)
+    pw = _element_weight(name, pos_weight, np.shape(y_pred), axis, "pos_weight")
     y, p = _pair(y_true, y_pred, axis)
     if label_smoothing:
         y = y * (1.0 - float(label_smoothing)) + 0.5 * float(label_smoothing)
     k = p.shape[-1]
     with errstate():
         if from_logits:
-            terms = np.where(y == 0, 0.0, y * softplus(-p)) + np.where(y == 1, 0.0, (1.0 - y) * softplus(p))
+            yp = y if pw is None else pw * y  # pos_weight scales the positive term: -w_pos y log sigmoid(x)
+            terms = np.where(y == 0, 0.0, yp * softplus(-p)) + np.where(y == 1, 0.0, (1.0 - y) * softplus(p))
             formula = conv.value_for("bce_logits_formula", name)
             if formula is not None:
                 terms = np.where(np.isnan(_bce_logits_literal(formula, p, y)), np.nan, terms)
-            g = (1.0 - y) * sigmoid(p) - y * sigmoid(-p)  # = sigmoid(p) - y, no cancellation at y = 1
+            g = (1.0 - y) * sigmoid(p) - yp * sigmoid(-p)  # = sigmoid(p) - y, no cancellation at y = 1
         elif conv.applies("prob_clip", name):
             # Keras: clip to [eps, 1 - eps]; log(c) and log(1 - c) with 1 - c formed in y_pred's dtype.
             eps = conv.value_for("prob_clip", name)
@@ -445,16 +580,22 @@ def _bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, con
                 if clamp is not None:
                     ga, gb = np.where(lp > clamp, ga, 0.0), np.where(l1p > clamp, gb, 0.0)
                 g = ga + gb
-    return scalar(np.mean(terms, axis=-1)), _back(g / k, axis)
+    if ew is not None:  # an element weight rescales each element's loss (and its gradient)
+        terms, g = terms * ew, g * ew
+    g = _back(g / k, axis)
+    return scalar(np.mean(terms, axis=-1)), (g if back is None else back(g))
 
 
 def binary_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoothing: float = 0.0,
-                        axis: int = -1, convention: ConventionLike = "math"):
+                        axis: int = -1, weight=None, pos_weight=None, convention: ConventionLike = "math"):
     r"""Binary cross entropy, averaged over ``axis``.
 
-    .. math:: \frac1K \sum_i -y_i \log p_i - (1 - y_i) \log(1 - p_i)
+    .. math:: \frac1K \sum_i w_i (-a_i y_i \log p_i - (1 - y_i) \log(1 - p_i))
 
     with ``p = sigmoid(y_pred)`` when ``from_logits``; label smoothing :math:`y (1-\alpha) + \alpha/2`.
+    ``weight`` (``w``, broadcast to ``y_pred``) rescales each element's loss; ``pos_weight`` (``a``, broadcast
+    to ``y_pred``: one per class along the last axis; from logits only, else ValueError) the positive term.
+    A mean of weighted elements divides by their count.
     Flags: ``prob_clip``, ``bce_log_epsilon``, ``bce_log_clamp``, ``bce_grad_epsilon``,
     ``bce_logits_formula`` (NaN at infinite logits).
 
@@ -473,7 +614,7 @@ def binary_crossentropy(y_true, y_pred, *, from_logits: bool = False, label_smoo
       [0.91629073 0.71355818]
     """
     return _bce(y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-                convention=convention)[0]
+                weight=weight, pos_weight=pos_weight, convention=convention)[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -579,56 +720,71 @@ def categorical_hinge(y_true, y_pred, *, axis: int = -1, convention: ConventionL
 # Regression
 
 
-def _mse(y_true, y_pred, *, axis=-1, convention="math"):
-    get_convention(convention)
+def _rescaled(val_terms, g, ew):
+    """Element losses and gradients times an element weight (``ew`` None: unchanged)."""
+    return (val_terms, g) if ew is None else (val_terms * ew, g * ew)
+
+
+def _mse(y_true, y_pred, *, axis=-1, weight=None, convention="math"):
+    conv = get_convention(convention)
+    y_true, y_pred, back = _aligned(y_true, y_pred, conv, "mean_squared_error")
+    ew = _element_weight("mean_squared_error", weight, np.shape(y_pred), axis)
     y, p = _pair(y_true, y_pred, axis)
     e = p - y
-    return scalar(np.mean(e * e, axis=-1)), _back(2.0 * e / p.shape[-1], axis)
+    terms, g = _rescaled(e * e, 2.0 * e, ew)
+    g = _back(g / p.shape[-1], axis)
+    return scalar(np.mean(terms, axis=-1)), (g if back is None else back(g))
 
 
-def mean_squared_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Mean squared error :math:`\frac1K \sum_i (p_i - y_i)^2` over ``axis``.
+def mean_squared_error(y_true, y_pred, *, axis: int = -1, weight=None, convention: ConventionLike = "math"):
+    r"""Mean squared error :math:`\frac1K \sum_i w_i (p_i - y_i)^2` over ``axis`` (``weight`` ``w``: one per
+    element, broadcast to ``y_pred``; ones when None).  The mathematics' mean of weighted elements divides by
+    their count; flag ``weight_mean_divides_by_weight_sum``: by the sum of the weights (``reduce_loss``).
 
     Example:
       >>> print(mean_squared_error([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 0.0]]))
       [0.5 0.5]
     """
-    return _mse(y_true, y_pred, axis=axis, convention=convention)[0]
+    return _mse(y_true, y_pred, axis=axis, weight=weight, convention=convention)[0]
 
 
-def _mae(y_true, y_pred, *, axis=-1, convention="math"):
+def _mae(y_true, y_pred, *, axis=-1, weight=None, convention="math"):
     conv = get_convention(convention)
+    ew = _element_weight("mean_absolute_error", weight, np.shape(y_pred), axis)
     y, p = _pair(y_true, y_pred, axis)
     e = p - y
     at0 = float(conv.value_for("abs_grad_at_zero", "mean_absolute_error", 0.0))
-    g = np.where(e == 0, at0, np.sign(e)) / p.shape[-1]
-    return scalar(np.mean(np.abs(e), axis=-1)), _back(g, axis)
+    terms, g = _rescaled(np.abs(e), np.where(e == 0, at0, np.sign(e)), ew)
+    return scalar(np.mean(terms, axis=-1)), _back(g / p.shape[-1], axis)
 
 
-def mean_absolute_error(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Mean absolute error :math:`\frac1K \sum_i |p_i - y_i|`. Flag ``abs_grad_at_zero`` (d|x|/dx at 0).
+def mean_absolute_error(y_true, y_pred, *, axis: int = -1, weight=None, convention: ConventionLike = "math"):
+    r"""Mean absolute error :math:`\frac1K \sum_i w_i |p_i - y_i|`. Flag ``abs_grad_at_zero`` (d|x|/dx at 0);
+    ``weight`` as in :func:`mean_squared_error` (and its flag ``weight_mean_divides_by_weight_sum``).
 
     Example:
       >>> print(round(float(mean_absolute_error([0.0, 1.0], [0.5, 0.25])), 6))
       0.625
     """
-    return _mae(y_true, y_pred, axis=axis, convention=convention)[0]
+    return _mae(y_true, y_pred, axis=axis, weight=weight, convention=convention)[0]
 
 
-def _huber(y_true, y_pred, *, delta=1.0, axis=-1, convention="math"):
+def _huber(y_true, y_pred, *, delta=1.0, axis=-1, weight=None, convention="math"):
     delta = check_positive("huber", "delta", delta)
     get_convention(convention)
+    ew = _element_weight("huber", weight, np.shape(y_pred), axis)
     y, p = _pair(y_true, y_pred, axis)
     e = p - y
     a = np.abs(e)
     quad = a <= delta
-    val = np.where(quad, 0.5 * e * e, delta * (a - 0.5 * delta))
-    g = np.where(quad, e, delta * np.sign(e)) / p.shape[-1]
-    return scalar(np.mean(val, axis=-1)), _back(g, axis)
+    val, g = _rescaled(np.where(quad, 0.5 * e * e, delta * (a - 0.5 * delta)), np.where(quad, e, delta * np.sign(e)),
+                       ew)
+    return scalar(np.mean(val, axis=-1)), _back(g / p.shape[-1], axis)
 
 
-def huber(y_true, y_pred, *, delta: float = 1.0, axis: int = -1, convention: ConventionLike = "math"):
-    r"""Huber loss averaged over ``axis``, with ``e = p - y``:
+def huber(y_true, y_pred, *, delta: float = 1.0, axis: int = -1, weight=None, convention: ConventionLike = "math"):
+    r"""Huber loss averaged over ``axis``, with ``e = p - y`` (each element times ``weight``, broadcast to
+    ``y_pred``, when given; a mean of weighted elements divides by their count):
 
     .. math:: \tfrac12 e^2 \;(|e| \le \delta),\qquad \delta (|e| - \tfrac12 \delta)\; (|e| > \delta)
 
@@ -638,7 +794,7 @@ def huber(y_true, y_pred, *, delta: float = 1.0, axis: int = -1, convention: Con
       >>> print(huber([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]))
       [0.18 0.13]
     """
-    return _huber(y_true, y_pred, delta=delta, axis=axis, convention=convention)[0]
+    return _huber(y_true, y_pred, delta=delta, axis=axis, weight=weight, convention=convention)[0]
 
 
 def _smooth_l1(y_true, y_pred, *, beta=1.0, axis=-1, convention="math"):

@@ -105,6 +105,12 @@ def _row_cross_entropy(y, p, c):
 
 def _row_kl(y, p, c):
     conv, name = c["conv"], "kl_divergence"
+    nan_at_log_zero = False
+    if c.get("log_target"):  # y holds log-probabilities
+        nan_at_log_zero = bool(conv.value_for("zero_times_inf_nan", name)) and any(v == -INF for v in y)
+        y = [mpf(0) if v == -INF else mpmath.exp(v) for v in y]
+        if nan_at_log_zero:
+            return NAN
     eps = conv.value_for("kl_clip", name)
     if eps is not None:
         lo, hi = (mpf(b) for b in clip_bounds(eps, c["dt"], upper_is_one=True))
@@ -153,7 +159,7 @@ def _row_cce(y, p, c):
 def _row_sparse(label, p, c):
     conv, name = c["conv"], c["name"]
     k = len(p)
-    if label == conv.value_for("ignore_index", name, object()):
+    if label == conv.value_for("ignore_index", name, object()) or label == c.get("ignore_class", object()):
         return mpf(0)
     if not 0 <= label < k:
         return NAN

@@ -86,8 +86,49 @@ def _weights_for(loss: str, per_sample: np.ndarray, *, convention, labels=None, 
     return mean_as, weights
 
 
+def _denominator(loss: str, shape: tuple, *, convention, labels=None, class_weight=None, weight=None):
+    """The weights whose sum a ``"mean"`` divides by under the convention's flags (None: the plain count).
+
+    * ``class_weight_mean_divides_by_weight_sum`` with ``class_weight`` and ``labels``: the weight of each
+      sample's label (0 for an ignored label);
+    * ``weight_mean_divides_by_weight_sum`` with an element ``weight``: the weights themselves (when the
+      losses are per-sample means over a last axis the weights still have, each sample's mean weight, so
+      the mean is sum(w l) / sum(w) over the elements either way).
+    """
+    from .conventions import get_convention
+
+    conv = get_convention(convention)
+    if (class_weight is not None and labels is not None
+            and conv.value_for("class_weight_mean_divides_by_weight_sum", loss)):
+        lab = np.broadcast_to(np.asarray(labels), shape)
+        cw = f64(class_weight)
+        inside = (lab >= 0) & (lab < cw.shape[0])
+        return np.where(inside, cw[np.where(inside, lab, 0)], 0.0)
+    if weight is not None and conv.value_for("weight_mean_divides_by_weight_sum", loss):
+        w = f64(weight)
+        if w.ndim == len(shape) + 1:  # element weights of per-sample means over the last axis: their mean
+            w = np.mean(w, axis=-1)
+        return np.broadcast_to(w, shape)
+    return None
+
+
+def _kept(loss: str, shape: tuple, *, convention, labels=None, ignore_class=None):
+    """Under ``ignored_mean_divides_by_kept`` with an ``ignore_class`` argument: 1 for each kept sample, 0
+    for an ignored one (None when the flag or the argument is absent)."""
+    from .conventions import get_convention
+
+    if ignore_class is None or labels is None or not get_convention(convention).value_for(
+            "ignored_mean_divides_by_kept", loss):
+        return None
+    return np.broadcast_to(np.asarray(labels) != int(ignore_class), shape).astype(np.float64)
+
+
+_MEANS = ("mean", "sum_over_batch_size", "weighted_mean", "mean_with_sample_weight")
+
+
 def reduce_loss(per_sample, reduction: Optional[str], *, loss: str, convention="math", labels=None,
-                sample_weight=None, elements_per_sample: Optional[int] = None):
+                sample_weight=None, class_weight=None, weight=None, ignore_class=None,
+                elements_per_sample: Optional[int] = None):
     """:func:`reduce` as a convention reduces ``loss``'s per-sample values (its flags decide the denominator).
 
     Example:
@@ -97,21 +138,55 @@ def reduce_loss(per_sample, reduction: Optional[str], *, loss: str, convention="
       >>> print(reduce_loss(l, "mean", loss="nll", labels=labels), reduce_loss(l, "mean", loss="nll",
       ...       labels=labels, convention=ignoring))
       0.6 0.8999999999999999
+
+    ``class_weight`` / ``weight`` (already inside the per-sample losses) change only the denominator of a
+    ``"mean"``, and only under the flags that say so (:func:`_denominator`):
+
+      >>> from reference.conventions import class_weight_mean_divides_by_weight_sum as flag
+      >>> by_weight = Convention("by_weight", "example", [flag(source="example", versions="*")])
+      >>> print(reduce_loss([1.0, 3.0], "mean", loss="nll", labels=[0, 1], class_weight=[1.0, 3.0]),
+      ...       reduce_loss([1.0, 3.0], "mean", loss="nll", labels=[0, 1], class_weight=[1.0, 3.0],
+      ...                   convention=by_weight))
+      2.0 1.0
     """
-    mean_as, weights = _weights_for(loss, f64(per_sample), convention=convention, labels=labels,
-                                    sample_weight=sample_weight)
+    l = f64(per_sample)
+    mean_as, weights = _weights_for(loss, l, convention=convention, labels=labels, sample_weight=sample_weight)
+    kept = _kept(loss, l.shape, convention=convention, labels=labels, ignore_class=ignore_class)
+    if kept is not None and reduction in _MEANS:
+        w = np.ones(l.shape) if weights is None else np.asarray(weights, dtype=np.float64)
+        size = np.sum(kept * w) if reduction in ("weighted_mean", "mean_with_sample_weight") else np.sum(kept)
+        with errstate():
+            return scalar(np.sum(l * w * kept) / size if size else 0.0)
     if reduction == "mean":
+        den = _denominator(loss, l.shape, convention=convention, labels=labels, class_weight=class_weight,
+                           weight=weight)
+        if den is not None:
+            w = np.ones(l.shape) if weights is None else np.asarray(weights, dtype=np.float64)
+            total, size = np.sum(l * w), np.sum(den * w)
+            with errstate():
+                return scalar(total / size if size else np.nan)
         reduction = mean_as
     return reduce(per_sample, reduction, weights=weights, elements_per_sample=elements_per_sample)
 
 
 def reduce_loss_grad(per_sample_shape: tuple, reduction: Optional[str], *, loss: str, convention="math",
-                     labels=None, sample_weight=None, elements_per_sample: Optional[int] = None) -> np.ndarray:
+                     labels=None, sample_weight=None, class_weight=None, weight=None, ignore_class=None,
+                     elements_per_sample: Optional[int] = None) -> np.ndarray:
     """d reduce_loss(l) / d l_s for every sample s, shaped like the per-sample loss (the reductions are linear)."""
     ones = np.ones(per_sample_shape)
     mean_as, weights = _weights_for(loss, ones, convention=convention, labels=labels, sample_weight=sample_weight)
     w = ones if weights is None else np.asarray(weights, dtype=np.float64)
+    kept = _kept(loss, ones.shape, convention=convention, labels=labels, ignore_class=ignore_class)
+    if kept is not None and reduction in _MEANS:
+        size = np.sum(kept * w) if reduction in ("weighted_mean", "mean_with_sample_weight") else np.sum(kept)
+        return w * kept / size if size else np.zeros_like(w)
     if reduction == "mean":
+        den = _denominator(loss, ones.shape, convention=convention, labels=labels, class_weight=class_weight,
+                           weight=weight)
+        if den is not None:
+            size = np.sum(den * w)
+            with errstate():
+                return w / size if size else np.full_like(w, np.nan)
         reduction = mean_as
     n = ones.size
     with errstate():

@@ -54,7 +54,8 @@ def test_public_names_and_signatures():
     for name in ("softmax", "log_softmax", "sigmoid", "log_sigmoid"):
         assert R.ACTIVATIONS[name] is getattr(R, name)
     sig = inspect.signature(R.categorical_crossentropy)
-    assert [p for p in sig.parameters] == ["y_true", "y_pred", "from_logits", "label_smoothing", "axis", "convention"]
+    assert [p for p in sig.parameters] == ["y_true", "y_pred", "from_logits", "label_smoothing", "axis", "class_weight", "where",
+                                          "convention"]
     assert list(inspect.signature(R.reduce).parameters)[:3] == ["per_sample", "reduction", "weights"]
     assert not hasattr(R, "CONVENTIONS") and "CONVENTIONS" not in R.__all__  # adapters declare conventions
     assert R.get_convention("math") is R.MATH and R.MATH.flags == {}

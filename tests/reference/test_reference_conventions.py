@@ -55,6 +55,21 @@ WITNESSES = {
     "ignore_index": [("sparse_categorical_crossentropy", (-100,), [0.0, 1.0], {"from_logits": True}, "value"),
                      ("nll", (-100,), [-1.0, -2.0], {}, "value")],
     "abs_grad_at_zero": [("mean_absolute_error", ([1.0],), [1.0], {}, "grad")],
+    # Denominators of a mean: "reduction" in the keyword arguments reduces the per-sample values.
+    "class_weight_mean_divides_by_weight_sum": [
+        ("sparse_categorical_crossentropy", ([1, 2],), [[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]],
+         {"from_logits": True, "class_weight": [0.5, 2.0, 3.0], "reduction": "mean"}, "value"),
+        ("nll", ([1, 2],), [[-1.0, -0.5, -2.0], [-0.3, -1.0, -0.2]],
+         {"class_weight": [0.5, 2.0, 3.0], "reduction": "mean"}, "value")],
+    "ignored_mean_divides_by_kept": [
+        ("sparse_categorical_crossentropy", ([1, 2, 2, 0],), [[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [0.1, 0.2, 0.3],
+                                                              [2.0, 1.0, 0.0]],
+         {"from_logits": True, "ignore_class": 2, "reduction": "sum_over_batch_size"}, "value")],
+    "weight_mean_divides_by_weight_sum": [
+        ("mean_squared_error", ([[1.5], [0.0], [3.0], [7.0]],), [[1.0], [2.0], [3.0], [4.0]],
+         {"weight": [[0.5], [2.0], [1.0], [0.0]], "reduction": "mean"}, "value"),
+        ("mean_absolute_error", ([[1.5], [0.0], [3.0], [7.0]],), [[1.0], [2.0], [3.0], [4.0]],
+         {"weight": [[0.5], [2.0], [1.0], [0.0]], "reduction": "mean"}, "value")],
 }
 
 
@@ -94,8 +109,18 @@ def _declared_args(name):
 def _eval(conv, loss, first, pred, kw, what):
     """The value or gradient, or the error type's name when the convention refuses the input."""
     fn = R.LOSSES[loss] if what == "value" else G.GRADS[loss]
+    kw = dict(kw)
+    reduction = kw.pop("reduction", None)
     try:
-        return np.asarray(fn(*first, pred, convention=conv, **kw), dtype=np.float64)
+        out = np.asarray(fn(*first, pred, convention=conv, **kw), dtype=np.float64)
+        if reduction is not None:  # a flag about a reduction's denominator
+            weight = kw.get("weight")
+            out = np.asarray(R.reduce_loss(
+                out, reduction, loss=loss, convention=conv, labels=first[0] if loss in ("nll",
+                "sparse_categorical_crossentropy") else None, class_weight=kw.get("class_weight"),
+                ignore_class=kw.get("ignore_class"),
+                weight=None if weight is None else np.reshape(weight, out.shape)))
+        return out
     except (IndexError, ValueError) as exc:
         return np.asarray(type(exc).__name__)
 
@@ -114,7 +139,8 @@ CONSTRUCTED = {
     "log_cosh_log2": (float.fromhex("0x1.62e4300000000p-1"),), "zero_times_inf_nan": (),
     "bce_logits_formula": ("tf",), "smoothing_classes_last_axis": (), "bce_log_epsilon": (1e-7,),
     "bce_log_clamp": (-100.0,), "bce_grad_epsilon": (float.fromhex("0x1.1979980000000p-40"),),
-    "ignore_index": (-100,), "abs_grad_at_zero": (1.0,),
+    "ignore_index": (-100,), "abs_grad_at_zero": (1.0,), "class_weight_mean_divides_by_weight_sum": (),
+    "weight_mean_divides_by_weight_sum": (), "ignored_mean_divides_by_kept": (),
 }
 CONSTRUCTORS = [name for name in C.__all__ if inspect.isfunction(getattr(C, name)) and name not in
                 ("get_convention", "flag_value")]

@@ -134,3 +134,60 @@ def test_fuzz_grads(z, raw, conv_name):
     assert_grad("categorical_crossentropy", y, p, convention=conv)
     assert_grad("binary_crossentropy", y, np.clip(p, 0.01, 0.99), convention=conv)
     assert_grad("mean_squared_error", y, z, convention=conv)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gradients with respect to the target (soft labels, distillation): reference.grads.TARGET_GRADS against
+# float64 central differences of the reference value itself, under every declared convention.
+
+def _target_cases():
+    rng = np.random.default_rng(7)
+    z = rng.normal(scale=2.0, size=(3, 4))
+    p = R.softmax(rng.normal(size=(3, 4)))
+    y = rng.uniform(0.05, 0.95, size=(3, 4))
+    soft = y / y.sum(-1, keepdims=True)
+    return [
+        ("categorical_crossentropy", soft, z, {"from_logits": True}),
+        ("categorical_crossentropy", soft, z, {"from_logits": True, "label_smoothing": 0.2,
+                                               "class_weight": [0.5, 2.0, 1.0, 3.0]}),
+        ("categorical_crossentropy", soft, p, {}),
+        ("binary_crossentropy", y, z, {"from_logits": True, "pos_weight": [1.0, 2.0, 0.5, 3.0]}),
+        ("binary_crossentropy", y, np.clip(p * 2, 0.05, 0.95), {"label_smoothing": 0.1}),
+        ("kl_divergence", soft, p, {}),
+        ("kl_divergence", np.log(soft), p, {"log_target": True}),
+        ("mean_squared_error", y, z, {"weight": rng.uniform(size=(3, 4))}),
+        ("mean_absolute_error", y, z, {}),
+        ("huber", y, z, {"delta": 0.5}),
+        ("smooth_l1", y, z, {"beta": 0.5}),
+        ("log_cosh", y, z, {}),
+    ]
+
+
+@pytest.mark.parametrize("conv_name", CONVS)
+@pytest.mark.parametrize("case", range(len(_target_cases())))
+def test_target_gradients_match_central_differences(case, conv_name):
+    name, target, pred, kw = _target_cases()[case]
+    conv = CONVENTIONS[conv_name]
+    h = 1e-6
+    analytic = np.asarray(G.TARGET_GRADS[name](target, pred, convention=conv, **kw))
+    numeric = np.zeros_like(target)
+    for i in np.ndindex(target.shape):
+        up, down = target.copy(), target.copy()
+        up[i] += h
+        down[i] -= h
+        numeric[i] = (np.sum(R.LOSSES[name](up, pred, convention=conv, **kw))
+                      - np.sum(R.LOSSES[name](down, pred, convention=conv, **kw))) / (2 * h)
+    assert analytic.shape == target.shape
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7 * max(1.0, np.max(np.abs(numeric))))
+
+
+def test_a_wrong_target_gradient_is_caught():
+    """The test above fails on a planted fault: the label smoothing factor left out of the CCE gradient."""
+    name, target, pred, kw = _target_cases()[1]
+    wrong = np.asarray(G.TARGET_GRADS[name](target, pred, **kw)) / (1 - kw["label_smoothing"])
+    h = 1e-6
+    up, down = target.copy(), target.copy()
+    up[0, 0] += h
+    down[0, 0] -= h
+    numeric = (np.sum(R.LOSSES[name](up, pred, **kw)) - np.sum(R.LOSSES[name](down, pred, **kw))) / (2 * h)
+    assert not np.isclose(wrong[0, 0], numeric, rtol=1e-6)

@@ -56,7 +56,7 @@ def parametrize(metafunc) -> None:
     if {"value_item", "grad_item", "edge_item"} & names:
         items, edges = session.plan
         for fixture, kind, chosen in (
-                ("value_item", "value", items),
+                ("value_item", "value", [i for i in items if i.wrt is None]),  # a wrt item is a gradient cell
                 ("grad_item", "grad", [i for i in items if session.adapter(i.adapter).bindings[i.binding].grad_wrt]),
                 ("edge_item", "edge", edges)):
             if fixture in names:
