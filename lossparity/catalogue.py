@@ -450,7 +450,7 @@ _ENTRIES = [
     _loss("categorical_generalized_cross_entropy", [_LABELS, _PRED], [Q, AXIS], gen.sparse, [{}, {"q": 0.8}],
           "sparse_inputs", True,
           notes="Keras takes integer labels and probabilities; its Loss class refuses q outside (0, 1)."),
-    _loss("soft_margin_loss", _REGRESSION, [AXIS], gen.hinge, [{}], "hinge_inputs", False,
+    _loss("soft_margin_loss", [_TARGET, _PRED], [AXIS], gen.hinge, [{}], "hinge_inputs", False,
           notes="torch computes log1p(exp(-y x)): it overflows where -y x > 88 in float32 (a softplus does not)."),
     LossInfo(name="hinge_embedding_loss", kind="loss", inputs=(_TARGET, _PRED), args=(MARGIN, AXIS),
              generate=_distances, variants=({}, {"margin": 0.5}), strategy=_distances_strategy,

@@ -219,7 +219,7 @@ _TARGET_IMPLEMENTATIONS = {
     "binary_crossentropy": _target_bce,
     "kl_divergence": _target_kl,
     **{name: _negated_prediction_gradient(name)
-       for name in ("mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh")},
+       for name in ("mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "l2_loss")},
 }
 
 
