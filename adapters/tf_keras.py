@@ -297,8 +297,9 @@ class TfKerasAdapter(KerasAPIAdapter):
     declared = DEVIATIONS
     conventions = CONVENTIONS
     convention = CONVENTION
-    # The Keras 2 releases the bindings are written for and run on (adapters.protocol.Unsupported).
-    written_for = TF_KERAS_VERSIONS
+    # The Keras 2 releases whose every API the bindings call exists (an older one lacking one is a skip with
+    # the reason: adapters.protocol.Unsupported); the declarations hold more widely (TF_KERAS_VERSIONS).
+    written_for = ">=2.21,<2.22"
 
     def _loaded(self) -> bool:
         return _load.cache_info().currsize > 0 and not isinstance(_load(), str)
