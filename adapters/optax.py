@@ -348,6 +348,16 @@ OPTAX_VERSIONS = ">=0.2.3,<0.2.9"
 _OPTAX_CLS = "optax/losses/_classification.py"
 
 DEVIATIONS: tuple[Deviation, ...] = (
+    # Before the other declarations: on these releases the masked cells are errors, whatever their dtype.
+    Deviation(
+        name="where_not_expanded_before_0_2_6",
+        summary="Before optax 0.2.6 a per-sample where= mask (shape (N,)) is not expanded along the class axis: it "
+                "fails to broadcast against (N, K) logits (ValueError 'Incompatible shapes for broadcasting'); "
+                "0.2.6 added jnp.expand_dims(where, axis).  On 0.2.4 / 0.2.5 pass where[..., None] (shape (N, 1)).",
+        when={"case": ("gen.where.*", "edge.scce.where-*")},
+        shows="error:ValueError", versions=">=0.2.4,<0.2.6",
+        source=f"{_OPTAX_CLS} softmax_cross_entropy(_with_integer_labels) in optax 0.2.4, 0.2.5 and 0.2.6 (read); "
+               "measured on 0.2.4 (version set tf218)"),
     Deviation(
         name="flushes_subnormals",
         summary="XLA on CPU flushes subnormals to zero: in float16 a score of 1.19e-7 (subnormal there) "
