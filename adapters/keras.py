@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from adapters.protocol import Binding, Call, Deviation, Outcome, active, describe, lookup, timed
+from adapters.protocol import Binding, Call, Deviation, Outcome, Unsupported, active, describe, lookup, timed
 from reference import Convention
 from reference import conventions as C
 
@@ -52,9 +52,11 @@ DTYPES = ("float16", "bfloat16", "float32", "float64")
 CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight")
 # Versions the bindings and deviations were measured with (see ``DEVIATIONS``).
 MEASURED = "keras 3.15.1 / tensorflow 2.21.0"
-# Verified by the version matrix (noxfile.py): keras 3.8.0 (set tf218, TensorFlow 2.18.1) and 3.15.1 (pinned):
-# every deviation shows there exactly as declared and no other check differs.
-KERAS_VERSIONS = ">=3.8,<3.16"
+# Verified by the version matrix (noxfile.py): keras 3.0.5 (set tf216, TensorFlow 2.16.2), 3.8.0 (set tf218,
+# TensorFlow 2.18.1) and 3.15.1 (pinned): every deviation shows there exactly as declared (3.0 adds the two
+# declared for ">=3.0,<3.8" below, and lacks the reduction mean_with_sample_weight: those cells skip).
+KERAS_VERSIONS = ">=3.0,<3.16"
+KERAS_3_0 = ">=3.0,<3.8"  # measured on 3.0.5 only; gone by 3.8.0
 # The releases whose every API the bindings call exists (an API one of them lacks is the adapter's fault; an
 # older release lacking one -- keras 3.8 has no CategoricalGeneralizedCrossEntropy -- is a skip with the reason).
 WRITTEN_FOR = ">=3.15,<3.16"
@@ -291,6 +293,24 @@ TARGET_RANK_EXPANDED_SUMMARY = (
 TARGET_RANK_EXPANDED_WHEN = {"case": "edge.bce.target-rank-one-less.mean", "kind": "edge"}
 
 DEVIATIONS: tuple[Deviation, ...] = (
+    # -- Keras 3.0 only (first in the list: these errors come before any numerical declaration)
+    Deviation(
+        name="float32-constant-in-other-dtypes",
+        summary="Keras 3.0's huber and poisson functions mix a float32 constant (delta, epsilon) into tensors of "
+                "the inputs' dtype: float16, bfloat16 and float64 raise InvalidArgumentError 'cannot compute "
+                "LessEqual / AddV2 as input #1 was expected to be a half tensor but is a float tensor'; 3.8 casts it.",
+        when={"loss": ("huber", "poisson"), "form": "function:none", "dtype": ("float16", "bfloat16", "float64"),
+              "wrt": "*"},
+        shows="error:InvalidArgumentError", versions=KERAS_3_0,
+        source=f"huber, poisson in {LOSSES_PY} (keras 3.0.5, version set tf216); measured"),
+    Deviation(
+        name="mape-float32-epsilon-in-half-dtypes",
+        summary="Keras 3.0's mean_absolute_percentage_error divides by maximum(|y_true|, epsilon()) with a float32 "
+                "epsilon: float16 and bfloat16 inputs raise TypeError '`x` and `y` must have the same dtype'.",
+        when={"loss": "mean_absolute_percentage_error", "form": "function:none", "dtype": ("float16", "bfloat16"),
+              "wrt": "*"},
+        shows="error:TypeError", versions=KERAS_3_0,
+        source=f"mean_absolute_percentage_error in {LOSSES_PY} (keras 3.0.5, version set tf216); measured"),
     _dev("target-rank-expanded", TARGET_RANK_EXPANDED_SUMMARY, TARGET_RANK_EXPANDED_WHEN, "value",
          f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py; mean_squared_error, LossFunctionWrapper.call in "
          f"{LOSSES_PY} ({MEASURED}); measured"),
@@ -496,7 +516,12 @@ def _runtime() -> _Runtime:
 def _loss_object(klass: str, kwargs: tuple[tuple[str, Any], ...], reduction: str):
     """Loss objects are cached: one per (class, arguments, reduction), with Keras's default dtype policy."""
     rt = _runtime()
-    return lookup(rt.keras.losses, klass, label=_label(rt))(reduction=reduction, **dict(kwargs))
+    try:
+        return lookup(rt.keras.losses, klass, label=_label(rt))(reduction=reduction, **dict(kwargs))
+    except ValueError as exc:  # Keras 3.0 has no "mean_with_sample_weight": an API the release lacks
+        if "reduction" in str(exc) and reduction in str(exc):
+            raise Unsupported(f"{_label(rt)}: {klass} has no reduction {reduction!r}") from exc
+        raise
 
 
 # --------------------------------------------------------------------------------------------------------------
