@@ -59,6 +59,13 @@ TORCH = Convention(
             source=f"torch/nn/functional.py cross_entropy, kl_div ({_TORCH})", versions=">=1.10",
             detail="F.cross_entropy with probability targets forms 0 * -inf; F.kl_div(log q, p) = "
                    "xlogy(p, p) - p * log q forms it where p = q = 0."),
+        C.hinge_kink_grad(
+            1.0, applies_to=("hinge_embedding_loss", "margin_ranking_loss"),
+            source=f"aten/src/ATen/native/Loss.cpp hinge_embedding_loss, margin_ranking_loss ({_TORCH}): "
+                   "clamp_min_(0), whose backward passes the gradient where the input >= 0", versions=">=1.0",
+            detail="At margin - x == 0 (hinge_embedding_loss, y = -1) or -y (x1 - x2) + margin == 0 "
+                   "(margin_ranking_loss) torch passes the whole gradient: -1/K and y/K, math 0.  Found by the "
+                   "fuzzer: y = -1, x = 1 (margin 1), float16."),
         C.poisson_log_epsilon(
             1e-8, source=f"poisson_nll_loss in torch/nn/functional.py ({_TORCH})", versions=">=1.0",
             detail="F.poisson_nll_loss(log_input=False) computes input - target * log(input + eps), eps=1e-8."),

@@ -1087,12 +1087,13 @@ def soft_margin_loss(y_true, y_pred, *, axis: int = -1, convention: ConventionLi
 
 def _hinge_embedding(y_true, y_pred, *, margin=1.0, axis=-1, convention="math"):
     margin = check_finite("hinge_embedding_loss", "margin", margin)
-    get_convention(convention)
+    kink = float(get_convention(convention).value_for("hinge_kink_grad", "hinge_embedding_loss", 0.0))
     y, x = _pair(y_true, y_pred, axis)
     k = x.shape[-1]
     with errstate():
         val = np.where(y == 1, x, np.where(y == -1, np.maximum(margin - x, 0.0), np.nan))
-        g = np.where(y == 1, 1.0, np.where(y == -1, -(margin - x > 0).astype(np.float64), np.nan)) / k
+        active = np.where(margin - x > 0, 1.0, np.where(margin - x == 0, kink, 0.0))
+        g = np.where(y == 1, 1.0, np.where(y == -1, -active, np.nan)) / k
     return scalar(np.mean(val, axis=-1)), _back(g, axis)
 
 
@@ -1113,14 +1114,14 @@ def hinge_embedding_loss(y_true, y_pred, *, margin: float = 1.0, axis: int = -1,
 
 def _margin_ranking(y_true, x1, x2, *, margin=0.0, axis=-1, convention="math"):
     margin = check_finite("margin_ranking_loss", "margin", margin)
-    get_convention(convention)
+    kink = float(get_convention(convention).value_for("hinge_kink_grad", "margin_ranking_loss", 0.0))
     x2 = np.moveaxis(f64(x2), axis, -1)
     shape = np.broadcast_shapes(np.shape(x2), np.shape(np.moveaxis(f64(x1), axis, -1)))
     x2 = np.broadcast_to(x2, shape)
     x1 = np.broadcast_to(np.moveaxis(f64(x1), axis, -1), shape)
     y = np.broadcast_to(np.moveaxis(f64(y_true), axis, -1) if np.ndim(y_true) == len(shape) else f64(y_true), shape)
     z = -y * (x1 - x2) + margin
-    g = y * (z > 0) / shape[-1]
+    g = y * np.where(z > 0, 1.0, np.where(z == 0, kink, 0.0)) / shape[-1]
     return scalar(np.mean(np.maximum(z, 0.0), axis=-1)), _back(g, axis)
 
 
