@@ -114,6 +114,12 @@ KERAS3 = Convention(
         _prob_clip(_K3_VERSIONS, _K3_NN),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_K3_LOSSES}", versions=_K3_VERSIONS,
                                       detail="(Keras 2 uses shape[axis].)"),
+        C.similarity_negated(source=f"cosine_similarity in {_K3_LOSSES}", versions=_K3_VERSIONS,
+                             detail="-ops.sum(normalize(y_true) * normalize(y_pred), axis=axis)."),
+        C.cosine_inverse_norm_cap(
+            1e-7, source=f"cosine_similarity in {_K3_LOSSES}; normalize in keras/src/utils/numerical_utils.py and "
+                         f"_normalize in keras/src/ops/nn.py ({_K3})", versions=_K3_VERSIONS,
+            detail="x * minimum(rsqrt(sum(square(x))), 1.0 / backend.epsilon()) (order 2)."),
     ], {
         "backend": "Keras 3's jax/torch/numpy backends differ from TF in sparse CE from probabilities: "
                    "renormalise, then clip, then log (sparse_renormalize='before_clip'); TF backend clips, "
@@ -164,6 +170,7 @@ _SPECS: dict[str, _Spec] = {
     "squared_hinge": _Spec("y_true", "y_pred", "squared_hinge", "SquaredHinge"),
     "categorical_hinge": _Spec("y_true", "y_pred", "categorical_hinge", "CategoricalHinge"),
     "poisson": _Spec("y_true", "y_pred", "poisson", "Poisson"),
+    "cosine_similarity": _Spec("y_true", "y_pred", "cosine_similarity", "CosineSimilarity"),
     "softmax": _Spec(None, "z", "softmax", None, "softmax", activation=True),
     "log_softmax": _Spec(None, "z", "log_softmax", None, "log_softmax", activation=True),
     "sigmoid": _Spec(None, "z", "sigmoid", None, "sigmoid", activation=True),
@@ -309,7 +316,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
          "tf.nn.softmax_cross_entropy_with_logits rounds once and keeps the one-rounding bound; the Loss classes "
          "compute in float32.",
          {"binding": ("binary_crossentropy", "binary_crossentropy@tf.nn", "categorical_crossentropy",
-                      "categorical_hinge", "hinge", "huber", "kl_divergence", "log_softmax", "log_softmax@tf.nn",
+                      "categorical_hinge", "cosine_similarity", "hinge", "huber", "kl_divergence", "log_softmax",
+                      "log_softmax@tf.nn",
                       "mean_absolute_error", "mean_squared_error", "poisson", "sigmoid", "sigmoid@tf.nn", "softmax",
                       "softmax@tf.nn", "sparse_categorical_crossentropy", "sparse_categorical_crossentropy@tf.nn",
                       "squared_hinge"),

@@ -71,6 +71,9 @@ def _shared(backend: str) -> list[C.Flag]:
         C.hinge_binary_labels(source=f"convert_binary_labels_to_hinge in {_LOSSES}", versions=_V),
         C.categorical_hinge_max_includes_target(source=f"categorical_hinge in {_LOSSES}", versions=_V),
         C.poisson_log_epsilon(1e-7, source=f"poisson in {_LOSSES}", versions=_V),
+        C.similarity_negated(source=f"cosine_similarity in {_LOSSES}", versions=_V),
+        C.cosine_inverse_norm_cap(1e-7, source=f"cosine_similarity in {_LOSSES}; _normalize in keras/src/ops/nn.py "
+                                               f"({_K3})", versions=_V),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_LOSSES}", versions=_V),
         C.zero_times_inf_nan(
             ("categorical_crossentropy",), source=f"categorical_crossentropy in {nn}", versions=_V,
@@ -275,6 +278,15 @@ TORCH_DEVIATIONS: tuple[Deviation, ...] = _common("torch") + _float64_in_float32
          {"loss": ("hinge", "squared_hinge", "categorical_hinge"), "form": "function:none", "dtype": "float64",
           "kind": ("dtype", "value")}, "differs",
          f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; maximum in keras/src/backend/torch/numpy.py"),
+    _dev("float64-normalize-in-float32",
+         "cosine_similarity normalises with x * ops.minimum(rsqrt(sum x^2), 1 / epsilon): on torch minimum casts both "
+         "arguments to result_type(float64, float), which Keras maps to float32, so the inverse norm is rounded "
+         "to float32 and float64 cosines carry float32 errors (9e-9 on gen.small, 5e-11 of 0.00267 at the "
+         "tiny-vector edge case, a gradient 0.15 off 8.0e6 there); the jax backend under x64 keeps float64.",
+         {"loss": "cosine_similarity", "form": "function:none", "dtype": "float64",
+          "kind": ("value", "grad", "edge", "golden")}, "differs",
+         f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; minimum in keras/src/backend/torch/numpy.py; _normalize in "
+         f"keras/src/ops/nn.py ({_K3}); measured"),
     _dev("bce-rejects-nan-probability",
          "binary_crossentropy from probabilities is torch's F.binary_cross_entropy, which raises RuntimeError 'all "
          "elements of input should be between 0 and 1' for a NaN probability (the clip keeps NaN).",

@@ -82,6 +82,10 @@ OPTAX = Convention(
         "huber": "huber_loss(predictions, targets, delta) = 0.5 min(|e|,d)^2 + d (|e| - min(|e|,d)): the "
                  "mathematics.",
         "smooth_labels": "optax.smooth_labels(labels, alpha) = (1 - alpha) labels + alpha / K.",
+        "cosine_epsilon": "cosine_similarity / cosine_distance take epsilon=0.0 by default: sqrt(clip(sum x^2, "
+                          "epsilon)) is the plain norm, so a zero vector gives NaN (value and gradient), the "
+                          "mathematics; a user's epsilon floors the SQUARED norm (reference flag "
+                          "cosine_squared_norm_floor) (optax/losses/_regression.py, optax 0.2.8).",
     })
 
 # What this adapter declares (``ADAPTER.conventions``); every binding names "optax".
@@ -175,6 +179,14 @@ def _categorical_hinge(jax, jnp, optax, a, args):
     return optax.losses.multiclass_hinge_loss(a["y_pred"], jnp.argmax(a["y_true"], axis=-1))
 
 
+def _cosine_similarity(jax, jnp, optax, a, args):
+    return optax.losses.cosine_similarity(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)))
+
+
+def _cosine_distance(jax, jnp, optax, a, args):
+    return optax.losses.cosine_distance(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)))
+
+
 def _softmax(jax, jnp, optax, a, args):
     return jax.nn.softmax(a["z"], axis=int(args.get("axis", -1)))
 
@@ -197,6 +209,8 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "kl_divergence": _kl,
     "hinge": _hinge,
     "categorical_hinge": _categorical_hinge,
+    "cosine_similarity": _cosine_similarity,
+    "cosine_distance": _cosine_distance,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -241,6 +255,12 @@ BINDINGS: dict[str, Binding] = {
         "categorical_hinge", "optax.losses.multiclass_hinge_loss(scores=y_pred, "
         "labels=jnp.argmax(y_true, -1)); optax requires integer labels: one-hot y_true only, last axis only",
         _FORMS, CONVENTION, granularity="sample", one_hot="y_true"),
+    "cosine_similarity": OptaxBinding(
+        "cosine_similarity", "optax.losses.cosine_similarity(predictions=y_pred, targets=y_true, axis=axis) "
+        "(epsilon=0.0, its default)", _FORMS, CONVENTION, granularity="sample"),
+    "cosine_distance": OptaxBinding(
+        "cosine_distance", "optax.losses.cosine_distance(predictions=y_pred, targets=y_true, axis=axis) "
+        "(epsilon=0.0, its default)", _FORMS, CONVENTION, granularity="sample"),
     "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,
                             granularity="sample", grad_wrt="z"),
     "log_softmax": OptaxBinding("log_softmax", "jax.nn.log_softmax(z, axis=axis)", _FORMS, CONVENTION,
@@ -350,7 +370,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
                 "cases); log_softmax 6.9 / 4.2 ulps and 0.85 u; softmax_cross_entropy_with_integer_labels 2.1 u "
                 "absolutely (133 ulps of a loss of 0.008 in bfloat16); KL 2.5 ulps; the others 1-1.9.  Judged by "
                 "the bound of a computation in the half dtype (native model, probabilistic gamma).",
-        when={"binding": ("binary_crossentropy", "categorical_crossentropy", "categorical_hinge", "huber",
+        when={"binding": ("binary_crossentropy", "categorical_crossentropy", "categorical_hinge", "cosine_distance",
+                          "cosine_similarity", "huber",
                           "kl_divergence", "log_cosh", "log_softmax", "mean_squared_error", "sigmoid", "softmax",
                           "sparse_categorical_crossentropy"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},

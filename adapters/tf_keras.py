@@ -85,6 +85,12 @@ KERAS2 = Convention(
             detail="tf.maximum(x, 0) sends the whole gradient to x at the tie (its gradient mask is x >= y)."),
         C.poisson_log_epsilon(1e-7, source=f"poisson in {_LOSSES}", versions=_V,
                               detail="y_pred - y_true * tf.math.log(y_pred + backend.epsilon())."),
+        C.similarity_negated(source=f"cosine_similarity in {_LOSSES}", versions=_V,
+                             detail="-tf.reduce_sum(y_true * y_pred, axis=axis) of the l2-normalised inputs."),
+        C.cosine_squared_norm_floor(
+            1e-12, source=f"cosine_similarity in {_LOSSES}; l2_normalize in tensorflow/python/ops/nn_impl.py (TF 2.21)",
+            versions=_V, detail="tf.linalg.l2_normalize(x, axis) = x * rsqrt(maximum(reduce_sum(square(x)), 1e-12)) "
+                                "(Keras 3 caps the inverse norm at 1/1e-7 instead: a norm floor 10x lower)."),
     ], {
         "smoothing": "categorical_crossentropy's label smoothing divides by tf.shape(y_true)[axis], the class "
                      f"axis's size (Keras 3 divides by the last axis's size): _smooth_labels in {_LOSSES}.",

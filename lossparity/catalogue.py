@@ -244,6 +244,40 @@ def _poisson_strategy(dtype, args):
     return draw_inputs()
 
 
+def _vectors_generate(rng, shape, args):
+    """Two batches of vectors (norms well above every implementation's floor), half of each pair's second
+    vector pulled toward the first so similarities spread over [-1, 1]."""
+    y_true = rng.normal(size=shape)
+    y_pred = rng.normal(size=shape) + rng.uniform(-1.5, 1.5, size=shape[:-1] + (1,)) * y_true
+    return {"y_true": y_true, "y_pred": y_pred}
+
+
+def _vectors_strategy(dtype, args):
+    """Vectors whose squares sum without overflow, norms bounded away from 0 (a zero or sub-epsilon vector is
+    an edge case: cases/edge/battery.toml)."""
+    from hypothesis import strategies as st
+
+    from lossparity import strategies as S
+
+    @st.composite
+    def draw_inputs(draw):
+        shape = draw(S.shapes())
+        cap = min(100.0, S.regression_cap(dtype, int(np.prod(shape))))
+        # In half precision the autodiff of a normalisation forms |x|^-3 (overflow for |x| < 0.03 in float16):
+        # an intermediate's range, not the loss's, so smaller magnitudes are drawn in float32/float64 only.
+        low = 0.25 if dtype in ("float16", "bfloat16") else 1e-2
+        magnitudes = st.floats(low, cap) | st.floats(0.5, 2.0)
+        elements = st.tuples(magnitudes, st.sampled_from((-1.0, 1.0))).map(lambda m: m[0] * m[1])
+        y_true = S.rounded(draw(S.float_arrays(shape, elements)), dtype)
+        y_pred = S.rounded(draw(S.float_arrays(shape, elements)), dtype)
+        return {"y_true": y_true, "y_pred": y_pred}
+
+    return draw_inputs()
+
+
+_VECTORS = (Input("y_true", "target", differentiable=False), _PRED)
+
+
 _ENTRIES = [
     _loss("entropy", [Input("p", "prediction", differentiable=True)], [BASE, AXIS], gen.entropy, [{}, {"base": 2.0}],
           "entropy_inputs", True),
@@ -276,6 +310,18 @@ _ENTRIES = [
              generate=_poisson_generate, variants=({}, {"log_input": True}, {"log_input": True, "full": True}),
              strategy=_poisson_strategy, unit_intermediate=False, oracle=_oracle_of("poisson"),
              notes="torch's poisson_nll_loss defaults to log_input=True (log-rates); Keras takes rates."),
+    # The normalised vectors and their dot product (a cosine near 0 cancels) are rounded quantities of size one.
+    LossInfo(name="cosine_similarity", kind="loss", inputs=_VECTORS, args=(AXIS,), generate=_vectors_generate,
+             variants=({}, {"axis": 1}), strategy=_vectors_strategy, unit_intermediate=True,
+             oracle=_oracle_of("cosine_similarity"),
+             notes="Keras returns MINUS the cosine; a zero vector is NaN in the mathematics and optax, 0 where an "
+                   "epsilon keeps the norm off zero (Keras 1e-7 on the norm, Keras 2 1e-12 on its square, torch "
+                   "1e-8), NaN again in float16, where every one of those epsilons is lost."),
+    LossInfo(name="cosine_distance", kind="loss", inputs=_VECTORS, args=(AXIS,), generate=_vectors_generate,
+             variants=({}, {"axis": 1}), strategy=_vectors_strategy, unit_intermediate=True,
+             oracle=_oracle_of("cosine_distance"),
+             notes="1 - cos: optax.losses.cosine_distance; torch's cosine_embedding_loss with target +1 (its "
+                   "squared norms get + 1e-12)."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),

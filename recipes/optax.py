@@ -230,3 +230,30 @@ def log_softmax(z):
 @recipe("sigmoid", source="torch")
 def sigmoid(z):
     return jax.nn.sigmoid(z)
+
+
+# ---------------------------------------------------------------------------------------------------- cosine
+
+@recipe("cosine_similarity", source="keras", differences=("similarity_negated", "cosine_inverse_norm_cap"),
+        note="Keras returns MINUS the cosine and floors each norm at 1e-7 (epsilon clips the SQUARED norm: 1e-14).")
+def cosine_similarity_from_keras(y_true, y_pred):
+    return -optax.losses.cosine_similarity(y_pred, y_true, epsilon=1e-14)
+
+
+@recipe("cosine_similarity", source="torch", differences=("cosine_norm_floor", "written_from_ops"),
+        note="torch clamps each norm at eps=1e-8 under no_grad: the value sees the clamp, the gradient the "
+             "unclamped norm (optax's epsilon clip would stop the gradient where it holds).")
+def cosine_similarity_from_torch(y_true, y_pred):
+    def clamped_norm(x):
+        n = jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True))
+        return n + jax.lax.stop_gradient(jnp.maximum(n, 1e-8) - n)  # value max(|x|, 1e-8), gradient of |x|
+    return jnp.sum((y_pred / clamped_norm(y_pred)) * (y_true / clamped_norm(y_true)), axis=-1)
+
+
+@recipe("cosine_distance", source="torch", differences=("cosine_squared_norm_epsilon", "written_from_ops"),
+        note="F.cosine_embedding_loss(target=1): 1 - dot / sqrt((|x|^2 + 1e-12)(|y|^2 + 1e-12)), the 1e-12 a float32 "
+             "constant.")
+def cosine_distance_from_torch(y_true, y_pred):
+    eps = jnp.asarray(1e-12, jnp.float32).astype(y_pred.dtype)
+    dot = jnp.sum(y_pred * y_true, axis=-1)
+    return 1 - dot / jnp.sqrt((jnp.sum(y_pred * y_pred, -1) + eps) * (jnp.sum(y_true * y_true, -1) + eps))

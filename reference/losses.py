@@ -25,6 +25,7 @@ __all__ = [
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "nll",
     "hinge", "squared_hinge", "categorical_hinge",
     "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh",
+    "poisson", "cosine_similarity", "cosine_distance",
 ]
 
 
@@ -708,6 +709,120 @@ def poisson(y_true, y_pred, *, log_input: bool = False, full: bool = False, axis
     return _poisson(y_true, y_pred, log_input=log_input, full=full, axis=axis, convention=convention)[0]
 
 
+# ------------------------------------------------------------------------------------------------
+# Cosine similarity / distance
+
+
+def _in_dtype(value: float, dt) -> float:
+    """``value`` formed in ``dt`` (a constant an implementation holds in the input's dtype; inf or 0 when it
+    does not fit)."""
+    with np.errstate(all="ignore"):
+        return float(np.asarray(value, dtype=np.float64).astype(dt))
+
+
+def _inverse_norm(x, conv, name, dt):
+    """``(b, db)``: the factor each implementation multiplies ``x`` by to normalise it (``1/|x|`` in the
+    mathematics), shaped ``(..., 1)``, and its gradient w.r.t. ``x`` as that implementation's autodiff takes it."""
+    s = np.sum(x * x, axis=-1, keepdims=True)
+    cap = conv.value_for("cosine_inverse_norm_cap", name)
+    sq_floor = conv.value_for("cosine_squared_norm_floor", name)
+    floor = conv.value_for("cosine_norm_floor", name)
+    sq_eps = conv.value_for("cosine_squared_norm_epsilon", name)
+    with errstate():
+        if cap is not None:  # x * min(rsqrt(s), 1/eps): the cap is a constant to the gradient
+            c = _in_dtype(1.0 / float(cap), dt)
+            r = 1.0 / np.sqrt(s)
+            held = r > c
+            return np.where(held, c, r), np.where(held, 0.0, -x * r ** 3)
+        if sq_floor is not None:  # x * rsqrt(max(s, eps))
+            e = _in_dtype(sq_floor, dt)
+            b = 1.0 / np.sqrt(np.maximum(s, e))
+            return b, np.where(s < e, 0.0, -x * b ** 3)
+        if floor is not None:  # x / max(|x|, eps), the clamp invisible to the gradient
+            e = _in_dtype(floor, dt)
+            n = np.sqrt(s)
+            clamped = np.maximum(n, e)
+            direction = np.where(n == 0, 0.0, x / n)
+            return 1.0 / clamped, -direction / clamped ** 2
+        if sq_eps is not None:  # 1 / sqrt(s + eps)
+            b = 1.0 / np.sqrt(s + _in_dtype(sq_eps, dt))
+            return b, -x * b ** 3
+        b = 1.0 / np.sqrt(s)
+        return b, -x * b ** 3
+
+
+def _cosine(y_true, y_pred, axis, convention, name):
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, p = _pair(y_true, y_pred, axis)
+    a, _ = _inverse_norm(y, conv, name, dt)
+    b, db = _inverse_norm(p, conv, name, dt)
+    with errstate():
+        dot = np.sum(y * p, axis=-1, keepdims=True)
+        cos = dot * a * b
+        g = y * a * b + dot * a * db
+    g = np.where(np.isnan(cos), np.nan, g)  # undefined where the cosine is (a zero vector in the mathematics)
+    return cos[..., 0], g
+
+
+def _cosine_similarity(y_true, y_pred, *, axis=-1, convention="math"):
+    name = "cosine_similarity"
+    cos, g = _cosine(y_true, y_pred, axis, convention, name)
+    sign = -1.0 if get_convention(convention).value_for("similarity_negated", name) else 1.0
+    return scalar(sign * cos), _back(sign * g, axis)
+
+
+def cosine_similarity(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Cosine similarity of ``y_true`` and ``y_pred`` along ``axis`` (one value per sample, in [-1, 1]).
+
+    .. math:: \cos(y, p) = \frac{\sum_i y_i p_i}{\lVert y \rVert_2 \, \lVert p \rVert_2}
+
+    A zero vector (either argument) gives NaN: 0/0 has no direction.  Flags: ``similarity_negated`` (the
+    result is -cos), and how a norm is kept off zero: ``cosine_inverse_norm_cap`` (``x min(rsqrt(sum x^2),
+    1/eps)``), ``cosine_squared_norm_floor`` (``x rsqrt(max(sum x^2, eps))``), ``cosine_norm_floor``
+    (``x / max(|x|, eps)``, the clamp invisible to the gradient).  Gradient w.r.t. ``y_pred``:
+    :math:`y / (|y||p|) - \cos(y, p)\, p / |p|^2`.
+
+    Example:
+      >>> print(cosine_similarity([[0.0, 1.0], [1.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [1.0, 1.0], [-1.0, -1.0]]))
+      [ 0.  1. -1.]
+      >>> from reference.conventions import Convention, cosine_norm_floor
+      >>> floored = Convention("floored", "example", [cosine_norm_floor(1e-8, source="example", versions="*")])
+      >>> print(cosine_similarity([1.0, 2.0], [0.0, 0.0]), cosine_similarity([1.0, 2.0], [0.0, 0.0], convention=floored))
+      nan 0.0
+
+    References:
+      https://en.wikipedia.org/wiki/Cosine_similarity
+    """
+    return _cosine_similarity(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _cosine_distance(y_true, y_pred, *, axis=-1, convention="math"):
+    cos, g = _cosine(y_true, y_pred, axis, convention, "cosine_distance")
+    return scalar(1.0 - cos), _back(-g, axis)
+
+
+def cosine_distance(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Cosine distance :math:`1 - \cos(y, p)` along ``axis`` (one value per sample, in [0, 2]).
+
+    A zero vector gives NaN, as for :func:`cosine_similarity`.  Flags: those of :func:`cosine_similarity`
+    that keep a norm off zero, and ``cosine_squared_norm_epsilon`` (``sum(y p) / sqrt((sum y^2 + eps)
+    (sum p^2 + eps))``).
+
+    Example:
+      >>> print(cosine_distance([[0.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [-2.0, -2.0]]))
+      [1. 2.]
+      >>> from reference.conventions import Convention, cosine_squared_norm_epsilon
+      >>> shifted = Convention("shifted", "example", [cosine_squared_norm_epsilon(1e-12, source="example", versions="*")])
+      >>> print(cosine_distance([1.0, 2.0], [0.0, 0.0]), cosine_distance([1.0, 2.0], [0.0, 0.0], convention=shifted))
+      nan 1.0
+
+    References:
+      https://en.wikipedia.org/wiki/Cosine_similarity#Cosine_distance
+    """
+    return _cosine_distance(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
 IMPLEMENTATIONS = {
     "entropy": _entropy,
     "cross_entropy": _cross_entropy,
@@ -727,6 +842,8 @@ IMPLEMENTATIONS = {
     "smooth_l1": _smooth_l1,
     "log_cosh": _log_cosh,
     "poisson": _poisson,
+    "cosine_similarity": _cosine_similarity,
+    "cosine_distance": _cosine_distance,
 }
 
 LOSSES = {
@@ -746,4 +863,6 @@ LOSSES = {
     "smooth_l1": smooth_l1,
     "log_cosh": log_cosh,
     "poisson": poisson,
+    "cosine_similarity": cosine_similarity,
+    "cosine_distance": cosine_distance,
 }

@@ -28,7 +28,7 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "binary_crossentropy", "nll", "hinge", "squared_hinge",
     "categorical_hinge", "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
-    "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
+    "cosine_similarity", "cosine_distance", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
 DPS = 60
@@ -266,6 +266,45 @@ def _row_poisson(y, p, c):
     return mpmath.fsum(out) / len(p)
 
 
+def _inv_norm(x, c):
+    """The factor that normalises ``x`` under the convention (``1/|x|`` in the mathematics; inf at 0)."""
+    conv, name, dt = c["conv"], c["name"], c["dt"]
+    sq = mpmath.fsum(v * v for v in x)
+    cap = conv.value_for("cosine_inverse_norm_cap", name)
+    sq_floor = conv.value_for("cosine_squared_norm_floor", name)
+    floor = conv.value_for("cosine_norm_floor", name)
+    sq_eps = conv.value_for("cosine_squared_norm_epsilon", name)
+    with np.errstate(all="ignore"):
+        if cap is not None:
+            bound = mpf(float(np.asarray(1.0 / float(cap)).astype(dt)))
+            return bound if sq == 0 else min(1 / mpmath.sqrt(sq), bound)
+        if sq_floor is not None:
+            sq = max(sq, mpf(float(np.asarray(sq_floor).astype(dt))))
+        elif floor is not None:
+            norm = max(mpmath.sqrt(sq), mpf(float(np.asarray(floor).astype(dt))))
+            return INF if norm == 0 else 1 / norm
+        elif sq_eps is not None:
+            sq = sq + mpf(float(np.asarray(sq_eps).astype(dt)))
+    return INF if sq == 0 else 1 / mpmath.sqrt(sq)
+
+
+def _cos(y, p, c):
+    a, b = _inv_norm(y, c), _inv_norm(p, c)
+    dot = mpmath.fsum(u * v for u, v in zip(y, p))
+    if INF in (a, b):
+        return dot * a * b if dot != 0 else NAN
+    return dot * a * b
+
+
+def _row_cosine_similarity(y, p, c):
+    cos = _cos(y, p, c)
+    return -cos if c["conv"].value_for("similarity_negated", "cosine_similarity") else cos
+
+
+def _row_cosine_distance(y, p, c):
+    return 1 - _cos(y, p, c)
+
+
 # ------------------------------------------------------------------------------------------------
 # Drivers
 
@@ -275,7 +314,8 @@ _ROWS = {
     "binary_crossentropy": _row_bce, "hinge": _row_hinge, "squared_hinge": _row_squared_hinge,
     "categorical_hinge": _row_categorical_hinge, "mean_squared_error": _row_mse,
     "mean_absolute_error": _row_mae, "huber": _row_huber, "smooth_l1": _row_smooth_l1,
-    "log_cosh": _row_log_cosh, "poisson": _row_poisson,
+    "log_cosh": _row_log_cosh, "poisson": _row_poisson, "cosine_similarity": _row_cosine_similarity,
+    "cosine_distance": _row_cosine_distance,
 }
 _SPARSE = ("sparse_categorical_crossentropy", "nll")
 
