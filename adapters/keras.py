@@ -68,7 +68,9 @@ _K3_VERSIONS = ">=3.0"
 def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Flag]:
     """The flags Keras 3 and Keras 2 share (same code, read in each version's files)."""
     return [
-        C.cce_renormalize(source=f"categorical_crossentropy in {backend_src}", versions=versions),
+        C.cce_renormalize(source=f"categorical_crossentropy in {backend_src}; categorical_focal_crossentropy in "
+                                 f"{losses_src}", versions=versions,
+                          applies_to=("categorical_crossentropy", "categorical_focal_crossentropy")),
         C.sparse_renormalize(
             "after_clip", source=f"sparse_categorical_crossentropy in {backend_src}", versions=versions,
             detail="log(clip(y_pred)) is fed to tf.nn.sparse_softmax_cross_entropy_with_logits, which "
@@ -104,8 +106,10 @@ def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Fla
 def _prob_clip(versions: str, backend_src: str) -> C.Flag:
     return C.prob_clip(
         1e-7, source=f"categorical/sparse_categorical_crossentropy in {backend_src}; binary_crossentropy in "
-                     f"{backend_src}", versions=versions,
-        detail="eps = keras.config.epsilon(); the clip is tf.clip_by_value.")
+                     f"{backend_src}; binary_focal_crossentropy, categorical_focal_crossentropy in {_K3_LOSSES}",
+        versions=versions, applies_to=C.PROB_LOSSES + C.FOCAL_LOSSES,
+        detail="eps = keras.config.epsilon(); the clip is tf.clip_by_value. The focal losses clip inside "
+               "ops.binary_crossentropy / after their own renormalisation.")
 
 
 KERAS3 = Convention(
@@ -114,6 +118,12 @@ KERAS3 = Convention(
         _prob_clip(_K3_VERSIONS, _K3_NN),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_K3_LOSSES}", versions=_K3_VERSIONS,
                                       detail="(Keras 2 uses shape[axis].)"),
+        C.clip_after_activation(
+            source=f"categorical_focal_crossentropy in {_K3_LOSSES}", versions=_K3_VERSIONS,
+            applies_to=("categorical_focal_crossentropy",),
+            detail="ops.softmax(y_pred), then y_pred / sum and ops.clip (binary_focal_crossentropy's sigmoid output "
+                   "keeps its logits on TensorFlow: _get_logits in keras/src/backend/tensorflow/nn.py takes the "
+                   "stable from-logits path, no clip)."),
         C.similarity_negated(source=f"cosine_similarity in {_K3_LOSSES}", versions=_K3_VERSIONS,
                              detail="-ops.sum(normalize(y_true) * normalize(y_pred), axis=axis)."),
         C.cosine_inverse_norm_cap(
@@ -171,6 +181,9 @@ _SPECS: dict[str, _Spec] = {
     "categorical_hinge": _Spec("y_true", "y_pred", "categorical_hinge", "CategoricalHinge"),
     "poisson": _Spec("y_true", "y_pred", "poisson", "Poisson"),
     "cosine_similarity": _Spec("y_true", "y_pred", "cosine_similarity", "CosineSimilarity"),
+    "binary_focal_crossentropy": _Spec("y_true", "y_pred", "binary_focal_crossentropy", "BinaryFocalCrossentropy"),
+    "categorical_focal_crossentropy": _Spec("y_true", "y_pred", "categorical_focal_crossentropy",
+                                            "CategoricalFocalCrossentropy"),
     "softmax": _Spec(None, "z", "softmax", None, "softmax", activation=True),
     "log_softmax": _Spec(None, "z", "log_softmax", None, "log_softmax", activation=True),
     "sigmoid": _Spec(None, "z", "sigmoid", None, "sigmoid", activation=True),
@@ -181,6 +194,8 @@ _ARGS: dict[str, tuple[str, ...]] = {
     "categorical_crossentropy": ("from_logits", "label_smoothing"),
     "sparse_categorical_crossentropy": ("from_logits",),
     "binary_crossentropy": ("from_logits", "label_smoothing"),
+    "binary_focal_crossentropy": ("apply_class_balancing", "alpha", "gamma", "from_logits", "label_smoothing"),
+    "categorical_focal_crossentropy": ("alpha", "gamma", "from_logits", "label_smoothing"),
 }
 _CLASS_FORMS = ("function:none",) + tuple(f"class:{r}" for r in CLASS_REDUCTIONS)
 
@@ -235,6 +250,10 @@ def _dev(name: str, summary: str, when: Mapping[str, str], shows: str, source: s
 # deviation needs) against reference/ under the "keras" convention, on the default matrix and the edge battery
 # (numbers in each summary).
 DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("focal-gamma-zero-grad-nan",
+         "binary_focal_crossentropy with gamma = 0 (plain BCE) has a NaN gradient wherever p = y exactly: ops.power(1 - p_t, 0) at 1 - p_t = 0 differentiates as 0 * 0^-1 = 0 * inf (the value, 0^0 = 1, is right; the reference gradient there is BCE's, [0.5, -0.5] for y = [0, 1], p = [0, 1]).",
+         {"loss": "binary_focal_crossentropy", "case": "edge.focal.gamma-zero-grad", "kind": "grad"}, "nan",
+         f"binary_focal_crossentropy in {LOSSES_PY}; _PowGrad in tensorflow/python/ops/math_grad.py (TF 2.21); measured"),
     _dev("sparse-axis-must-be-last",
          "keras.losses.sparse_categorical_crossentropy (and the Loss class) take an `axis` argument but raise "
          "ValueError 'Only axis=-1 is currently supported' for any other class axis (torch takes classes on "
@@ -316,7 +335,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
          "tf.nn.softmax_cross_entropy_with_logits rounds once and keeps the one-rounding bound; the Loss classes "
          "compute in float32.",
          {"binding": ("binary_crossentropy", "binary_crossentropy@tf.nn", "categorical_crossentropy",
-                      "categorical_hinge", "cosine_similarity", "hinge", "huber", "kl_divergence", "log_softmax",
+                      "categorical_focal_crossentropy", "categorical_hinge", "cosine_similarity",
+                      "binary_focal_crossentropy", "hinge", "huber", "kl_divergence", "log_softmax",
                       "log_softmax@tf.nn",
                       "mean_absolute_error", "mean_squared_error", "poisson", "sigmoid", "sigmoid@tf.nn", "softmax",
                       "softmax@tf.nn", "sparse_categorical_crossentropy", "sparse_categorical_crossentropy@tf.nn",

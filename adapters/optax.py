@@ -187,6 +187,12 @@ def _cosine_distance(jax, jnp, optax, a, args):
     return optax.losses.cosine_distance(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)))
 
 
+def _binary_focal(jax, jnp, optax, a, args):
+    # optax weights the classes when alpha is given (default None); Keras only with apply_class_balancing=True.
+    alpha = float(args.get("alpha", 0.25)) if args.get("apply_class_balancing", False) else None
+    return optax.losses.sigmoid_focal_loss(a["y_pred"], a["y_true"], alpha=alpha, gamma=float(args.get("gamma", 2.0)))
+
+
 def _softmax(jax, jnp, optax, a, args):
     return jax.nn.softmax(a["z"], axis=int(args.get("axis", -1)))
 
@@ -211,6 +217,7 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "categorical_hinge": _categorical_hinge,
     "cosine_similarity": _cosine_similarity,
     "cosine_distance": _cosine_distance,
+    "binary_focal_crossentropy": _binary_focal,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -261,6 +268,11 @@ BINDINGS: dict[str, Binding] = {
     "cosine_distance": OptaxBinding(
         "cosine_distance", "optax.losses.cosine_distance(predictions=y_pred, targets=y_true, axis=axis) "
         "(epsilon=0.0, its default)", _FORMS, CONVENTION, granularity="sample"),
+    "binary_focal_crossentropy": OptaxBinding(
+        "binary_focal_crossentropy", "optax.losses.sigmoid_focal_loss(logits=y_pred, labels=y_true, alpha=alpha if "
+        "apply_class_balancing else None, gamma=gamma); from_logits=True only, no label_smoothing",
+        _FORMS, CONVENTION, granularity="element", args=("apply_class_balancing", "alpha", "gamma", "from_logits"),
+        requires={"from_logits": True}),
     "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,
                             granularity="sample", grad_wrt="z"),
     "log_softmax": OptaxBinding("log_softmax", "jax.nn.log_softmax(z, axis=axis)", _FORMS, CONVENTION,
@@ -370,7 +382,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
                 "cases); log_softmax 6.9 / 4.2 ulps and 0.85 u; softmax_cross_entropy_with_integer_labels 2.1 u "
                 "absolutely (133 ulps of a loss of 0.008 in bfloat16); KL 2.5 ulps; the others 1-1.9.  Judged by "
                 "the bound of a computation in the half dtype (native model, probabilistic gamma).",
-        when={"binding": ("binary_crossentropy", "categorical_crossentropy", "categorical_hinge", "cosine_distance",
+        when={"binding": ("binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+                          "categorical_hinge", "cosine_distance",
                           "cosine_similarity", "huber",
                           "kl_divergence", "log_cosh", "log_softmax", "mean_squared_error", "sigmoid", "softmax",
                           "sparse_categorical_crossentropy"),

@@ -53,16 +53,24 @@ _V = "<2.22"  # every Keras 2 (tf.keras of TF 2.x, tf_keras 2.x)
 KERAS2 = Convention(
     "keras2", "Keras 2: tf_keras (tf.keras of TF <= 2.15; tf.keras under TF_USE_LEGACY_KERAS=1 since).", [
         C.prob_clip(1e-7, source=f"categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy "
-                                 f"in {_BACKEND}", versions=_V,
+                                 f"in {_BACKEND}; binary_focal_crossentropy, categorical_focal_crossentropy in {_BACKEND}",
+                    versions=_V, applies_to=C.PROB_LOSSES + C.FOCAL_LOSSES,
                     detail="epsilon_ = _constant_to_tensor(epsilon(), output.dtype.base_dtype); "
                            "tf.clip_by_value(output, epsilon_, 1 - epsilon_)."),
-        C.cce_renormalize(source=f"categorical_crossentropy in {_BACKEND}", versions=_V,
+        C.clip_after_activation(
+            source=f"categorical_focal_crossentropy in {_BACKEND}", versions=_V,
+            applies_to=("categorical_focal_crossentropy",),
+            detail="tf.nn.softmax(output), output / reduce_sum, clip_by_value (binary_focal_crossentropy from "
+                   "logits calls binary_crossentropy(from_logits=True): tf.nn.sigmoid_cross_entropy_with_logits)."),
+        C.cce_renormalize(source=f"categorical_crossentropy, categorical_focal_crossentropy in {_BACKEND}", versions=_V,
+                          applies_to=("categorical_crossentropy", "categorical_focal_crossentropy"),
                           detail="output = output / tf.reduce_sum(output, axis, True), then the clip."),
         C.sparse_renormalize(
             "after_clip", source=f"sparse_categorical_crossentropy in {_BACKEND}", versions=_V,
             detail="output = tf.math.log(clip(output)) is fed to tf.nn.sparse_softmax_cross_entropy_with_logits, "
                    "which renormalises implicitly."),
-        C.bce_log_epsilon(1e-7, source=f"binary_crossentropy in {_BACKEND}", versions=_V,
+        C.bce_log_epsilon(1e-7, source=f"binary_crossentropy, binary_focal_crossentropy in {_BACKEND}", versions=_V,
+                          applies_to=("binary_crossentropy", "binary_focal_crossentropy"),
                           detail="bce = target * tf.math.log(output + epsilon()) + (1 - target) * "
                                  "tf.math.log(1 - output + epsilon()), after the clip (Keras 3 dropped the "
                                  "+ epsilon: 2.3025851 for bce([1], [0.1]))."),
@@ -128,6 +136,10 @@ _FUZZ = "fuzz.keras."
 # Measured with tf_keras 2.21.0 / tensorflow 2.21.0 on CPU against reference/ under "keras2" (default matrix,
 # edge battery), oneDNN on and off (``settings`` says which state a deviation needs).
 DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("focal-gamma-zero-grad-nan",
+         "binary_focal_crossentropy with gamma = 0 (plain BCE) has a NaN gradient wherever p = y exactly: ops.power(1 - p_t, 0) at 1 - p_t = 0 differentiates as 0 * 0^-1 = 0 * inf (the value, 0^0 = 1, is right; the reference gradient there is BCE's, [0.5, -0.5] for y = [0, 1], p = [0, 1]).",
+         {"loss": "binary_focal_crossentropy", "case": "edge.focal.gamma-zero-grad", "kind": "grad"}, "nan",
+         f"binary_focal_crossentropy in {_BACKEND}; _PowGrad in tensorflow/python/ops/math_grad.py (TF 2.21); measured"),
     _dev("float16-sum-overflow",
          "float16 intermediates overflow where the result is representable: MSE squares 300 (90000 > 65504), the "
          "mean over the class axis of BCE from huge logits and the class's sum_over_batch_size of two sparse "

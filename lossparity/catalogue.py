@@ -278,6 +278,18 @@ def _vectors_strategy(dtype, args):
 _VECTORS = (Input("y_true", "target", differentiable=False), _PRED)
 
 
+ALPHA_BINARY = Arg("alpha", "float", "a number in [0, 1] (the weight of class 1; class 0 gets 1 - alpha)",
+                   lambda v: _finite(v) and 0.0 <= float(v) <= 1.0, samples=(0.25, 0.5, 0.75), interval=(0.0, 1.0))
+ALPHA = Arg("alpha", "float", "a finite number (a factor on every class)", _finite, samples=(0.25, 1.0, 0.5),
+            interval=(0.0, 2.0))
+# gamma < 1 makes (1 - p_t)^gamma infinitely steep at p_t = 1 (a gradient of 0 * inf there), and gamma = 0 is
+# 0^0 there, whose autodiff gradient is 0 * inf on jax: edge.focal.gamma-zero-grad, not drawn by the fuzzer.
+GAMMA = Arg("gamma", "float", "a number >= 0 (the focusing exponent; 0: plain cross entropy)",
+            lambda v: _finite(v) and float(v) >= 0, samples=(2.0, 1.0, 3.0), interval=(1.0, 5.0))
+APPLY_CLASS_BALANCING = Arg("apply_class_balancing", "bool", "True (weight class 1 by alpha, class 0 by "
+                            "1 - alpha) or False", _is_bool, samples=(False, True))
+
+
 _ENTRIES = [
     _loss("entropy", [Input("p", "prediction", differentiable=True)], [BASE, AXIS], gen.entropy, [{}, {"base": 2.0}],
           "entropy_inputs", True),
@@ -322,6 +334,22 @@ _ENTRIES = [
              oracle=_oracle_of("cosine_distance"),
              notes="1 - cos: optax.losses.cosine_distance; torch's cosine_embedding_loss with target +1 (its "
                    "squared norms get + 1e-12)."),
+    _loss("binary_focal_crossentropy", [_TARGET, _PRED],
+          [APPLY_CLASS_BALANCING, ALPHA_BINARY, GAMMA, FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
+          ({"from_logits": False}, {"from_logits": True},
+           {"from_logits": True, "apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5},
+           {"from_logits": False, "label_smoothing": 0.2, "gamma": 3.0}),
+          "binary_inputs", True, clip=gen.clipped_binary,
+          notes="optax's sigmoid_focal_loss takes logits, alpha=None (no weighting) by default; Keras's "
+                "apply_class_balancing=False ignores alpha. Keras 3 on TensorFlow recovers the logits from its own "
+                "sigmoid (stable); on jax and torch the sigmoid's output is clipped to [1e-7, 1 - 1e-7]."),
+    _loss("categorical_focal_crossentropy", [_TARGET, _PRED], [ALPHA, GAMMA, FROM_LOGITS, LABEL_SMOOTHING, AXIS],
+          gen.categorical,
+          ({"from_logits": False}, {"from_logits": True},
+           {"from_logits": False, "alpha": 1.0, "gamma": 1.0, "label_smoothing": 0.1}),
+          "categorical_inputs", True, clip=gen.clipped_categorical,
+          notes="alpha (default 0.25) multiplies every class: the default loss is a quarter of the focal term. "
+                "From logits Keras takes the softmax, renormalises and clips it to [1e-7, 1 - 1e-7]."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),

@@ -239,3 +239,13 @@ def cosine_similarity_from_optax(y_true, y_pred):
     a = y_pred / ops.sqrt(ops.sum(y_pred * y_pred, axis=-1, keepdims=True))
     b = y_true / ops.sqrt(ops.sum(y_true * y_true, axis=-1, keepdims=True))
     return ops.sum(a * b, axis=-1)
+
+
+# ----------------------------------------------------------------------------------------------------- focal
+
+@recipe("binary_focal_crossentropy", source="optax", args={"from_logits": True}, differences=("granularity",),
+        note="optax's alpha=None (default) is apply_class_balancing=False; alpha=a is apply_class_balancing=True, "
+             "alpha=a. On Keras's jax and torch backends from_logits clips the sigmoid at 1e-7: there write it from "
+             "ops.log_sigmoid instead.")
+def binary_focal_crossentropy_from_optax(y_true, y_pred):
+    return keras.losses.binary_focal_crossentropy(y_true, y_pred, from_logits=True)  # per-sample mean

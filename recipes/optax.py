@@ -257,3 +257,21 @@ def cosine_distance_from_torch(y_true, y_pred):
     eps = jnp.asarray(1e-12, jnp.float32).astype(y_pred.dtype)
     dot = jnp.sum(y_pred * y_true, axis=-1)
     return 1 - dot / jnp.sqrt((jnp.sum(y_pred * y_pred, -1) + eps) * (jnp.sum(y_true * y_true, -1) + eps))
+
+
+# ----------------------------------------------------------------------------------------------------- focal
+
+@recipe("binary_focal_crossentropy", source="keras", args={"from_logits": True}, differences=("granularity",),
+        note="Keras's default apply_class_balancing=False ignores alpha: pass alpha=None (optax's default). Keras 3 "
+             "on TensorFlow recovers the logits from its sigmoid; on jax and torch it clips the sigmoid at 1e-7 "
+             "(16.1 at most per element).")
+def binary_focal_crossentropy_from_keras(y_true, y_pred):
+    return optax.losses.sigmoid_focal_loss(y_pred, y_true, alpha=None, gamma=2.0).mean(-1)  # per-sample mean
+
+
+@recipe("binary_focal_crossentropy", source="keras",
+        args={"from_logits": True, "apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5},
+        differences=("granularity",),
+        note="apply_class_balancing=True is optax's alpha: y alpha + (1 - y)(1 - alpha).")
+def binary_focal_crossentropy_balanced_from_keras(y_true, y_pred, alpha=0.3, gamma=1.5):
+    return optax.losses.sigmoid_focal_loss(y_pred, y_true, alpha=alpha, gamma=gamma).mean(-1)

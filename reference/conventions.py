@@ -39,7 +39,7 @@ __all__ = [
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
     "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon",
     "similarity_negated", "cosine_inverse_norm_cap", "cosine_squared_norm_floor", "cosine_norm_floor",
-    "cosine_squared_norm_epsilon",
+    "cosine_squared_norm_epsilon", "clip_after_activation",
 ]
 
 
@@ -473,3 +473,20 @@ def cosine_squared_norm_epsilon(eps: float, *, source: str, versions: str,
         f"cos = sum(x y) / sqrt((sum x^2 + eps) (sum y^2 + eps)), eps = {eps!r} added to both squared norms "
         "(formed in the input's dtype): a zero vector gives cos 0 (math NaN) and every cosine is pulled "
         "toward 0 by a relative eps / |x|^2.", detail, source, versions)
+
+
+FOCAL_LOSSES = ("binary_focal_crossentropy", "categorical_focal_crossentropy")
+
+
+def clip_after_activation(*, source: str, versions: str, applies_to: Iterable[str] = FOCAL_LOSSES,
+                          detail: str = "") -> Flag:
+    """From logits, the sigmoid / softmax output goes down the probabilities' path: the ``prob_clip`` the
+    convention holds for the loss applies to it too (a logit beyond about +-16 saturates)."""
+    return _flag(
+        "clip_after_activation", True, applies_to,
+        "From logits, the loss applies the sigmoid (softmax), rounds it to the input's dtype (a tensor of that "
+        "dtype) and then takes the probabilities' path, so the prob_clip of the same convention clips sigmoid(z) to "
+        "[eps, 1 - eps] before the log: 1 - sigmoid(z) keeps that rounding (float32: 13 ulps at z ~ 10), the "
+        "cross-entropy "
+        "term saturates at -log(eps) = 16.118 (eps = 1e-7) and its gradient vanishes beyond |z| ~ 16: "
+        "binary focal(y=0, z=30, gamma=2) = 16.118095 where the mathematics gives 30.", detail, source, versions)

@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._util import (as_labels, check_bool, check_log_base, check_nonnegative, check_positive, check_unit_interval,
+from ._util import (as_labels, check_bool, check_finite, check_log_base, check_nonnegative, check_positive, check_unit_interval,
                     clip_bounds, errstate, f64, narrow_dtype, round_to, scalar, softplus, xlogy)
 from .activations import log_sigmoid, log_softmax, sigmoid, softmax, softmax_complement
 from .conventions import ConventionLike, get_convention
@@ -25,7 +25,7 @@ __all__ = [
     "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "nll",
     "hinge", "squared_hinge", "categorical_hinge",
     "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh",
-    "poisson", "cosine_similarity", "cosine_distance",
+    "poisson", "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
 ]
 
 
@@ -823,6 +823,142 @@ def cosine_distance(y_true, y_pred, *, axis: int = -1, convention: ConventionLik
     return _cosine_distance(y_true, y_pred, axis=axis, convention=convention)[0]
 
 
+# ------------------------------------------------------------------------------------------------
+# Focal cross entropies
+
+
+def _bfocal(y_true, y_pred, *, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+            label_smoothing=0.0, axis=-1, convention="math"):
+    name = "binary_focal_crossentropy"
+    apply_class_balancing = check_bool(name, "apply_class_balancing", apply_class_balancing)
+    from_logits = check_bool(name, "from_logits", from_logits)
+    alpha = check_unit_interval(name, "alpha", alpha)
+    gamma = check_nonnegative(name, "gamma", gamma)
+    label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, x = _pair(y_true, y_pred, axis)
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    k = x.shape[-1]
+    with errstate():
+        p, dp = (sigmoid(x), sigmoid(x) * sigmoid(-x)) if from_logits else (x, np.ones_like(x))
+        eps = conv.value_for("prob_clip", name)
+        if eps is not None and (not from_logits or conv.value_for("clip_after_activation", name)):
+            if from_logits:  # the sigmoid's output, a tensor of the input's dtype, is what gets clipped
+                p = round_to(p, dt)
+            lo, hi = clip_bounds(eps, dt)
+            mask = (p >= lo) & (p <= hi)
+            c = np.clip(p, lo, hi)
+            comp = round_to(1.0 - c, dt)
+            le = conv.value_for("bce_log_epsilon", name)
+            a, b = (c, comp) if le is None else (round_to(c + _in_dtype(le, dt), dt), round_to(comp + _in_dtype(le, dt), dt))
+            ce = -(y * np.log(a) + (1.0 - y) * np.log(b))
+            dce = (-y / a + (1.0 - y) / b) * mask * dp
+        elif from_logits:
+            ce = np.where(y == 0, 0.0, y * softplus(-x)) + np.where(y == 1, 0.0, (1.0 - y) * softplus(x))
+            dce = (1.0 - y) * sigmoid(x) - y * sigmoid(-x)
+        else:
+            ce = -(np.where(y == 0, 0.0, y * np.log(p)) + np.where(y == 1, 0.0, (1.0 - y) * np.log1p(-p)))
+            dce = np.where(y == 0, 0.0, -y / p) + np.where(y == 1, 0.0, (1.0 - y) / (1.0 - p))
+        m = y * (1.0 - p) + (1.0 - y) * p  # 1 - p_t
+        f = m ** gamma
+        df = 0.0 if gamma == 0 else gamma * m ** (gamma - 1.0) * (1.0 - 2.0 * y) * dp
+        w = y * alpha + (1.0 - y) * (1.0 - alpha) if apply_class_balancing else 1.0
+        terms = w * f * ce
+        g = w * (df * ce + f * dce)
+    return scalar(np.mean(terms, axis=-1)), _back(g / k, axis)
+
+
+def binary_focal_crossentropy(y_true, y_pred, *, apply_class_balancing: bool = False, alpha: float = 0.25,
+                              gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1, convention: ConventionLike = "math"):
+    r"""Binary focal cross entropy (Lin et al.), averaged over ``axis``.
+
+    .. math:: \frac1K \sum_i w_i\,(1 - p_{t,i})^{\gamma}\, \mathrm{BCE}(y_i, p_i),\qquad
+              1 - p_t = y (1 - p) + (1 - y) p,\quad w = y \alpha + (1 - y)(1 - \alpha)\ \text{(class balancing) else } 1
+
+    ``p = sigmoid(y_pred)`` when ``from_logits``; label smoothing :math:`y (1-s) + s/2` first.  ``gamma = 0`` is
+    binary cross entropy.  Flags: ``prob_clip`` (the BCE term's probabilities), ``clip_after_activation`` (that
+    clip also after the sigmoid, whose output is then rounded to the input's dtype first), ``bce_log_epsilon``.
+
+    Example:
+      >>> print(binary_focal_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], gamma=2.0))
+      [0.32986466 0.20579838]
+      >>> print(round(float(binary_focal_crossentropy([0.0], [30.0], from_logits=True)), 6))
+      30.0
+
+    References:
+      Lin et al., Focal Loss for Dense Object Detection, ICCV 2017 (arXiv:1708.02002).
+    """
+    return _bfocal(y_true, y_pred, apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                   from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, convention=convention)[0]
+
+
+def _cfocal(y_true, y_pred, *, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+            convention="math"):
+    name = "categorical_focal_crossentropy"
+    from_logits = check_bool(name, "from_logits", from_logits)
+    alpha = check_finite(name, "alpha", alpha)
+    gamma = check_nonnegative(name, "gamma", gamma)
+    label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, x = _pair(y_true, y_pred, axis)
+    if label_smoothing:
+        y = _smooth(y, label_smoothing, x.shape[-1])
+    with errstate():
+        q = softmax(x, axis=-1) if from_logits else x
+        if from_logits and conv.value_for("clip_after_activation", name):
+            q = round_to(q, dt)  # the softmax's output, in the input's dtype, goes down the probabilities' path
+        s = None
+        r = q
+        if conv.value_for("cce_renormalize", name) and not from_logits:
+            s = np.sum(q, axis=-1, keepdims=True)
+            r = q / s
+        eps = conv.value_for("prob_clip", name)
+        mask = np.ones(r.shape, dtype=bool)
+        c = r
+        if eps is not None and (not from_logits or conv.value_for("clip_after_activation", name)):
+            lo, hi = clip_bounds(eps, dt)
+            mask = (r >= lo) & (r <= hi)
+            c = np.clip(r, lo, hi)
+        logc = log_softmax(x, axis=-1) if (from_logits and c is q) else np.log(c)
+        f = (1.0 - c) ** gamma
+        terms = np.where(y == 0, 0.0, -alpha * y * f * logc)
+        df = 0.0 if gamma == 0 else gamma * (1.0 - c) ** (gamma - 1.0)
+        gc = np.where(y == 0, 0.0, -alpha * y * (f / c - df * logc)) * mask
+        if s is not None:
+            g = (gc - np.sum(gc * r, axis=-1, keepdims=True)) / s
+        elif from_logits:
+            g = q * (gc - np.sum(gc * q, axis=-1, keepdims=True))
+        else:
+            g = gc
+    return scalar(np.sum(terms, axis=-1)), _back(g, axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, *, alpha: float = 0.25, gamma: float = 2.0,
+                                   from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                                   convention: ConventionLike = "math"):
+    r"""Categorical focal cross entropy per sample (Lin et al.'s focal term on every class).
+
+    .. math:: -\sum_i \alpha\, (1 - q_i)^{\gamma}\, y_i \log q_i
+
+    ``q = softmax(y_pred)`` when ``from_logits`` else ``y_pred``; ``alpha`` multiplies every class (the
+    default 0.25 scales the loss by a quarter); label smoothing :math:`y (1-s) + s/K` first.  Flags:
+    ``cce_renormalize``, ``prob_clip``, ``clip_after_activation``.
+
+    Example:
+      >>> print(categorical_focal_crossentropy([[0, 1, 0], [0, 0, 1]], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]))
+      [3.20583090e-05 4.66273481e-01]
+
+    References:
+      Lin et al., Focal Loss for Dense Object Detection, ICCV 2017 (arXiv:1708.02002).
+    """
+    return _cfocal(y_true, y_pred, alpha=alpha, gamma=gamma, from_logits=from_logits,
+                   label_smoothing=label_smoothing, axis=axis, convention=convention)[0]
+
+
 IMPLEMENTATIONS = {
     "entropy": _entropy,
     "cross_entropy": _cross_entropy,
@@ -844,6 +980,8 @@ IMPLEMENTATIONS = {
     "poisson": _poisson,
     "cosine_similarity": _cosine_similarity,
     "cosine_distance": _cosine_distance,
+    "binary_focal_crossentropy": _bfocal,
+    "categorical_focal_crossentropy": _cfocal,
 }
 
 LOSSES = {
@@ -865,4 +1003,6 @@ LOSSES = {
     "poisson": poisson,
     "cosine_similarity": cosine_similarity,
     "cosine_distance": cosine_distance,
+    "binary_focal_crossentropy": binary_focal_crossentropy,
+    "categorical_focal_crossentropy": categorical_focal_crossentropy,
 }

@@ -28,7 +28,7 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
     "sparse_categorical_crossentropy", "binary_crossentropy", "nll", "hinge", "squared_hinge",
     "categorical_hinge", "mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh", "poisson",
-    "cosine_similarity", "cosine_distance", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
+    "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
 DPS = 60
@@ -305,6 +305,66 @@ def _row_cosine_distance(y, p, c):
     return 1 - _cos(y, p, c)
 
 
+def _row_binary_focal(y, p, c):
+    conv, name, dt = c["conv"], "binary_focal_crossentropy", c["dt"]
+    ls = c.get("label_smoothing", 0.0)
+    if ls:
+        y = [v * (1 - mpf(ls)) + mpf(ls) / 2 for v in y]
+    gamma, alpha = mpf(c.get("gamma", 2.0)), mpf(c.get("alpha", 0.25))
+    logits = c.get("from_logits", False)
+    eps = conv.value_for("prob_clip", name)
+    clipped = eps is not None and (not logits or conv.value_for("clip_after_activation", name))
+    rnd = (lambda v, _: v) if c.get("exact") else _rnd
+    terms = []
+    for a, x in zip(y, p):
+        q = 1 / (1 + mpmath.exp(-x)) if logits else x
+        if clipped and logits and not c.get("exact"):
+            q = _rnd(q, dt)  # the sigmoid's output in the input's dtype
+        if clipped:
+            lo, hi = (mpf(b) for b in clip_bounds(eps, dt))
+            cl = min(max(q, lo), hi)
+            comp = rnd(1 - cl, dt)
+            le = conv.value_for("bce_log_epsilon", name)
+            u, v = (cl, comp) if le is None else (rnd(cl + mpf(float(np.asarray(le).astype(dt))), dt),
+                                                  rnd(comp + mpf(float(np.asarray(le).astype(dt))), dt))
+            ce = -(a * mpmath.log(u) + (1 - a) * mpmath.log(v))
+        elif logits:
+            ce = (0 if a == 0 else a * _softplus(-x)) + (0 if a == 1 else (1 - a) * _softplus(x))
+        else:
+            ce = -((0 if a == 0 else a * _log(q)) + (0 if a == 1 else (1 - a) * _log(1 - q)))
+        m = a * (1 - q) + (1 - a) * q
+        f = mpf(1) if gamma == 0 else (mpf(0) if m == 0 else m ** gamma)
+        w = a * alpha + (1 - a) * (1 - alpha) if c.get("apply_class_balancing", False) else 1
+        terms.append(0 if (f == 0 and ce != INF) else w * f * ce)
+    return mpmath.fsum(terms) / len(p)
+
+
+def _row_categorical_focal(y, p, c):
+    conv, name, dt = c["conv"], "categorical_focal_crossentropy", c["dt"]
+    ls = c.get("label_smoothing", 0.0)
+    if ls:
+        y = [v * (1 - mpf(ls)) + mpf(ls) / len(p) for v in y]
+    gamma, alpha = mpf(c.get("gamma", 2.0)), mpf(c.get("alpha", 0.25))
+    logits = c.get("from_logits", False)
+    if logits:
+        q = [mpmath.exp(v) for v in _log_softmax_row(p)]
+        if conv.value_for("clip_after_activation", name) and not c.get("exact"):
+            q = [_rnd(v, dt) for v in q]  # the softmax's output in the input's dtype
+    else:
+        q = list(p)
+        if conv.value_for("cce_renormalize", name):
+            total = mpmath.fsum(q)
+            q = [v / total for v in q]
+    eps = conv.value_for("prob_clip", name)
+    if eps is not None and (not logits or conv.value_for("clip_after_activation", name)):
+        lo, hi = (mpf(b) for b in clip_bounds(eps, dt))
+        q = [min(max(v, lo), hi) for v in q]
+        logq = [_log(v) for v in q]
+    else:
+        logq = _log_softmax_row(p) if logits else [_log(v) for v in q]
+    return mpmath.fsum(0 if a == 0 else -alpha * a * (1 - v) ** gamma * lv for a, v, lv in zip(y, q, logq))
+
+
 # ------------------------------------------------------------------------------------------------
 # Drivers
 
@@ -315,7 +375,8 @@ _ROWS = {
     "categorical_hinge": _row_categorical_hinge, "mean_squared_error": _row_mse,
     "mean_absolute_error": _row_mae, "huber": _row_huber, "smooth_l1": _row_smooth_l1,
     "log_cosh": _row_log_cosh, "poisson": _row_poisson, "cosine_similarity": _row_cosine_similarity,
-    "cosine_distance": _row_cosine_distance,
+    "cosine_distance": _row_cosine_distance, "binary_focal_crossentropy": _row_binary_focal,
+    "categorical_focal_crossentropy": _row_categorical_focal,
 }
 _SPARSE = ("sparse_categorical_crossentropy", "nll")
 
@@ -374,7 +435,8 @@ def _evaluate(name, *args, **kwargs):
 
 
 _PROB_INPUTS = ("entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
-                "sparse_categorical_crossentropy", "binary_crossentropy")
+                "sparse_categorical_crossentropy", "binary_crossentropy", "binary_focal_crossentropy",
+                "categorical_focal_crossentropy")
 
 
 def grad(name: str, *args, step: float = 1e-25, relative=None, **kwargs) -> np.ndarray:
