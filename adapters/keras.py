@@ -77,7 +77,9 @@ _K3_VERSIONS = ">=3.0"
 def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Flag]:
     """The flags Keras 3 and Keras 2 share (same code, read in each version's files)."""
     return [
-        C.cce_renormalize(source=f"categorical_crossentropy in {backend_src}", versions=versions),
+        C.cce_renormalize(source=f"categorical_crossentropy in {backend_src}; categorical_focal_crossentropy in "
+                                 f"{losses_src}", versions=versions,
+                          applies_to=("categorical_crossentropy", "categorical_focal_crossentropy")),
         C.sparse_renormalize(
             "after_clip", source=f"sparse_categorical_crossentropy in {backend_src}", versions=versions,
             detail="log(clip(y_pred)) is fed to tf.nn.sparse_softmax_cross_entropy_with_logits, which "
@@ -128,8 +130,10 @@ def _keras_flags(versions: str, backend_src: str, losses_src: str) -> list[C.Fla
 def _prob_clip(versions: str, backend_src: str) -> C.Flag:
     return C.prob_clip(
         1e-7, source=f"categorical/sparse_categorical_crossentropy in {backend_src}; binary_crossentropy in "
-                     f"{backend_src}", versions=versions,
-        detail="eps = keras.config.epsilon(); the clip is tf.clip_by_value.")
+                     f"{backend_src}; binary_focal_crossentropy, categorical_focal_crossentropy in {_K3_LOSSES}",
+        versions=versions, applies_to=C.PROB_LOSSES + C.FOCAL_LOSSES,
+        detail="eps = keras.config.epsilon(); the clip is tf.clip_by_value. The focal losses clip inside "
+               "ops.binary_crossentropy / after their own renormalisation.")
 
 
 def _msle_floor(versions: str, losses_src: str) -> C.Flag:
@@ -149,6 +153,18 @@ KERAS3 = Convention(
         _prob_clip(_K3_VERSIONS, _K3_NN),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_K3_LOSSES}", versions=_K3_VERSIONS,
                                       detail="(Keras 2 uses shape[axis].)"),
+        C.clip_after_activation(
+            source=f"categorical_focal_crossentropy in {_K3_LOSSES}", versions=_K3_VERSIONS,
+            applies_to=("categorical_focal_crossentropy",),
+            detail="ops.softmax(y_pred), then y_pred / sum and ops.clip (binary_focal_crossentropy's sigmoid output "
+                   "keeps its logits on TensorFlow: _get_logits in keras/src/backend/tensorflow/nn.py takes the "
+                   "stable from-logits path, no clip)."),
+        C.similarity_negated(source=f"cosine_similarity in {_K3_LOSSES}", versions=_K3_VERSIONS,
+                             detail="-ops.sum(normalize(y_true) * normalize(y_pred), axis=axis)."),
+        C.cosine_inverse_norm_cap(
+            1e-7, source=f"cosine_similarity in {_K3_LOSSES}; normalize in keras/src/utils/numerical_utils.py and "
+                         f"_normalize in keras/src/ops/nn.py ({_K3})", versions=_K3_VERSIONS,
+            detail="x * minimum(rsqrt(sum(square(x))), 1.0 / backend.epsilon()) (order 2)."),
     ], {
         "backend": "Keras 3's jax/torch/numpy backends differ from TF in sparse CE from probabilities: "
                    "renormalise, then clip, then log (sparse_renormalize='before_clip'); TF backend clips, "
@@ -206,6 +222,10 @@ _SPECS: dict[str, _Spec] = {
                                             "MeanAbsolutePercentageError"),
     "categorical_generalized_cross_entropy": _Spec("labels", "y_pred", "categorical_generalized_cross_entropy",
                                                    "CategoricalGeneralizedCrossEntropy"),
+    "cosine_similarity": _Spec("y_true", "y_pred", "cosine_similarity", "CosineSimilarity"),
+    "binary_focal_crossentropy": _Spec("y_true", "y_pred", "binary_focal_crossentropy", "BinaryFocalCrossentropy"),
+    "categorical_focal_crossentropy": _Spec("y_true", "y_pred", "categorical_focal_crossentropy",
+                                            "CategoricalFocalCrossentropy"),
     "softmax": _Spec(None, "z", "softmax", None, "softmax", activation=True),
     "log_softmax": _Spec(None, "z", "log_softmax", None, "log_softmax", activation=True),
     "sigmoid": _Spec(None, "z", "sigmoid", None, "sigmoid", activation=True),
@@ -217,6 +237,8 @@ _ARGS: dict[str, tuple[str, ...]] = {
     "sparse_categorical_crossentropy": ("from_logits", "ignore_class"),
     "binary_crossentropy": ("from_logits", "label_smoothing"),
     "categorical_generalized_cross_entropy": ("q",),
+    "binary_focal_crossentropy": ("apply_class_balancing", "alpha", "gamma", "from_logits", "label_smoothing"),
+    "categorical_focal_crossentropy": ("alpha", "gamma", "from_logits", "label_smoothing"),
 }
 # Arguments the reference defaults and a Keras function requires: passed explicitly, at the reference's default
 # (keras.losses.categorical_generalized_cross_entropy(y_true, y_pred, q) has no default for q; its class has 0.5).
@@ -314,6 +336,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
     _dev("target-rank-expanded", TARGET_RANK_EXPANDED_SUMMARY, TARGET_RANK_EXPANDED_WHEN, "value",
          f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py; mean_squared_error, LossFunctionWrapper.call in "
          f"{LOSSES_PY} ({MEASURED}); measured"),
+    _dev("focal-gamma-zero-grad-nan",
+         "binary_focal_crossentropy with gamma = 0 (plain BCE) has a NaN gradient wherever p = y exactly: ops.power(1 - p_t, 0) at 1 - p_t = 0 differentiates as 0 * 0^-1 = 0 * inf (the value, 0^0 = 1, is right; the reference gradient there is BCE's, [0.5, -0.5] for y = [0, 1], p = [0, 1]).",
+         {"loss": "binary_focal_crossentropy", "case": "edge.focal.gamma-zero-grad", "kind": "grad"}, "nan",
+         f"binary_focal_crossentropy in {LOSSES_PY}; _PowGrad in tensorflow/python/ops/math_grad.py (TF 2.21); measured"),
     _dev("sparse-axis-must-be-last",
          "keras.losses.sparse_categorical_crossentropy (and the Loss class) take an `axis` argument but raise "
          "ValueError 'Only axis=-1 is currently supported' for any other class axis (torch takes classes on "
@@ -398,6 +424,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
                       "categorical_hinge", "hinge", "huber", "kl_divergence", "log_softmax", "log_softmax@tf.nn",
                       "log_cosh", "mean_absolute_error", "mean_squared_error", "poisson", "sigmoid",
                       "mean_absolute_percentage_error", "categorical_generalized_cross_entropy", "sigmoid@tf.nn", "softmax",
+                      "categorical_focal_crossentropy", "cosine_similarity", "binary_focal_crossentropy",
                       "softmax@tf.nn", "sparse_categorical_crossentropy", "sparse_categorical_crossentropy@tf.nn",
                       "squared_hinge"),
           "form": ("function:*", "tfnn:*"), "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},

@@ -54,9 +54,16 @@ def _shared(backend: str) -> list[C.Flag]:
     nn = _nn(backend)
     return [
         C.prob_clip(1e-7, source=f"categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy "
-                                 f"in {nn}", versions=_V,
+                                 f"in {nn}; binary_focal_crossentropy, categorical_focal_crossentropy in {_LOSSES}", versions=_V,
+                    applies_to=C.PROB_LOSSES + C.FOCAL_LOSSES,
                     detail=f"eps = keras.config.epsilon(); the clip is {'jnp.clip' if backend == 'jax' else 'torch.clip'}."),
-        C.cce_renormalize(source=f"categorical_crossentropy in {nn}", versions=_V),
+        C.cce_renormalize(source=f"categorical_crossentropy in {nn}; categorical_focal_crossentropy in {_LOSSES}",
+                          versions=_V, applies_to=("categorical_crossentropy", "categorical_focal_crossentropy")),
+        C.clip_after_activation(
+            source=f"binary_focal_crossentropy, categorical_focal_crossentropy in {_LOSSES}; binary_crossentropy in {nn}",
+            versions=_V,
+            detail="ops.sigmoid / ops.softmax, then the probabilities' path (off TensorFlow nothing carries the "
+                   "logits along: the TensorFlow backend's _get_logits recovers them for the binary focal loss)."),
         C.sparse_renormalize(
             "before_clip", source=f"sparse_categorical_crossentropy in {nn}", versions=_V,
             detail="output / sum(output), then the clip, then the log (the TensorFlow backend clips first and "
@@ -81,6 +88,9 @@ def _shared(backend: str) -> list[C.Flag]:
         C.target_shape_alignment(
             "expand_rank", applies_to=("mean_squared_error",),
             source=f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py ({_K3})", versions=_V),
+        C.similarity_negated(source=f"cosine_similarity in {_LOSSES}", versions=_V),
+        C.cosine_inverse_norm_cap(1e-7, source=f"cosine_similarity in {_LOSSES}; _normalize in keras/src/ops/nn.py "
+                                               f"({_K3})", versions=_V),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_LOSSES}", versions=_V),
         C.zero_times_inf_nan(
             ("categorical_crossentropy",), source=f"categorical_crossentropy in {nn}", versions=_V,
@@ -156,7 +166,7 @@ _HALF = ("float16", "bfloat16")
 _DTYPES_PY = f"keras/src/backend/common/dtypes.py ({_K3})"
 # Losses whose per-sample value goes through ops.mean (or, on torch, another op that takes result_type).
 _MEAN_LOSSES = ("mean_squared_error", "mean_absolute_error", "huber", "hinge", "squared_hinge", "poisson",
-                "binary_crossentropy", "log_cosh", "mean_squared_logarithmic_error")
+                "binary_crossentropy", "log_cosh", "mean_squared_logarithmic_error", "binary_focal_crossentropy")
 
 
 def _common(backend: str) -> tuple[Deviation, ...]:
@@ -195,6 +205,20 @@ def _common(backend: str) -> tuple[Deviation, ...]:
     )
 
 
+def _focal(backend: str) -> tuple[Deviation, ...]:
+    return (
+        _dev("focal-sigmoid-rounding-amplified",
+             "binary_focal_crossentropy(from_logits=True) rounds ops.sigmoid(z) to the input's dtype and takes "
+             "log(1 - p) of it (clip_after_activation, reproduced for a correctly rounded sigmoid), but the "
+             f"{backend} sigmoid is not correctly rounded, and 1 - p turns its last-bit error into a relative error "
+             "of u / (1 - p): at z = 6, 6.5, 7 (float32) the loss is 3e-5 off (32 ulps; float16 0.03 at z = 6, found "
+             "by the fuzzer; the gradient alike).  The TensorFlow backend and optax work from the logits.",
+             {"loss": "binary_focal_crossentropy", "case": "edge.focal.sigmoid-rounding", "kind": ("edge", "value", "grad"),
+              "dtype": ("float16", "bfloat16", "float32", "float64")}, "differs",
+             f"binary_focal_crossentropy in {_LOSSES}; sigmoid in keras/src/backend/{backend}/nn.py; measured"),
+    )
+
+
 def _half(backend: str) -> tuple[Deviation, ...]:
     """Last in the tuple: the first declaration that covers a check judges it, and this one is the broadest."""
     return (
@@ -212,8 +236,8 @@ def _float64_in_float32(backend: str, settings: Mapping[str, Any] | None = None)
              "float64 inputs are averaged in float32: ops.mean casts to result_type(float64, 'float32'), which Keras "
              "maps to float32 on every backend but TensorFlow ('Force to be 32-bit dtype when encountering 64-bit "
              "dtype. This is to be aligned with JAX's default behavior.'), so MSE, MAE, Huber, hinge, squared hinge, "
-             "Poisson and BCE carry float32 errors (1e-7 relative) in a float64 result (the gradients with respect "
-             "to the prediction and to the target alike).",
+             "Poisson, BCE and binary focal CE carry float32 errors (1e-7 relative) in a float64 result (the "
+             "gradients with respect to the prediction and to the target alike).",
              {"loss": _MEAN_LOSSES, "form": "function:none", "dtype": "float64",
               "kind": ("value", "grad", "golden"), "case": ("gen.*", "conv.*"), "wrt": "*"}, "differs",
              f"_lattice_result_type / BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; mean in keras/src/backend/{backend}/numpy.py",
@@ -243,6 +267,10 @@ def _float64_in_float32(backend: str, settings: Mapping[str, Any] | None = None)
 # Measured with keras 3.15.1 on jax 0.10.2 / torch 2.13.0 (CPU) against reference/ under "keras_jax" /
 # "keras_torch" (default matrix, edge battery; ``settings`` names the x64 state a deviation needs).
 JAX_DEVIATIONS: tuple[Deviation, ...] = _common("jax") + _float64_in_float32("jax", {"x64": "on"}) + (
+    _dev("focal-gamma-zero-grad-nan",
+         "binary_focal_crossentropy with gamma = 0 (plain BCE) has a NaN gradient wherever p = y exactly: ops.power(1 - p_t, 0) at 1 - p_t = 0 differentiates as 0 * 0^-1 = 0 * inf (the value, 0^0 = 1, is right; the reference gradient there is BCE's, [0.5, -0.5] for y = [0, 1], p = [0, 1]). (jax's pow JVP; the torch backend's pow backward gives 0 there.)",
+         {"loss": "binary_focal_crossentropy", "case": "edge.focal.gamma-zero-grad", "kind": "grad"}, "nan",
+         f"binary_focal_crossentropy in {_LOSSES}; jax pow JVP (jax 0.10.2); measured"),
     _dev("float64-needs-x64",
          "Without JAX's x64 mode (off by default) float64 inputs become float32 arrays: the loss and its gradient "
          "come back float32, computed in float32 (value and gradient checks judge them so); with "
@@ -291,7 +319,7 @@ JAX_DEVIATIONS: tuple[Deviation, ...] = _common("jax") + _float64_in_float32("ja
          "TensorFlow's clip_by_value and torch.clamp, passes all of it; float16 KL at q = 1, the upper bound: "
          "-0.5 for -1).  Found by the fuzzer.",
          {"loss": ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-                   "kl_divergence"),
+                   "kl_divergence", "binary_focal_crossentropy", "categorical_focal_crossentropy"),
           "case": ("fuzz.keras_jax.binary_crossentropy.fc740c46649d", "fuzz.keras_jax.kl_divergence.01901fc2da41"),
           "dtype": ("float16", "bfloat16", "float32", "float64"), "kind": "grad"}, "differs",
          f"clip in keras/src/backend/jax/numpy.py ({_K3}); binary_crossentropy in {_JAX_NN}; kl_divergence in "
@@ -302,7 +330,7 @@ JAX_DEVIATIONS: tuple[Deviation, ...] = _common("jax") + _float64_in_float32("ja
          "difference.",
          {"case": ("fuzz.keras.categorical_hinge.fa10d68c0451", "fuzz.keras.mean_absolute_error.6e20697dc54b"),
           "kind": "grad"}, "differs", _XLA_FLUSH, settings={"x64": "on"}),
-) + _half("jax")
+) + _focal("jax") + _half("jax")
 TORCH_DEVIATIONS: tuple[Deviation, ...] = _common("torch") + _float64_in_float32("torch") + (
     _dev("gce-unbatched-sample-shape",
          "categorical_generalized_cross_entropy on one unbatched sample given as tensors (a 0-d int64 label, a rank-1 "
@@ -334,12 +362,42 @@ TORCH_DEVIATIONS: tuple[Deviation, ...] = _common("torch") + _float64_in_float32
          {"loss": ("hinge", "squared_hinge", "categorical_hinge"), "form": "function:none", "dtype": "float64",
           "kind": ("dtype", "value")}, "differs",
          f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; maximum in keras/src/backend/torch/numpy.py"),
+    _dev("float64-normalize-in-float32",
+         "cosine_similarity normalises with x * ops.minimum(rsqrt(sum x^2), 1 / epsilon): on torch minimum casts both "
+         "arguments to result_type(float64, float), which Keras maps to float32, so the inverse norm is rounded "
+         "to float32 and float64 cosines carry float32 errors (9e-9 on gen.small, 5e-11 of 0.00267 at the "
+         "tiny-vector edge case, a gradient 0.15 off 8.0e6 there); the jax backend under x64 keeps float64.",
+         {"loss": "cosine_similarity", "form": "function:none", "dtype": "float64",
+          "kind": ("value", "grad", "edge", "golden")}, "differs",
+         f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; minimum in keras/src/backend/torch/numpy.py; _normalize in "
+         f"keras/src/ops/nn.py ({_K3}); measured"),
+    _dev("focal-clip-bound-float32",
+         "categorical_focal_crossentropy clips with ops.clip(y_pred, epsilon(), 1 - epsilon()), which on torch makes "
+         "its Python bounds floatx (float32) tensors first: in float64 a clipped probability becomes "
+         "float32(1e-7) = 1.0000000116860974e-07, a term 0.25 * 1.17e-8 = 2.9e-9 lower than the TensorFlow backend's "
+         "(the cross entropies clip with torch.clip and Python floats: exact).",
+         {"loss": "categorical_focal_crossentropy", "form": "function:none", "dtype": "float64", "case": "gen.clipped*",
+          "kind": "value"},
+         "differs",
+         f"categorical_focal_crossentropy in {_LOSSES}; clip in keras/src/backend/torch/numpy.py ({_K3}); measured"),
+    _dev("float16-focal-log-clamped",
+         "binary_focal_crossentropy's cross-entropy term is torch's F.binary_cross_entropy after the clip: in float16 "
+         "the clip's upper bound 1 - 1e-7 rounds to 1, so a saturated sigmoid (logit 30, target 0) reaches log(0), "
+         "which F.binary_cross_entropy clamps at -100: 100 where the clip alone gives inf (the TensorFlow backend "
+         "and optax, from the logits, give 30); already at logit 9 the float16 sigmoid (0.99988) rounds to 1: 100 "
+         "for a loss of 9.0001.",
+         {"loss": "binary_focal_crossentropy", "dtype": _HALF,
+          "case": ("edge.focal.float16-saturated-logits", "edge.focal.float16-sigmoid-rounds-to-one"),
+          "kind": ("edge", "value")},
+         "differs",
+         f"binary_crossentropy in {_TORCH_NN} (torch.clip, then tnn.binary_cross_entropy: log clamped at -100); "
+         "measured"),
     _dev("bce-rejects-nan-probability",
          "binary_crossentropy from probabilities is torch's F.binary_cross_entropy, which raises RuntimeError 'all "
          "elements of input should be between 0 and 1' for a NaN probability (the clip keeps NaN).",
          {"loss": "binary_crossentropy", "case": "edge.bce.prob-nan"}, "error:RuntimeError",
          f"binary_crossentropy in {_TORCH_NN}; aten binary_cross_entropy (torch 2.13.0)"),
-) + _half("torch")
+) + _focal("torch") + _half("torch")
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -83,6 +83,10 @@ OPTAX = Convention(
         "huber": "huber_loss(predictions, targets, delta) = 0.5 min(|e|,d)^2 + d (|e| - min(|e|,d)): the "
                  "mathematics.",
         "smooth_labels": "optax.smooth_labels(labels, alpha) = (1 - alpha) labels + alpha / K.",
+        "cosine_epsilon": "cosine_similarity / cosine_distance take epsilon=0.0 by default: sqrt(clip(sum x^2, "
+                          "epsilon)) is the plain norm, so a zero vector gives NaN (value and gradient), the "
+                          "mathematics; a user's epsilon floors the SQUARED norm (reference flag "
+                          "cosine_squared_norm_floor) (optax/losses/_regression.py, optax 0.2.8).",
     })
 
 # safe_softmax_cross_entropy is softmax_cross_entropy without the literal 0 * -inf (its weighted_logsoftmax
@@ -234,6 +238,20 @@ def _categorical_hinge(jax, jnp, optax, a, args):
     return optax.losses.multiclass_hinge_loss(a["y_pred"], jnp.argmax(a["y_true"], axis=-1))
 
 
+def _cosine_similarity(jax, jnp, optax, a, args):
+    return optax.losses.cosine_similarity(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)))
+
+
+def _cosine_distance(jax, jnp, optax, a, args):
+    return optax.losses.cosine_distance(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)))
+
+
+def _binary_focal(jax, jnp, optax, a, args):
+    # optax weights the classes when alpha is given (default None); Keras only with apply_class_balancing=True.
+    alpha = float(args.get("alpha", 0.25)) if args.get("apply_class_balancing", False) else None
+    return optax.losses.sigmoid_focal_loss(a["y_pred"], a["y_true"], alpha=alpha, gamma=float(args.get("gamma", 2.0)))
+
+
 def _softmax(jax, jnp, optax, a, args):
     return jax.nn.softmax(a["z"], **_axis(args))
 
@@ -261,6 +279,9 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "kl_divergence@log_targets": _kl_log_targets,
     "generalized_kl_divergence": _generalized_kl,
     "generalized_kl_divergence@convex": _convex_kl,
+    "cosine_similarity": _cosine_similarity,
+    "cosine_distance": _cosine_distance,
+    "binary_focal_crossentropy": _binary_focal,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -328,6 +349,17 @@ BINDINGS: dict[str, Binding] = {
         "generalized_kl_divergence",
         "optax.losses.convex_kl_divergence(log_predictions=jnp.log(q), targets=p, axis=axis) (deprecated alias of "
         "generalized_kl_divergence)", ("convex:none",), CONVENTION, granularity="sample", grad_wrt="q"),
+    "cosine_similarity": OptaxBinding(
+        "cosine_similarity", "optax.losses.cosine_similarity(predictions=y_pred, targets=y_true, axis=axis) "
+        "(epsilon=0.0, its default)", _FORMS, CONVENTION, granularity="sample"),
+    "cosine_distance": OptaxBinding(
+        "cosine_distance", "optax.losses.cosine_distance(predictions=y_pred, targets=y_true, axis=axis) "
+        "(epsilon=0.0, its default)", _FORMS, CONVENTION, granularity="sample"),
+    "binary_focal_crossentropy": OptaxBinding(
+        "binary_focal_crossentropy", "optax.losses.sigmoid_focal_loss(logits=y_pred, labels=y_true, alpha=alpha if "
+        "apply_class_balancing else None, gamma=gamma); from_logits=True only, no label_smoothing",
+        _FORMS, CONVENTION, granularity="element", args=("apply_class_balancing", "alpha", "gamma", "from_logits"),
+        requires={"from_logits": True}),
     "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,
                             granularity="sample", grad_wrt="z"),
     "log_softmax": OptaxBinding("log_softmax", "jax.nn.log_softmax(z, axis=axis)", _FORMS, CONVENTION,
@@ -477,7 +509,9 @@ DEVIATIONS: tuple[Deviation, ...] = (
                 "cases); log_softmax 6.9 / 4.2 ulps and 0.85 u; softmax_cross_entropy_with_integer_labels 2.1 u "
                 "absolutely (133 ulps of a loss of 0.008 in bfloat16); KL 2.5 ulps; the others 1-1.9.  Judged by "
                 "the bound of a computation in the half dtype (native model, probabilistic gamma).",
-        when={"binding": ("binary_crossentropy", "categorical_crossentropy", "categorical_hinge", "huber",
+        when={"binding": ("binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+                          "categorical_hinge", "cosine_distance",
+                          "cosine_similarity", "huber",
                           "kl_divergence", "log_cosh", "log_softmax", "mean_squared_error", "sigmoid", "softmax",
                           "sparse_categorical_crossentropy", "l2_loss", "categorical_crossentropy@safe",
                           "kl_divergence@log_targets", "generalized_kl_divergence",

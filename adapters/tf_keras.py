@@ -55,16 +55,24 @@ _V = "<2.22"  # every Keras 2 (tf.keras of TF 2.x, tf_keras 2.x)
 KERAS2 = Convention(
     "keras2", "Keras 2: tf_keras (tf.keras of TF <= 2.15; tf.keras under TF_USE_LEGACY_KERAS=1 since).", [
         C.prob_clip(1e-7, source=f"categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy "
-                                 f"in {_BACKEND}", versions=_V,
+                                 f"in {_BACKEND}; binary_focal_crossentropy, categorical_focal_crossentropy in {_BACKEND}",
+                    versions=_V, applies_to=C.PROB_LOSSES + C.FOCAL_LOSSES,
                     detail="epsilon_ = _constant_to_tensor(epsilon(), output.dtype.base_dtype); "
                            "tf.clip_by_value(output, epsilon_, 1 - epsilon_)."),
-        C.cce_renormalize(source=f"categorical_crossentropy in {_BACKEND}", versions=_V,
+        C.clip_after_activation(
+            source=f"categorical_focal_crossentropy in {_BACKEND}", versions=_V,
+            applies_to=("categorical_focal_crossentropy",),
+            detail="tf.nn.softmax(output), output / reduce_sum, clip_by_value (binary_focal_crossentropy from "
+                   "logits calls binary_crossentropy(from_logits=True): tf.nn.sigmoid_cross_entropy_with_logits)."),
+        C.cce_renormalize(source=f"categorical_crossentropy, categorical_focal_crossentropy in {_BACKEND}", versions=_V,
+                          applies_to=("categorical_crossentropy", "categorical_focal_crossentropy"),
                           detail="output = output / tf.reduce_sum(output, axis, True), then the clip."),
         C.sparse_renormalize(
             "after_clip", source=f"sparse_categorical_crossentropy in {_BACKEND}", versions=_V,
             detail="output = tf.math.log(clip(output)) is fed to tf.nn.sparse_softmax_cross_entropy_with_logits, "
                    "which renormalises implicitly."),
-        C.bce_log_epsilon(1e-7, source=f"binary_crossentropy in {_BACKEND}", versions=_V,
+        C.bce_log_epsilon(1e-7, source=f"binary_crossentropy, binary_focal_crossentropy in {_BACKEND}", versions=_V,
+                          applies_to=("binary_crossentropy", "binary_focal_crossentropy"),
                           detail="bce = target * tf.math.log(output + epsilon()) + (1 - target) * "
                                  "tf.math.log(1 - output + epsilon()), after the clip (Keras 3 dropped the "
                                  "+ epsilon: 2.3025851 for bce([1], [0.1]))."),
@@ -105,6 +113,12 @@ KERAS2 = Convention(
             float.fromhex("0x1.62e4300000000p-1"), source=f"log_cosh in {_LOSSES}", versions=_V,
             detail="x + tf.math.softplus(-2.0 * x) - tf.cast(tf.math.log(2.0), x.dtype): log 2 computed in float32 "
                    "(0.6931471824645996); float64 log_cosh(0, 0) = -1.9046543e-09, every float64 value 1.9e-9 low."),
+        C.similarity_negated(source=f"cosine_similarity in {_LOSSES}", versions=_V,
+                             detail="-tf.reduce_sum(y_true * y_pred, axis=axis) of the l2-normalised inputs."),
+        C.cosine_squared_norm_floor(
+            1e-12, source=f"cosine_similarity in {_LOSSES}; l2_normalize in tensorflow/python/ops/nn_impl.py (TF 2.21)",
+            versions=_V, detail="tf.linalg.l2_normalize(x, axis) = x * rsqrt(maximum(reduce_sum(square(x)), 1e-12)) "
+                                "(Keras 3 caps the inverse norm at 1/1e-7 instead: a norm floor 10x lower)."),
     ], {
         "smoothing": "categorical_crossentropy's label smoothing divides by tf.shape(y_true)[axis], the class "
                      f"axis's size (Keras 3 divides by the last axis's size): _smooth_labels in {_LOSSES}.",
@@ -149,6 +163,10 @@ DEVIATIONS: tuple[Deviation, ...] = (
          {"case": "edge.*.target-rank-one-less.mean", "form": "class:*", "kind": "edge"}, "differs",
          f"LossFunctionWrapper.call in {_LOSSES}; squeeze_or_expand_dimensions in tf_keras/src/utils/losses_utils.py; "
          f"measured"),
+    _dev("focal-gamma-zero-grad-nan",
+         "binary_focal_crossentropy with gamma = 0 (plain BCE) has a NaN gradient wherever p = y exactly: ops.power(1 - p_t, 0) at 1 - p_t = 0 differentiates as 0 * 0^-1 = 0 * inf (the value, 0^0 = 1, is right; the reference gradient there is BCE's, [0.5, -0.5] for y = [0, 1], p = [0, 1]).",
+         {"loss": "binary_focal_crossentropy", "case": "edge.focal.gamma-zero-grad", "kind": "grad"}, "nan",
+         f"binary_focal_crossentropy in {_BACKEND}; _PowGrad in tensorflow/python/ops/math_grad.py (TF 2.21); measured"),
     _dev("float16-sum-overflow",
          "float16 intermediates overflow where the result is representable: MSE squares 300 (90000 > 65504), the "
          "mean over the class axis of BCE from huge logits and the class's sum_over_batch_size of two sparse "

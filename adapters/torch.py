@@ -87,6 +87,19 @@ TORCH = Convention(
             detail="F.mse_loss warns 'Using a target size ... different to the input size' and broadcasts: "
                    "reduction='none' returns 16 values for 4 samples; F.binary_cross_entropy(_with_logits) raise "
                    "ValueError on the same shapes (no flag there)."),
+        C.cosine_norm_floor(
+            1e-8, source=f"cosine_similarity in aten/src/ATen/native/Distance.cpp ({_TORCH}; eps=1e-8 default in "
+                         "torch/nn/functional.py); measured", versions=">=1.12", applies_to=("cosine_similarity",),
+            detail="Each norm is clamp_min_(eps)'d under a NoGradGuard, so autograd differentiates the unclamped "
+                   "norm (measured: the gradient at a vector of norm 2.4e-9 keeps the -(x.y) x/|x| term)."),
+        C.cosine_squared_norm_epsilon(
+            float.fromhex("0x1.1979980000000p-40"),
+            source=f"cosine_embedding_loss in aten/src/ATen/native/Loss.cpp ({_TORCH}); measured in float64",
+            versions=">=1.0",
+            detail="EPSILON = 1e-12 held as a float32 constant (9.999999960041972e-13, as in the BCE backward): "
+                   "mag_square = (x * x).sum(1) + EPSILON for each input, cos = prod_sum / sqrt(mag_square1 * "
+                   "mag_square2); the float64 1e-12 is 5.3e-13 off at a vector of norm 2.4e-9 "
+                   "(F.cosine_similarity clamps the norms at 1e-8 instead)."),
         C.bce_logits_formula(
             "torch", source=f"binary_cross_entropy_with_logits in torch/_decomp/decompositions.py ({_TORCH})",
             versions=">=1.0",
@@ -329,6 +342,26 @@ def _categorical_entropy(torch, t, args, api, red):
 
 def _entr(torch, t, args, api, red):
     return torch.special.entr(t["p"])
+def _cosine_similarity(torch, t, args, api, red):
+    dim = int(args.get("axis", -1))
+    if api == "function":
+        return torch.nn.functional.cosine_similarity(t["y_pred"], t["y_true"], dim=dim)
+    if api == "module":
+        return torch.nn.CosineSimilarity(dim=dim)(t["y_pred"], t["y_true"])
+    raise ValueError(f"unknown api {api!r}")
+
+
+def _cosine_distance(torch, t, args, api, red):
+    # cosine_embedding_loss takes (N, D) or (D,) inputs only and a target of +1 (1 - cos) or -1 per sample: the
+    # vector axis goes last and the batch axes are flattened into N (layout), and the target is +1 everywhere.
+    axis = int(args.get("axis", -1))
+    x1, x2 = (t[name].movedim(axis, -1) for name in ("y_pred", "y_true"))
+    batch = x1.shape[:-1]
+    if x1.dim() > 2:
+        x1, x2 = x1.reshape(-1, x1.shape[-1]), x2.reshape(-1, x2.shape[-1])
+    target = torch.ones(x1.shape[:-1], dtype=x1.dtype, device=x1.device)
+    out = _apply(torch, api, red, "cosine_embedding_loss", "CosineEmbeddingLoss", (x1, x2, target))
+    return out.reshape(batch) if red == "none" else out
 
 
 def _softmax(torch, t, args, api, red):
@@ -362,6 +395,8 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "gaussian_nll_loss": _gaussian_nll,
     "entropy": _categorical_entropy,
     "entropy@entr": _entr,
+    "cosine_similarity": _cosine_similarity,
+    "cosine_distance": _cosine_distance,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -452,6 +487,14 @@ BINDINGS: dict[str, Binding] = {
     "entropy@entr": TorchBinding(
         "entropy", "torch.special.entr(p) = -p log p elementwise (nats; no base)", ("special:none",), CONVENTION,
         granularity="element", grad_wrt="p"),
+    "cosine_similarity": TorchBinding(
+        "cosine_similarity", "torch.nn.functional.cosine_similarity(x1=y_pred, x2=y_true, dim=axis) / "
+        "nn.CosineSimilarity(dim=axis) (no reduction argument)", ("function:none", "module:none"), CONVENTION,
+        granularity="sample"),
+    "cosine_distance": TorchBinding(
+        "cosine_distance", "torch.nn.functional.cosine_embedding_loss(input1=y_pred, input2=y_true, target=+1 per "
+        "sample) / nn.CosineEmbeddingLoss: 1 - cos (target -1 gives max(0, cos - margin), not bound); (N, D) "
+        "inputs only, so the batch axes are flattened", _SAMPLE_FORMS, CONVENTION, granularity="sample"),
     "softmax": TorchBinding("softmax", "torch.nn.functional.softmax(z, dim=axis)", _ACTIVATION_FORMS,
                             CONVENTION, granularity="sample", grad_wrt="z"),
     "log_softmax": TorchBinding("log_softmax", "torch.nn.functional.log_softmax(z, dim=axis)",
@@ -565,7 +608,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
                           "mean_absolute_error", "mean_squared_error", "nll", "poisson", "smooth_l1",
                           "sparse_categorical_crossentropy", "binary_crossentropy@multilabel_soft_margin",
                           "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss", "multi_margin_loss",
-                          "gaussian_nll_loss", "entropy", "entropy@entr"),
+                          "gaussian_nll_loss", "entropy", "entropy@entr", "cosine_distance", "cosine_similarity"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=TORCH_VERSIONS,
         source="aten/src/ATen/native/cpu/SoftMaxKernel.cpp (_vec_log_softmax_lastdim), ReduceOps, Loss.cpp; "

@@ -385,6 +385,50 @@ def _gaussian_strategy(draw, st, S, dtype, args):
     return {"y_true": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
             "y_pred": draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype))),
             "var": draw(S.float_arrays(shape, st.floats(1e-3, 1e3)).map(lambda x: S.rounded(x, dtype)))}
+def _vectors_generate(rng, shape, args):
+    """Two batches of vectors (norms well above every implementation's floor), half of each pair's second
+    vector pulled toward the first so similarities spread over [-1, 1]."""
+    y_true = rng.normal(size=shape)
+    y_pred = rng.normal(size=shape) + rng.uniform(-1.5, 1.5, size=shape[:-1] + (1,)) * y_true
+    return {"y_true": y_true, "y_pred": y_pred}
+
+
+def _vectors_strategy(dtype, args):
+    """Vectors whose squares sum without overflow, norms bounded away from 0 (a zero or sub-epsilon vector is
+    an edge case: cases/edge/battery.toml)."""
+    from hypothesis import strategies as st
+
+    from lossparity import strategies as S
+
+    @st.composite
+    def draw_inputs(draw):
+        shape = draw(S.shapes())
+        cap = min(100.0, S.regression_cap(dtype, int(np.prod(shape))))
+        # In half precision the autodiff of a normalisation forms |x|^-3 (overflow for |x| < 0.03 in float16):
+        # an intermediate's range, not the loss's, so smaller magnitudes are drawn in float32/float64 only.
+        low = 0.25 if dtype in ("float16", "bfloat16") else 1e-2
+        magnitudes = st.floats(low, cap) | st.floats(0.5, 2.0)
+        elements = st.tuples(magnitudes, st.sampled_from((-1.0, 1.0))).map(lambda m: m[0] * m[1])
+        y_true = S.rounded(draw(S.float_arrays(shape, elements)), dtype)
+        y_pred = S.rounded(draw(S.float_arrays(shape, elements)), dtype)
+        return {"y_true": y_true, "y_pred": y_pred}
+
+    return draw_inputs()
+
+
+_VECTORS = (Input("y_true", "target", differentiable=False), _PRED)
+
+
+ALPHA_BINARY = Arg("alpha", "float", "a number in [0, 1] (the weight of class 1; class 0 gets 1 - alpha)",
+                   lambda v: _finite(v) and 0.0 <= float(v) <= 1.0, samples=(0.25, 0.5, 0.75), interval=(0.0, 1.0))
+ALPHA = Arg("alpha", "float", "a finite number (a factor on every class)", _finite, samples=(0.25, 1.0, 0.5),
+            interval=(0.0, 2.0))
+# gamma < 1 makes (1 - p_t)^gamma infinitely steep at p_t = 1 (a gradient of 0 * inf there), and gamma = 0 is
+# 0^0 there, whose autodiff gradient is 0 * inf on jax: edge.focal.gamma-zero-grad, not drawn by the fuzzer.
+GAMMA = Arg("gamma", "float", "a number >= 0 (the focusing exponent; 0: plain cross entropy)",
+            lambda v: _finite(v) and float(v) >= 0, samples=(2.0, 1.0, 3.0), interval=(1.0, 5.0))
+APPLY_CLASS_BALANCING = Arg("apply_class_balancing", "bool", "True (weight class 1 by alpha, class 0 by "
+                            "1 - alpha) or False", _is_bool, samples=(False, True))
 
 
 _ENTRIES = [
@@ -471,6 +515,34 @@ _ENTRIES = [
              oracle=_oracle_of("gaussian_nll_loss"),
              notes="var has y_pred's shape, or one entry per sample; torch clamps it at eps = 1e-6 without "
                    "stopping its gradient."),
+    # The normalised vectors and their dot product (a cosine near 0 cancels) are rounded quantities of size one.
+    LossInfo(name="cosine_similarity", kind="loss", inputs=_VECTORS, args=(AXIS,), generate=_vectors_generate,
+             variants=({}, {"axis": 1}), strategy=_vectors_strategy, unit_intermediate=True,
+             oracle=_oracle_of("cosine_similarity"),
+             notes="Keras returns MINUS the cosine; a zero vector is NaN in the mathematics and optax, 0 where an "
+                   "epsilon keeps the norm off zero (Keras 1e-7 on the norm, Keras 2 1e-12 on its square, torch "
+                   "1e-8), NaN again in float16, where every one of those epsilons is lost."),
+    LossInfo(name="cosine_distance", kind="loss", inputs=_VECTORS, args=(AXIS,), generate=_vectors_generate,
+             variants=({}, {"axis": 1}), strategy=_vectors_strategy, unit_intermediate=True,
+             oracle=_oracle_of("cosine_distance"),
+             notes="1 - cos: optax.losses.cosine_distance; torch's cosine_embedding_loss with target +1 (its "
+                   "squared norms get + 1e-12)."),
+    _loss("binary_focal_crossentropy", [_TARGET, _PRED],
+          [APPLY_CLASS_BALANCING, ALPHA_BINARY, GAMMA, FROM_LOGITS, LABEL_SMOOTHING, AXIS], gen.binary,
+          ({"from_logits": False}, {"from_logits": True},
+           {"from_logits": True, "apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5},
+           {"from_logits": False, "label_smoothing": 0.2, "gamma": 3.0}),
+          "binary_inputs", True, clip=gen.clipped_binary,
+          notes="optax's sigmoid_focal_loss takes logits, alpha=None (no weighting) by default; Keras's "
+                "apply_class_balancing=False ignores alpha. Keras 3 on TensorFlow recovers the logits from its own "
+                "sigmoid (stable); on jax and torch the sigmoid's output is clipped to [1e-7, 1 - 1e-7]."),
+    _loss("categorical_focal_crossentropy", [_TARGET, _PRED], [ALPHA, GAMMA, FROM_LOGITS, LABEL_SMOOTHING, AXIS],
+          gen.categorical,
+          ({"from_logits": False}, {"from_logits": True},
+           {"from_logits": False, "alpha": 1.0, "gamma": 1.0, "label_smoothing": 0.1}),
+          "categorical_inputs", True, clip=gen.clipped_categorical,
+          notes="alpha (default 0.25) multiplies every class: the default loss is a quarter of the focal term. "
+                "From logits Keras takes the softmax, renormalises and clips it to [1e-7, 1 - 1e-7]."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),

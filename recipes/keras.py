@@ -228,3 +228,35 @@ def log_softmax(z):
 @recipe("sigmoid", source="optax")
 def sigmoid(z):
     return keras.activations.sigmoid(z)
+
+
+# ---------------------------------------------------------------------------------------------------- cosine
+
+@recipe("cosine_similarity", source="torch", differences=("similarity_negated", "cosine_inverse_norm_cap",
+                                                          "cosine_norm_floor", "written_from_ops"),
+        note="torch returns the cosine itself (Keras: minus it) and clamps each norm at eps=1e-8 under no_grad: "
+             "the value sees the clamp, the gradient the unclamped norm (the stop_gradient below).")
+def cosine_similarity_from_torch(y_true, y_pred):
+    def clamped_norm(x):
+        n = ops.sqrt(ops.sum(x * x, axis=-1, keepdims=True))
+        return n + ops.stop_gradient(ops.maximum(n, 1e-8) - n)  # value max(|x|, 1e-8), gradient of |x|
+    return ops.sum((y_pred / clamped_norm(y_pred)) * (y_true / clamped_norm(y_true)), axis=-1)
+
+
+@recipe("cosine_similarity", source="optax", differences=("similarity_negated", "cosine_inverse_norm_cap",
+                                                          "written_from_ops"),
+        note="optax returns the cosine itself, with no epsilon by default (a zero vector gives NaN).")
+def cosine_similarity_from_optax(y_true, y_pred):
+    a = y_pred / ops.sqrt(ops.sum(y_pred * y_pred, axis=-1, keepdims=True))
+    b = y_true / ops.sqrt(ops.sum(y_true * y_true, axis=-1, keepdims=True))
+    return ops.sum(a * b, axis=-1)
+
+
+# ----------------------------------------------------------------------------------------------------- focal
+
+@recipe("binary_focal_crossentropy", source="optax", args={"from_logits": True}, differences=("granularity",),
+        note="optax's alpha=None (default) is apply_class_balancing=False; alpha=a is apply_class_balancing=True, "
+             "alpha=a. On Keras's jax and torch backends from_logits clips the sigmoid at 1e-7: there write it from "
+             "ops.log_sigmoid instead.")
+def binary_focal_crossentropy_from_optax(y_true, y_pred):
+    return keras.losses.binary_focal_crossentropy(y_true, y_pred, from_logits=True)  # per-sample mean

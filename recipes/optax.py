@@ -249,3 +249,48 @@ def log_softmax(z):
 @recipe("sigmoid", source="torch")
 def sigmoid(z):
     return jax.nn.sigmoid(z)
+
+
+# ---------------------------------------------------------------------------------------------------- cosine
+
+@recipe("cosine_similarity", source="keras", differences=("similarity_negated", "cosine_inverse_norm_cap"),
+        note="Keras returns MINUS the cosine and floors each norm at 1e-7 (epsilon clips the SQUARED norm: 1e-14).")
+def cosine_similarity_from_keras(y_true, y_pred):
+    return -optax.losses.cosine_similarity(y_pred, y_true, epsilon=1e-14)
+
+
+@recipe("cosine_similarity", source="torch", differences=("cosine_norm_floor", "written_from_ops"),
+        note="torch clamps each norm at eps=1e-8 under no_grad: the value sees the clamp, the gradient the "
+             "unclamped norm (optax's epsilon clip would stop the gradient where it holds).")
+def cosine_similarity_from_torch(y_true, y_pred):
+    def clamped_norm(x):
+        n = jnp.sqrt(jnp.sum(x * x, axis=-1, keepdims=True))
+        return n + jax.lax.stop_gradient(jnp.maximum(n, 1e-8) - n)  # value max(|x|, 1e-8), gradient of |x|
+    return jnp.sum((y_pred / clamped_norm(y_pred)) * (y_true / clamped_norm(y_true)), axis=-1)
+
+
+@recipe("cosine_distance", source="torch", differences=("cosine_squared_norm_epsilon", "written_from_ops"),
+        note="F.cosine_embedding_loss(target=1): 1 - dot / sqrt((|x|^2 + 1e-12)(|y|^2 + 1e-12)), the 1e-12 a float32 "
+             "constant.")
+def cosine_distance_from_torch(y_true, y_pred):
+    eps = jnp.asarray(1e-12, jnp.float32).astype(y_pred.dtype)
+    dot = jnp.sum(y_pred * y_true, axis=-1)
+    return 1 - dot / jnp.sqrt((jnp.sum(y_pred * y_pred, -1) + eps) * (jnp.sum(y_true * y_true, -1) + eps))
+
+
+# ----------------------------------------------------------------------------------------------------- focal
+
+@recipe("binary_focal_crossentropy", source="keras", args={"from_logits": True}, differences=("granularity",),
+        note="Keras's default apply_class_balancing=False ignores alpha: pass alpha=None (optax's default). Keras 3 "
+             "on TensorFlow recovers the logits from its sigmoid; on jax and torch it clips the sigmoid at 1e-7 "
+             "(16.1 at most per element).")
+def binary_focal_crossentropy_from_keras(y_true, y_pred):
+    return optax.losses.sigmoid_focal_loss(y_pred, y_true, alpha=None, gamma=2.0).mean(-1)  # per-sample mean
+
+
+@recipe("binary_focal_crossentropy", source="keras",
+        args={"from_logits": True, "apply_class_balancing": True, "alpha": 0.3, "gamma": 1.5},
+        differences=("granularity",),
+        note="apply_class_balancing=True is optax's alpha: y alpha + (1 - y)(1 - alpha).")
+def binary_focal_crossentropy_balanced_from_keras(y_true, y_pred, alpha=0.3, gamma=1.5):
+    return optax.losses.sigmoid_focal_loss(y_pred, y_true, alpha=alpha, gamma=gamma).mean(-1)

@@ -199,3 +199,27 @@ def log_softmax(z):
 @recipe("sigmoid", source="optax")
 def sigmoid(z):
     return torch.sigmoid(z)
+
+
+# ---------------------------------------------------------------------------------------------------- cosine
+
+@recipe("cosine_similarity", source="keras", differences=("similarity_negated", "cosine_norm_floor",
+                                                          "cosine_inverse_norm_cap", "written_from_ops"),
+        note="Keras returns MINUS the cosine and floors each norm at 1e-7 with the floor a constant to the gradient "
+             "(torch's F.cosine_similarity clamps at 1e-8 and differentiates the unclamped norm).")
+def cosine_similarity_from_keras(y_true, y_pred):
+    def normalize(x):  # Keras: x * min(rsqrt(sum x^2), 1 / 1e-7); clamp passes no gradient where it holds
+        return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp(min=1e-7)
+    return -(normalize(y_true) * normalize(y_pred)).sum(-1)  # MINUS the cosine
+
+
+@recipe("cosine_similarity", source="optax", differences=("cosine_norm_floor",),
+        note="optax's epsilon defaults to 0: a zero vector gives NaN, a tiny one is normalised exactly.")
+def cosine_similarity_from_optax(y_true, y_pred):
+    return F.cosine_similarity(y_pred, y_true, dim=-1, eps=0.0)  # torch's default eps=1e-8 floors each norm
+
+
+@recipe("cosine_distance", source="optax", differences=("cosine_squared_norm_epsilon", "written_from_ops"),
+        note="F.cosine_embedding_loss(target=1) is 1 - cos but adds 1e-12 to each squared norm; optax adds nothing.")
+def cosine_distance_from_optax(y_true, y_pred):
+    return 1 - F.cosine_similarity(y_pred, y_true, dim=-1, eps=0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["f64", "narrow_dtype", "machine_eps", "clip_bounds", "round_to", "xlogy", "softplus", "errstate", "check_bool",
-           "check_positive", "check_nonnegative", "check_unit_interval", "check_log_base"]
+           "check_positive", "check_nonnegative", "check_finite", "check_unit_interval", "check_log_base"]
 
 
 def errstate():
@@ -128,17 +128,17 @@ def check_positive(loss: str, name: str, value) -> float:
     return float(value)
 
 
+def check_finite(loss: str, name: str, value) -> float:
+    """``value`` as a float; ValueError unless it is a finite number."""
+    if not _is_number(value):
+        _refuse(loss, name, value, "a finite number")
+    return float(value)
+
+
 def check_nonnegative(loss: str, name: str, value) -> float:
     """``value`` as a float; ValueError unless it is a finite number >= 0."""
     if not (_is_number(value) and float(value) >= 0.0):
         _refuse(loss, name, value, "a number >= 0")
-    return float(value)
-
-
-def check_finite(loss: str, name: str, value) -> float:
-    """``value`` as a float; ValueError unless it is a finite number (not a bool)."""
-    if not _is_number(value):
-        _refuse(loss, name, value, "a finite number")
     return float(value)
 
 

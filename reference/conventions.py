@@ -41,6 +41,8 @@ __all__ = [
     "variance_floor", "distribution_renormalize", "log_clamp_machine_eps",
     "class_weight_mean_divides_by_weight_sum", "weight_mean_divides_by_weight_sum", "ignored_mean_divides_by_kept",
     "target_shape_alignment",
+    "similarity_negated", "cosine_inverse_norm_cap", "cosine_squared_norm_floor", "cosine_norm_floor",
+    "cosine_squared_norm_epsilon", "clip_after_activation",
 ]
 
 
@@ -535,3 +537,87 @@ def target_shape_alignment(mode: str, *, source: str, versions: str,
                    "(4, 4) computation in which every target meets every prediction (MSE mean 0.3175 on y_true "
                    "[1, 0, 1, 0], y_pred [[.9], [.2], [.6], [.4]] where the per-sample loss gives 0.0925).")
     return _flag("target_shape_alignment", mode, applies_to, summary, detail, source, versions)
+# ----------------------------------------------------------------------------------------------------
+# Cosine similarity: the sign, and how each implementation keeps a (near-)zero vector's norm off zero.  The
+# mathematics divides by the norms, so a zero vector gives 0/0 = NaN; each flag below replaces one factor
+# ``1/|x|`` by a bounded one, its constant formed in the input's dtype (float16 loses every one of them).
+
+COSINE_LOSSES = ("cosine_similarity", "cosine_distance")
+
+
+def similarity_negated(*, source: str, versions: str, applies_to: Iterable[str] = ("cosine_similarity",),
+                       detail: str = "") -> Flag:
+    """The function returns MINUS the cosine similarity (a loss to minimise), value and gradient."""
+    return _flag(
+        "similarity_negated", True, applies_to,
+        "The result is -cos(y_true, y_pred), not cos: cosine_similarity([0, 1], [0, 2]) = -1 (math 1); a "
+        "perfect prediction scores -1, an opposite one +1; the gradient changes sign too.", detail, source,
+        versions)
+
+
+def cosine_inverse_norm_cap(eps: float, *, source: str, versions: str, applies_to: Iterable[str] = COSINE_LOSSES,
+                            detail: str = "") -> Flag:
+    """Each vector is multiplied by ``min(rsqrt(sum x^2), 1/eps)``, ``1/eps`` formed in the input's dtype (inf
+    in float16 for eps = 1e-7: no cap there); where the cap holds, the norm is a constant to the gradient."""
+    eps = _epsilon("cosine_inverse_norm_cap", eps)
+    return _flag(
+        "cosine_inverse_norm_cap", eps, applies_to,
+        f"x is normalised as x * min(rsqrt(sum x^2), 1/eps), eps = {eps!r} (a norm floor of eps; 1/eps formed "
+        "in the input's dtype, which overflows float16, so there is no floor in float16): a zero vector gives "
+        "cosine 0 (math NaN) and a vector of norm < eps is scaled by 1/eps, not normalised; where the cap holds "
+        "the gradient sees a constant factor (no d|x| term).", detail, source, versions)
+
+
+def cosine_squared_norm_floor(eps: float, *, source: str, versions: str,
+                              applies_to: Iterable[str] = COSINE_LOSSES, detail: str = "") -> Flag:
+    """Each vector is multiplied by ``rsqrt(max(sum x^2, eps))``, ``eps`` formed in the input's dtype (0 in
+    float16 for eps = 1e-12); where the floor holds, the norm is a constant to the gradient."""
+    eps = _epsilon("cosine_squared_norm_floor", eps)
+    return _flag(
+        "cosine_squared_norm_floor", eps, applies_to,
+        f"x is normalised as x * rsqrt(max(sum x^2, eps)), eps = {eps!r} on the SQUARED norm (a norm floor of "
+        f"{math.sqrt(eps):.3g}; eps formed in the input's dtype, 0 in float16): a zero vector gives cosine 0 "
+        "(math NaN), a vector of norm < sqrt(eps) is scaled, not normalised; where the floor holds the gradient "
+        "sees a constant factor.", detail, source, versions)
+
+
+def cosine_norm_floor(eps: float, *, source: str, versions: str, applies_to: Iterable[str] = COSINE_LOSSES,
+                      detail: str = "") -> Flag:
+    """Each norm is clamped, ``max(|x|, eps)`` with ``eps`` in the input's dtype (0 in float16 for 1e-8), and the
+    clamp is invisible to the gradient: it flows as if through ``|x|`` itself (torch clamps under no_grad)."""
+    eps = _epsilon("cosine_norm_floor", eps)
+    return _flag(
+        "cosine_norm_floor", eps, applies_to,
+        f"cos = sum(x * y) / (max(|x|, eps) max(|y|, eps)), eps = {eps!r} formed in the input's dtype (0 in "
+        "float16 for 1e-8): a zero vector gives 0 (math NaN); a vector of norm < eps is divided by eps. The "
+        "clamp does not reach the gradient, which keeps the term of the unclamped norm: d cos/dx = y / (n_x n_y) "
+        "- (x.y) x / (|x| n_x^2 n_y), n = max(|.|, eps) (0 for that term at x = 0).", detail, source,
+        versions)
+
+
+def cosine_squared_norm_epsilon(eps: float, *, source: str, versions: str,
+                                applies_to: Iterable[str] = ("cosine_distance",), detail: str = "") -> Flag:
+    """The cosine is ``sum(x y) / sqrt((sum x^2 + eps) (sum y^2 + eps))``: eps ADDED to each squared norm."""
+    eps = _epsilon("cosine_squared_norm_epsilon", eps)
+    return _flag(
+        "cosine_squared_norm_epsilon", eps, applies_to,
+        f"cos = sum(x y) / sqrt((sum x^2 + eps) (sum y^2 + eps)), eps = {eps!r} added to both squared norms "
+        "(formed in the input's dtype): a zero vector gives cos 0 (math NaN) and every cosine is pulled "
+        "toward 0 by a relative eps / |x|^2.", detail, source, versions)
+
+
+FOCAL_LOSSES = ("binary_focal_crossentropy", "categorical_focal_crossentropy")
+
+
+def clip_after_activation(*, source: str, versions: str, applies_to: Iterable[str] = FOCAL_LOSSES,
+                          detail: str = "") -> Flag:
+    """From logits, the sigmoid / softmax output goes down the probabilities' path: the ``prob_clip`` the
+    convention holds for the loss applies to it too (a logit beyond about +-16 saturates)."""
+    return _flag(
+        "clip_after_activation", True, applies_to,
+        "From logits, the loss applies the sigmoid (softmax), rounds it to the input's dtype (a tensor of that "
+        "dtype) and then takes the probabilities' path, so the prob_clip of the same convention clips sigmoid(z) to "
+        "[eps, 1 - eps] before the log: 1 - sigmoid(z) keeps that rounding (float32: 13 ulps at z ~ 10), the "
+        "cross-entropy "
+        "term saturates at -log(eps) = 16.118 (eps = 1e-7) and its gradient vanishes beyond |z| ~ 16: "
+        "binary focal(y=0, z=30, gamma=2) = 16.118095 where the mathematics gives 30.", detail, source, versions)

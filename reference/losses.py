@@ -28,6 +28,7 @@ __all__ = [
     "l2_loss", "generalized_kl_divergence", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
+    "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
 ]
 
 
@@ -1228,6 +1229,253 @@ def gaussian_nll_loss(y_true, y_pred, var, *, full: bool = False, axis: int = -1
       torch.nn.GaussianNLLLoss (elementwise).
     """
     return _gaussian_nll(y_true, y_pred, var, full=full, axis=axis, convention=convention)[0]
+# Cosine similarity / distance
+
+
+def _in_dtype(value: float, dt) -> float:
+    """``value`` formed in ``dt`` (a constant an implementation holds in the input's dtype; inf or 0 when it
+    does not fit)."""
+    with np.errstate(all="ignore"):
+        return float(np.asarray(value, dtype=np.float64).astype(dt))
+
+
+def _inverse_norm(x, conv, name, dt):
+    """``(b, db)``: the factor each implementation multiplies ``x`` by to normalise it (``1/|x|`` in the
+    mathematics), shaped ``(..., 1)``, and its gradient w.r.t. ``x`` as that implementation's autodiff takes it."""
+    s = np.sum(x * x, axis=-1, keepdims=True)
+    cap = conv.value_for("cosine_inverse_norm_cap", name)
+    sq_floor = conv.value_for("cosine_squared_norm_floor", name)
+    floor = conv.value_for("cosine_norm_floor", name)
+    sq_eps = conv.value_for("cosine_squared_norm_epsilon", name)
+    with errstate():
+        if cap is not None:  # x * min(rsqrt(s), 1/eps): the cap is a constant to the gradient
+            c = _in_dtype(1.0 / float(cap), dt)
+            r = 1.0 / np.sqrt(s)
+            held = r > c
+            return np.where(held, c, r), np.where(held, 0.0, -x * r ** 3)
+        if sq_floor is not None:  # x * rsqrt(max(s, eps))
+            e = _in_dtype(sq_floor, dt)
+            b = 1.0 / np.sqrt(np.maximum(s, e))
+            return b, np.where(s < e, 0.0, -x * b ** 3)
+        if floor is not None:  # x / max(|x|, eps), the clamp invisible to the gradient
+            e = _in_dtype(floor, dt)
+            n = np.sqrt(s)
+            clamped = np.maximum(n, e)
+            direction = np.where(n == 0, 0.0, x / n)
+            return 1.0 / clamped, -direction / clamped ** 2
+        if sq_eps is not None:  # 1 / sqrt(s + eps)
+            b = 1.0 / np.sqrt(s + _in_dtype(sq_eps, dt))
+            return b, -x * b ** 3
+        b = 1.0 / np.sqrt(s)
+        return b, -x * b ** 3
+
+
+def _cosine(y_true, y_pred, axis, convention, name):
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, p = _pair(y_true, y_pred, axis)
+    a, _ = _inverse_norm(y, conv, name, dt)
+    b, db = _inverse_norm(p, conv, name, dt)
+    with errstate():
+        dot = np.sum(y * p, axis=-1, keepdims=True)
+        cos = dot * a * b
+        g = y * a * b + dot * a * db
+    g = np.where(np.isnan(cos), np.nan, g)  # undefined where the cosine is (a zero vector in the mathematics)
+    return cos[..., 0], g
+
+
+def _cosine_similarity(y_true, y_pred, *, axis=-1, convention="math"):
+    name = "cosine_similarity"
+    cos, g = _cosine(y_true, y_pred, axis, convention, name)
+    sign = -1.0 if get_convention(convention).value_for("similarity_negated", name) else 1.0
+    return scalar(sign * cos), _back(sign * g, axis)
+
+
+def cosine_similarity(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Cosine similarity of ``y_true`` and ``y_pred`` along ``axis`` (one value per sample, in [-1, 1]).
+
+    .. math:: \cos(y, p) = \frac{\sum_i y_i p_i}{\lVert y \rVert_2 \, \lVert p \rVert_2}
+
+    A zero vector (either argument) gives NaN: 0/0 has no direction.  Flags: ``similarity_negated`` (the
+    result is -cos), and how a norm is kept off zero: ``cosine_inverse_norm_cap`` (``x min(rsqrt(sum x^2),
+    1/eps)``), ``cosine_squared_norm_floor`` (``x rsqrt(max(sum x^2, eps))``), ``cosine_norm_floor``
+    (``x / max(|x|, eps)``, the clamp invisible to the gradient).  Gradient w.r.t. ``y_pred``:
+    :math:`y / (|y||p|) - \cos(y, p)\, p / |p|^2`.
+
+    Example:
+      >>> print(cosine_similarity([[0.0, 1.0], [1.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [1.0, 1.0], [-1.0, -1.0]]))
+      [ 0.  1. -1.]
+      >>> from reference.conventions import Convention, cosine_norm_floor
+      >>> floored = Convention("floored", "example", [cosine_norm_floor(1e-8, source="example", versions="*")])
+      >>> print(cosine_similarity([1.0, 2.0], [0.0, 0.0]), cosine_similarity([1.0, 2.0], [0.0, 0.0], convention=floored))
+      nan 0.0
+
+    References:
+      https://en.wikipedia.org/wiki/Cosine_similarity
+    """
+    return _cosine_similarity(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+def _cosine_distance(y_true, y_pred, *, axis=-1, convention="math"):
+    cos, g = _cosine(y_true, y_pred, axis, convention, "cosine_distance")
+    return scalar(1.0 - cos), _back(-g, axis)
+
+
+def cosine_distance(y_true, y_pred, *, axis: int = -1, convention: ConventionLike = "math"):
+    r"""Cosine distance :math:`1 - \cos(y, p)` along ``axis`` (one value per sample, in [0, 2]).
+
+    A zero vector gives NaN, as for :func:`cosine_similarity`.  Flags: those of :func:`cosine_similarity`
+    that keep a norm off zero, and ``cosine_squared_norm_epsilon`` (``sum(y p) / sqrt((sum y^2 + eps)
+    (sum p^2 + eps))``).
+
+    Example:
+      >>> print(cosine_distance([[0.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [-2.0, -2.0]]))
+      [1. 2.]
+      >>> from reference.conventions import Convention, cosine_squared_norm_epsilon
+      >>> shifted = Convention("shifted", "example", [cosine_squared_norm_epsilon(1e-12, source="example", versions="*")])
+      >>> print(cosine_distance([1.0, 2.0], [0.0, 0.0]), cosine_distance([1.0, 2.0], [0.0, 0.0], convention=shifted))
+      nan 1.0
+
+    References:
+      https://en.wikipedia.org/wiki/Cosine_similarity#Cosine_distance
+    """
+    return _cosine_distance(y_true, y_pred, axis=axis, convention=convention)[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Focal cross entropies
+
+
+def _bfocal(y_true, y_pred, *, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+            label_smoothing=0.0, axis=-1, convention="math"):
+    name = "binary_focal_crossentropy"
+    apply_class_balancing = check_bool(name, "apply_class_balancing", apply_class_balancing)
+    from_logits = check_bool(name, "from_logits", from_logits)
+    alpha = check_unit_interval(name, "alpha", alpha)
+    gamma = check_nonnegative(name, "gamma", gamma)
+    label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, x = _pair(y_true, y_pred, axis)
+    if label_smoothing:
+        y = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    k = x.shape[-1]
+    with errstate():
+        p, dp = (sigmoid(x), sigmoid(x) * sigmoid(-x)) if from_logits else (x, np.ones_like(x))
+        eps = conv.value_for("prob_clip", name)
+        if eps is not None and (not from_logits or conv.value_for("clip_after_activation", name)):
+            if from_logits:  # the sigmoid's output, a tensor of the input's dtype, is what gets clipped
+                p = round_to(p, dt)
+            lo, hi = clip_bounds(eps, dt)
+            mask = (p >= lo) & (p <= hi)
+            c = np.clip(p, lo, hi)
+            comp = round_to(1.0 - c, dt)
+            le = conv.value_for("bce_log_epsilon", name)
+            a, b = (c, comp) if le is None else (round_to(c + _in_dtype(le, dt), dt), round_to(comp + _in_dtype(le, dt), dt))
+            ce = -(y * np.log(a) + (1.0 - y) * np.log(b))
+            dce = (-y / a + (1.0 - y) / b) * mask * dp
+        elif from_logits:
+            ce = np.where(y == 0, 0.0, y * softplus(-x)) + np.where(y == 1, 0.0, (1.0 - y) * softplus(x))
+            dce = (1.0 - y) * sigmoid(x) - y * sigmoid(-x)
+        else:
+            ce = -(np.where(y == 0, 0.0, y * np.log(p)) + np.where(y == 1, 0.0, (1.0 - y) * np.log1p(-p)))
+            dce = np.where(y == 0, 0.0, -y / p) + np.where(y == 1, 0.0, (1.0 - y) / (1.0 - p))
+        m = y * (1.0 - p) + (1.0 - y) * p  # 1 - p_t
+        f = m ** gamma
+        df = 0.0 if gamma == 0 else gamma * m ** (gamma - 1.0) * (1.0 - 2.0 * y) * dp
+        w = y * alpha + (1.0 - y) * (1.0 - alpha) if apply_class_balancing else 1.0
+        terms = w * f * ce
+        g = w * (df * ce + f * dce)
+    return scalar(np.mean(terms, axis=-1)), _back(g / k, axis)
+
+
+def binary_focal_crossentropy(y_true, y_pred, *, apply_class_balancing: bool = False, alpha: float = 0.25,
+                              gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1, convention: ConventionLike = "math"):
+    r"""Binary focal cross entropy (Lin et al.), averaged over ``axis``.
+
+    .. math:: \frac1K \sum_i w_i\,(1 - p_{t,i})^{\gamma}\, \mathrm{BCE}(y_i, p_i),\qquad
+              1 - p_t = y (1 - p) + (1 - y) p,\quad w = y \alpha + (1 - y)(1 - \alpha)\ \text{(class balancing) else } 1
+
+    ``p = sigmoid(y_pred)`` when ``from_logits``; label smoothing :math:`y (1-s) + s/2` first.  ``gamma = 0`` is
+    binary cross entropy.  Flags: ``prob_clip`` (the BCE term's probabilities), ``clip_after_activation`` (that
+    clip also after the sigmoid, whose output is then rounded to the input's dtype first), ``bce_log_epsilon``.
+
+    Example:
+      >>> print(binary_focal_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], gamma=2.0))
+      [0.32986466 0.20579838]
+      >>> print(round(float(binary_focal_crossentropy([0.0], [30.0], from_logits=True)), 6))
+      30.0
+
+    References:
+      Lin et al., Focal Loss for Dense Object Detection, ICCV 2017 (arXiv:1708.02002).
+    """
+    return _bfocal(y_true, y_pred, apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                   from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, convention=convention)[0]
+
+
+def _cfocal(y_true, y_pred, *, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+            convention="math"):
+    name = "categorical_focal_crossentropy"
+    from_logits = check_bool(name, "from_logits", from_logits)
+    alpha = check_finite(name, "alpha", alpha)
+    gamma = check_nonnegative(name, "gamma", gamma)
+    label_smoothing = check_unit_interval(name, "label_smoothing", label_smoothing)
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    y, x = _pair(y_true, y_pred, axis)
+    if label_smoothing:
+        y = _smooth(y, label_smoothing, x.shape[-1])
+    with errstate():
+        q = softmax(x, axis=-1) if from_logits else x
+        if from_logits and conv.value_for("clip_after_activation", name):
+            q = round_to(q, dt)  # the softmax's output, in the input's dtype, goes down the probabilities' path
+        s = None
+        r = q
+        if conv.value_for("cce_renormalize", name) and not from_logits:
+            s = np.sum(q, axis=-1, keepdims=True)
+            r = q / s
+        eps = conv.value_for("prob_clip", name)
+        mask = np.ones(r.shape, dtype=bool)
+        c = r
+        if eps is not None and (not from_logits or conv.value_for("clip_after_activation", name)):
+            lo, hi = clip_bounds(eps, dt)
+            mask = (r >= lo) & (r <= hi)
+            c = np.clip(r, lo, hi)
+        logc = log_softmax(x, axis=-1) if (from_logits and c is q) else np.log(c)
+        f = (1.0 - c) ** gamma
+        terms = np.where(y == 0, 0.0, -alpha * y * f * logc)
+        df = 0.0 if gamma == 0 else gamma * (1.0 - c) ** (gamma - 1.0)
+        gc = np.where(y == 0, 0.0, -alpha * y * (f / c - df * logc)) * mask
+        if s is not None:
+            g = (gc - np.sum(gc * r, axis=-1, keepdims=True)) / s
+        elif from_logits:
+            g = q * (gc - np.sum(gc * q, axis=-1, keepdims=True))
+        else:
+            g = gc
+    return scalar(np.sum(terms, axis=-1)), _back(g, axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, *, alpha: float = 0.25, gamma: float = 2.0,
+                                   from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                                   convention: ConventionLike = "math"):
+    r"""Categorical focal cross entropy per sample (Lin et al.'s focal term on every class).
+
+    .. math:: -\sum_i \alpha\, (1 - q_i)^{\gamma}\, y_i \log q_i
+
+    ``q = softmax(y_pred)`` when ``from_logits`` else ``y_pred``; ``alpha`` multiplies every class (the
+    default 0.25 scales the loss by a quarter); label smoothing :math:`y (1-s) + s/K` first.  Flags:
+    ``cce_renormalize``, ``prob_clip``, ``clip_after_activation``.
+
+    Example:
+      >>> print(categorical_focal_crossentropy([[0, 1, 0], [0, 0, 1]], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]]))
+      [3.20583090e-05 4.66273481e-01]
+
+    References:
+      Lin et al., Focal Loss for Dense Object Detection, ICCV 2017 (arXiv:1708.02002).
+    """
+    return _cfocal(y_true, y_pred, alpha=alpha, gamma=gamma, from_logits=from_logits,
+                   label_smoothing=label_smoothing, axis=axis, convention=convention)[0]
 
 
 IMPLEMENTATIONS = {
@@ -1259,6 +1507,10 @@ IMPLEMENTATIONS = {
     "margin_ranking_loss": _margin_ranking,
     "multi_margin_loss": _multi_margin,
     "gaussian_nll_loss": _gaussian_nll,
+    "cosine_similarity": _cosine_similarity,
+    "cosine_distance": _cosine_distance,
+    "binary_focal_crossentropy": _bfocal,
+    "categorical_focal_crossentropy": _cfocal,
 }
 
 LOSSES = {
@@ -1288,4 +1540,8 @@ LOSSES = {
     "margin_ranking_loss": margin_ranking_loss,
     "multi_margin_loss": multi_margin_loss,
     "gaussian_nll_loss": gaussian_nll_loss,
+    "cosine_similarity": cosine_similarity,
+    "cosine_distance": cosine_distance,
+    "binary_focal_crossentropy": binary_focal_crossentropy,
+    "categorical_focal_crossentropy": categorical_focal_crossentropy,
 }

@@ -31,6 +31,7 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "l2_loss", "generalized_kl_divergence", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
+    "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
     "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
@@ -363,6 +364,103 @@ def _row_gaussian_nll(yv, p, c):
     if c.get("full", False):
         out += mpmath.log(2 * mpmath.pi) / 2
     return out
+def _inv_norm(x, c):
+    """The factor that normalises ``x`` under the convention (``1/|x|`` in the mathematics; inf at 0)."""
+    conv, name, dt = c["conv"], c["name"], c["dt"]
+    sq = mpmath.fsum(v * v for v in x)
+    cap = conv.value_for("cosine_inverse_norm_cap", name)
+    sq_floor = conv.value_for("cosine_squared_norm_floor", name)
+    floor = conv.value_for("cosine_norm_floor", name)
+    sq_eps = conv.value_for("cosine_squared_norm_epsilon", name)
+    with np.errstate(all="ignore"):
+        if cap is not None:
+            bound = mpf(float(np.asarray(1.0 / float(cap)).astype(dt)))
+            return bound if sq == 0 else min(1 / mpmath.sqrt(sq), bound)
+        if sq_floor is not None:
+            sq = max(sq, mpf(float(np.asarray(sq_floor).astype(dt))))
+        elif floor is not None:
+            norm = max(mpmath.sqrt(sq), mpf(float(np.asarray(floor).astype(dt))))
+            return INF if norm == 0 else 1 / norm
+        elif sq_eps is not None:
+            sq = sq + mpf(float(np.asarray(sq_eps).astype(dt)))
+    return INF if sq == 0 else 1 / mpmath.sqrt(sq)
+
+
+def _cos(y, p, c):
+    a, b = _inv_norm(y, c), _inv_norm(p, c)
+    dot = mpmath.fsum(u * v for u, v in zip(y, p))
+    if INF in (a, b):
+        return dot * a * b if dot != 0 else NAN
+    return dot * a * b
+
+
+def _row_cosine_similarity(y, p, c):
+    cos = _cos(y, p, c)
+    return -cos if c["conv"].value_for("similarity_negated", "cosine_similarity") else cos
+
+
+def _row_cosine_distance(y, p, c):
+    return 1 - _cos(y, p, c)
+
+
+def _row_binary_focal(y, p, c):
+    conv, name, dt = c["conv"], "binary_focal_crossentropy", c["dt"]
+    ls = c.get("label_smoothing", 0.0)
+    if ls:
+        y = [v * (1 - mpf(ls)) + mpf(ls) / 2 for v in y]
+    gamma, alpha = mpf(c.get("gamma", 2.0)), mpf(c.get("alpha", 0.25))
+    logits = c.get("from_logits", False)
+    eps = conv.value_for("prob_clip", name)
+    clipped = eps is not None and (not logits or conv.value_for("clip_after_activation", name))
+    rnd = (lambda v, _: v) if c.get("exact") else _rnd
+    terms = []
+    for a, x in zip(y, p):
+        q = 1 / (1 + mpmath.exp(-x)) if logits else x
+        if clipped and logits and not c.get("exact"):
+            q = _rnd(q, dt)  # the sigmoid's output in the input's dtype
+        if clipped:
+            lo, hi = (mpf(b) for b in clip_bounds(eps, dt))
+            cl = min(max(q, lo), hi)
+            comp = rnd(1 - cl, dt)
+            le = conv.value_for("bce_log_epsilon", name)
+            u, v = (cl, comp) if le is None else (rnd(cl + mpf(float(np.asarray(le).astype(dt))), dt),
+                                                  rnd(comp + mpf(float(np.asarray(le).astype(dt))), dt))
+            ce = -(a * mpmath.log(u) + (1 - a) * mpmath.log(v))
+        elif logits:
+            ce = (0 if a == 0 else a * _softplus(-x)) + (0 if a == 1 else (1 - a) * _softplus(x))
+        else:
+            ce = -((0 if a == 0 else a * _log(q)) + (0 if a == 1 else (1 - a) * _log(1 - q)))
+        m = a * (1 - q) + (1 - a) * q
+        f = mpf(1) if gamma == 0 else (mpf(0) if m == 0 else m ** gamma)
+        w = a * alpha + (1 - a) * (1 - alpha) if c.get("apply_class_balancing", False) else 1
+        terms.append(0 if (f == 0 and ce != INF) else w * f * ce)
+    return mpmath.fsum(terms) / len(p)
+
+
+def _row_categorical_focal(y, p, c):
+    conv, name, dt = c["conv"], "categorical_focal_crossentropy", c["dt"]
+    ls = c.get("label_smoothing", 0.0)
+    if ls:
+        y = [v * (1 - mpf(ls)) + mpf(ls) / len(p) for v in y]
+    gamma, alpha = mpf(c.get("gamma", 2.0)), mpf(c.get("alpha", 0.25))
+    logits = c.get("from_logits", False)
+    if logits:
+        q = [mpmath.exp(v) for v in _log_softmax_row(p)]
+        if conv.value_for("clip_after_activation", name) and not c.get("exact"):
+            q = [_rnd(v, dt) for v in q]  # the softmax's output in the input's dtype
+    else:
+        q = list(p)
+        if conv.value_for("cce_renormalize", name):
+            total = mpmath.fsum(q)
+            q = [v / total for v in q]
+    eps = conv.value_for("prob_clip", name)
+    if eps is not None and (not logits or conv.value_for("clip_after_activation", name)):
+        lo, hi = (mpf(b) for b in clip_bounds(eps, dt))
+        q = [min(max(v, lo), hi) for v in q]
+        logq = [_log(v) for v in q]
+    else:
+        logq = _log_softmax_row(p) if logits else [_log(v) for v in q]
+    return mpmath.fsum(0 if a == 0 else -alpha * a * (1 - v) ** gamma * lv for a, v, lv in zip(y, q, logq))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -380,6 +478,9 @@ _ROWS = {
     "soft_margin_loss": _row_soft_margin, "hinge_embedding_loss": _row_hinge_embedding,
     "margin_ranking_loss": _row_margin_ranking, "multi_margin_loss": _row_multi_margin,
     "gaussian_nll_loss": _row_gaussian_nll,
+    "log_cosh": _row_log_cosh, "poisson": _row_poisson, "cosine_similarity": _row_cosine_similarity,
+    "cosine_distance": _row_cosine_distance, "binary_focal_crossentropy": _row_binary_focal,
+    "categorical_focal_crossentropy": _row_categorical_focal,
 }
 _SPARSE = ("sparse_categorical_crossentropy", "nll", "categorical_generalized_cross_entropy", "multi_margin_loss")
 # Losses of three inputs: which argument is the prediction (differentiated) and which rides along with the target.
@@ -451,7 +552,7 @@ def _evaluate(name, *args, **kwargs):
 
 _PROB_INPUTS = ("entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
                 "sparse_categorical_crossentropy", "binary_crossentropy", "generalized_kl_divergence",
-                "categorical_generalized_cross_entropy")
+                "categorical_generalized_cross_entropy", "binary_focal_crossentropy", "categorical_focal_crossentropy")
 
 
 def grad(name: str, *args, step: float = 1e-25, relative=None, **kwargs) -> np.ndarray:

@@ -60,7 +60,7 @@ def _args(name, binding) -> dict:
     if binding.loss in _LOGIT_ARGS or binding.requires.get("from_logits") or (
             name == "optax" and binding.loss == "binary_crossentropy"):
         return {"from_logits": True}
-    return {}
+    return dict(binding.requires)  # argument values the API needs (optax's focal loss takes logits only)
 
 
 def _expected_shape(binding, form: str, shape: tuple) -> tuple:
