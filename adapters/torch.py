@@ -515,6 +515,17 @@ _ATEN_LOSS = ("torch/nn/functional.py binary_cross_entropy -> torch._C._nn.binar
 
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
+        name="float16_smoothing_sum_overflow",
+        summary="F.cross_entropy(label_smoothing=e, reduction='sum') adds the unscaled smoothing term -sum log q over "
+                "every class of every sample in float16 before multiplying it by e/K: on the fuzzer's batch (34 "
+                "samples, 7 classes, logits up to +-1000) that sum is 65509.67 > 65504, so the loss is inf where "
+                "the loss, 14148.58, and the sum of reduction='none' (14152), are representable.",
+        when={"loss": "sparse_categorical_crossentropy", "case": "fuzz.torch.sparse_categorical_crossentropy.5ce128a5feae",
+              "dtype": "float16", "kind": ("edge", "value"), "form": ("function:sum", "module:sum")},
+        shows="inf", versions=TORCH_VERSIONS,
+        source="aten/src/ATen/native/LossNLL.cpp cross_entropy_loss_label_smoothing (smooth_loss.sum() then "
+               "* label_smoothing / n_classes); found by tests/fuzz (promoted: cases/fuzz), measured"),
+    Deviation(
         name="float16-mean-accumulates-in-float16",
         summary="F.cross_entropy(reduction='mean') on float16 sums the per-sample losses in float16 before "
                 "dividing: two samples of 40000 (each representable, max 65504) give inf where their mean is "
