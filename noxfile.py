@@ -7,7 +7,7 @@
 Each ``versions`` session builds a virtual environment with pip (nox's ``venv`` backend: pip, unlike uv,
 takes the CPU build of torch 2.13.0 this machine keeps on disk), installs lossparity's ``test`` extra with
 exactly the framework versions of its set, and runs the main job restricted to the ``default`` process
-variant, writing ``reports/versions/<set>.json`` (and ``<set>.html``).  ``version_report`` merges every
+variant, writing ``reports/versions/<set>/<set>.json`` (and ``.html``).  ``version_report`` merges every
 results file found there into ``reports/versions.html`` with the "What changed between versions" section
 (:mod:`reports.changes`): per API (lane) and check, the first version set where a number changed,
 by how much, and the declaration that covers it.
@@ -58,22 +58,27 @@ def _install(session: nox.Session, pins: dict[str, str]) -> None:
 @nox.session
 @nox.parametrize("set", list(VERSION_SETS))
 def versions(session: nox.Session, set: str) -> None:  # noqa: A002 - nox's parameter name is the id
-    """Run the main job (default process variant) on one version set; results in reports/versions/."""
+    """Run the main job (default process variant) on one version set: reports/versions/<set>/<set>.json."""
     _install(session, VERSION_SETS[set])
-    OUT.mkdir(parents=True, exist_ok=True)
+    # One folder per set: the main job keeps its per-variant partial files beside its results, so sets can run
+    # in parallel (`nox -s versions -- ...` or two nox processes).
     session.run("python", "-m", "reports", "run", "--variants", "default", "--accuracy-rows", "0",
-                "--results", str(OUT / f"{set}.json"), "-o", str(OUT / f"{set}.html"),
+                "--results", str(_results(set)), "-o", str(_results(set).with_suffix(".html")),
                 env={"LOSSPARITY_VERSION_SET": set}, success_codes=[0, 1])
+
+
+def _results(name: str) -> Path:
+    return OUT / name / f"{name}.json"
 
 
 @nox.session
 def version_report(session: nox.Session) -> None:
-    """Merge reports/versions/<set>.json (oldest set first) into reports/versions.html (no framework needed)."""
-    order = [name for name in VERSION_SETS if (OUT / f"{name}.json").exists()]
+    """Merge reports/versions/<set>/<set>.json, oldest set first, into reports/versions.html (no framework needed)."""
+    order = [name for name in VERSION_SETS if _results(name).exists()]
     if len(order) < 2:
         session.error("fewer than two sets in reports/versions/: run `nox -s versions` first")
     session.install("-e", ".")
-    session.run("python", "-m", "reports", "versions", *(str(OUT / f"{name}.json") for name in order),
+    session.run("python", "-m", "reports", "versions", *(str(_results(name)) for name in order),
                 "-o", str(ROOT / "reports" / "versions.html"))
 
 
