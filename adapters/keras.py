@@ -333,6 +333,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "wrt": "*"},
         shows="error:TypeError", versions=KERAS_3_0,
         source=f"mean_absolute_percentage_error in {LOSSES_PY} (keras 3.0.5, version set tf216); measured"),
+    Deviation(
+        name="float16-zero-vector-cosine-is-zero",
+        summary="Keras 3.0's cosine_similarity gives 0 for a float16 zero vector (3.8 and later: NaN, the 1/eps "
+                "cap overflowing float16; the mathematics: NaN).",
+        when={"loss": "cosine_similarity", "case": "edge.cosine.float16-zero-vector", "dtype": "float16"},
+        shows="value", versions=KERAS_3_0,
+        source=f"cosine_similarity in {LOSSES_PY}; _normalize in keras/src/ops/nn.py (keras 3.0.5, version set "
+               "tf216); measured"),
     _dev("target-rank-expanded", TARGET_RANK_EXPANDED_SUMMARY, TARGET_RANK_EXPANDED_WHEN, "value",
          f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py; mean_squared_error, LossFunctionWrapper.call in "
          f"{LOSSES_PY} ({MEASURED}); measured"),

@@ -44,7 +44,7 @@ import numpy as np
 
 import adapters as _adapters
 import recipes as _recipes
-from adapters.protocol import Binding, Call, classify
+from adapters.protocol import Binding, Call, classify, holds
 from lossparity import checks, conventions
 from lossparity import tolerance as tol
 from lossparity.api import check_loss
@@ -419,8 +419,12 @@ def _inherited(adapter, failures) -> tuple[list, list, dict[str, list[str]]]:
     for r in failures:
         fields = dict(loss=r.loss, case=r.case, form=r.form, dtype=r.dtype, device=r.device, kind=r.kind)
         extra = r.extra if isinstance(r.extra, dict) else {}
-        observed = (extra.get("behaviour") or {}).get("framework", "differs")
-        deviation = next((d for d in adapter.deviations if "binding" not in d.when and d.covers(**fields)), None)
+        observed = (extra.get("behaviour") or {}).get("framework")
+        if observed is None:  # a dtype check: the error the call raised, else a different dtype or shape
+            text = str(r.observed or "")
+            observed = "error:" + text[6:].split(":", 1)[0] if text.startswith("error:") else "differs"
+        deviation = next((d for d in adapter.deviations if "binding" not in d.when and d.covers(**fields)
+                          and holds(d.versions, adapter)), None)
         if deviation is not None and checks.judge(False, observed, deviation)[0] == "deviation":
             inherited.setdefault(deviation.name, []).append(f"{r.kind} {r.dtype} {r.case}")
             excused.append(r)
