@@ -11,8 +11,10 @@ check from one version set to the next:
   or its number moved (the number: ``observed`` in ulps of the coarser compute dtype, or, for a summarised
   array, the two errors against the same reference, see :mod:`reports.variants`), with both versions, the
   size, and the declarations that say why (the deviation, the convention flags whose values differ);
-* checks whose inputs or reference differ between the sets (another NumPy draws other numbers) are counted
-  as *not comparable*, not as changes;
+* checks on generated inputs whose reference values differ between the sets (another NumPy drew other
+  numbers) are counted as *not comparable*, not as changes (inputs written in case files always compare);
+* a summarised array whose error against the reference moved by at most :data:`REFERENCE_NOISE_ULPS` between
+  runs on different NumPy releases is counted as *reference rounding*, not as a change;
 * a check that only some sets could run (an API a release lacks is a skip there, with its reason) is
   counted per pair as *availability*.
 
