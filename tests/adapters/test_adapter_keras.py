@@ -11,15 +11,7 @@ from adapters import keras as keras_adapter
 from adapters.protocol import Adapter, Call
 from lossparity.catalogue import CATALOGUE
 from lossparity.tolerance import FLOAT_DTYPES
-
-def _ran(adapter, call):
-    """``adapter.run(call)``; a skip with the reason when the installed release lacks the API the call needs
-    (``Outcome.unsupported``: adapters.protocol.Unsupported)."""
-    out = adapter.run(call)
-    if out.unsupported:
-        pytest.skip(out.unsupported)
-    return out
-
+from tests.support.outcomes import ran
 
 ADAPTER = keras_adapter.ADAPTER
 
@@ -84,7 +76,7 @@ def test_binding_runs_every_form(key):
     for form in binding.forms:
         call = Call(loss=binding.loss, inputs=_INPUTS[binding.loss], args=_args(binding), form=form)
         assert binding.accepts(call) and ADAPTER.supports(call)
-        out = _ran(ADAPTER, call)
+        out = ran(ADAPTER, call)
         assert out.error is None, (key, form, out.error)
         assert out.value.dtype == np.float64 and out.dtype == ADAPTER.output_dtype(call) == "float32"
         assert out.value.shape == _expected_shape(binding, form, _P.shape), (key, form)
@@ -99,7 +91,7 @@ def test_dtypes_reach_the_framework(dtype):
     for form, computes_in in (("function:none", dtype), ("class:sum", "float32")):
         call = Call(loss="categorical_crossentropy", inputs=_INPUTS["categorical_crossentropy"], form=form,
                     dtype=dtype)
-        out = _ran(ADAPTER, call)
+        out = ran(ADAPTER, call)
         assert out.error is None and out.dtype == computes_in == ADAPTER.compute_dtype(call)
         assert out.grad_dtype == dtype  # the gradient flows back through the cast to the input
 
@@ -118,24 +110,24 @@ def test_class_axis_is_moved_last():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(2, 3, 4))
     labels = np.eye(3)[rng.integers(0, 3, size=(2, 4))].transpose(0, 2, 1)  # class axis 1
-    moved = _ran(ADAPTER, Call(loss="categorical_crossentropy", inputs={"y_true": labels, "y_pred": z},
+    moved = ran(ADAPTER, Call(loss="categorical_crossentropy", inputs={"y_true": labels, "y_pred": z},
                              args={"from_logits": True, "axis": 1}, dtype="float64"))
-    last = _ran(ADAPTER, Call(loss="categorical_crossentropy",
+    last = ran(ADAPTER, Call(loss="categorical_crossentropy",
                             inputs={"y_true": np.moveaxis(labels, 1, -1), "y_pred": np.moveaxis(z, 1, -1)},
                             args={"from_logits": True}, dtype="float64"))
     assert moved.value.shape == (2, 4) and moved.grad.shape == z.shape
     np.testing.assert_allclose(moved.value, last.value, rtol=1e-15)
     np.testing.assert_allclose(moved.grad, np.moveaxis(last.grad, -1, 1), rtol=1e-15)
-    soft = _ran(ADAPTER, Call(loss="softmax", inputs={"z": z}, args={"axis": 1}, dtype="float64"))
+    soft = ran(ADAPTER, Call(loss="softmax", inputs={"z": z}, args={"axis": 1}, dtype="float64"))
     np.testing.assert_allclose(soft.value.sum(axis=1), 1.0, rtol=1e-12)
 
 
 def test_framework_errors_become_outcomes():
     _require_tf()
-    bad = _ran(ADAPTER, Call(loss="categorical_crossentropy",
+    bad = ran(ADAPTER, Call(loss="categorical_crossentropy",
                            inputs={"y_true": np.ones((2, 4)), "y_pred": _P}))
     assert bad.value is None and bad.error.startswith("ValueError") and bad.behaviour == "error:ValueError"
-    unknown = _ran(ADAPTER, Call(loss="no_such_loss", inputs={}))
+    unknown = ran(ADAPTER, Call(loss="no_such_loss", inputs={}))
     assert unknown.error is not None
 
 
@@ -154,7 +146,7 @@ def test_missing_tensorflow_gives_a_skip_reason(monkeypatch):
         reason = ADAPTER.available()
         assert reason is not None and reason.startswith("tensorflow is not installed")
         assert ADAPTER.devices() == []
-        out = _ran(ADAPTER, Call(loss="mean_squared_error", inputs=_INPUTS["mean_squared_error"]))
+        out = ran(ADAPTER, Call(loss="mean_squared_error", inputs=_INPUTS["mean_squared_error"]))
         assert out.error is not None and "tensorflow is not installed" in out.error
     finally:
         monkeypatch.undo()

@@ -13,15 +13,7 @@ from adapters import torch as torch_adapter
 from adapters.protocol import Adapter, Call
 from lossparity.catalogue import CATALOGUE
 from lossparity.tolerance import FLOAT_DTYPES
-
-def _ran(adapter, call):
-    """``adapter.run(call)``; a skip with the reason when the installed release lacks the API the call needs
-    (``Outcome.unsupported``: adapters.protocol.Unsupported)."""
-    out = adapter.run(call)
-    if out.unsupported:
-        pytest.skip(out.unsupported)
-    return out
-
+from tests.support.outcomes import ran
 
 MODULES = {"torch": torch_adapter, "optax": optax_adapter}
 
@@ -108,7 +100,7 @@ def test_binding_runs_every_form(name, key):
     for form in binding.forms:
         call = Call(loss=binding.loss, inputs=inputs, args=_args(name, binding), form=form)
         assert binding.accepts(call) and adapter.supports(call), (key, form)
-        out = _ran(adapter, call)
+        out = ran(adapter, call)
         assert out.error is None, (key, form, out.error)
         documented = adapter.output_dtype(call) == "float32"
         declared = any(d.covers(loss=binding.loss, form=form, dtype="float32", device="cpu", kind="dtype")
@@ -128,14 +120,14 @@ def test_dtypes_reach_the_framework(name, dtype):
     adapter = _adapter(name)
     call = Call(loss="sparse_categorical_crossentropy", inputs=_INPUTS["sparse_categorical_crossentropy"],
                 args={"from_logits": True}, dtype=dtype)
-    out = _ran(adapter, call)
+    out = ran(adapter, call)
     # The dtype the framework computes in: the input's, except float64 without JAX's x64 mode (float32, declared
     # by optax's compute_dtype and its deviation float64_needs_x64).
     computes = getattr(adapter, "compute_dtype", lambda c: c.dtype)
     assert out.error is None and out.dtype == computes(call) and out.grad_dtype == computes(call)
     wide = Call(loss="sparse_categorical_crossentropy", inputs=_INPUTS["sparse_categorical_crossentropy"],
                 args={"from_logits": True}, dtype="float64")
-    exact = _ran(adapter, wide)
+    exact = ran(adapter, wide)
     assert exact.dtype == computes(wide)  # float64 unless it is optax without x64, and then said so
     assert np.allclose(out.value, exact.value, rtol=0.05)
 
@@ -162,16 +154,16 @@ def test_class_axis(name):
     rng = np.random.default_rng(0)
     z = rng.normal(size=(2, 4, 3))                       # (batch, positions, classes)
     labels = rng.integers(0, 3, size=(2, 4))
-    last = _ran(adapter, Call(loss="sparse_categorical_crossentropy", inputs={"labels": labels, "y_pred": z},
+    last = ran(adapter, Call(loss="sparse_categorical_crossentropy", inputs={"labels": labels, "y_pred": z},
                             args={"from_logits": True}, dtype="float64"))
     assert last.error is None and last.value.shape == (2, 4) and last.grad.shape == z.shape
     # float64 computes in float64, or in float32 where the adapter says so (optax without JAX's x64 mode)
     computes = getattr(adapter, "compute_dtype", lambda c: c.dtype)
     rtol = 1e-12 if computes(Call(loss="log_softmax", inputs={}, dtype="float64")) == "float64" else 1e-6
-    soft = _ran(adapter, Call(loss="log_softmax", inputs={"z": z}, dtype="float64"))
+    soft = ran(adapter, Call(loss="log_softmax", inputs={"z": z}, dtype="float64"))
     picked = -np.take_along_axis(soft.value, labels[..., None], axis=-1)[..., 0]
     np.testing.assert_allclose(last.value, picked, rtol=rtol)
-    moved = _ran(adapter, Call(loss="sparse_categorical_crossentropy",
+    moved = ran(adapter, Call(loss="sparse_categorical_crossentropy",
                              inputs={"labels": labels, "y_pred": np.moveaxis(z, -1, 1)},
                              args={"from_logits": True, "axis": 1}, dtype="float64"))
     assert moved.error is None, moved.error
@@ -191,8 +183,8 @@ def test_torch_gpu_refuses_out_of_range_labels():
 def test_torch_kl_batchmean_and_modules():
     adapter = _adapter("torch")
     inputs = _INPUTS["kl_divergence"]
-    none = _ran(adapter, Call(loss="kl_divergence", inputs=inputs, form="function:none", dtype="float64"))
-    batchmean = _ran(adapter, Call(loss="kl_divergence", inputs=inputs, form="module:batchmean", dtype="float64"))
+    none = ran(adapter, Call(loss="kl_divergence", inputs=inputs, form="function:none", dtype="float64"))
+    batchmean = ran(adapter, Call(loss="kl_divergence", inputs=inputs, form="module:batchmean", dtype="float64"))
     assert none.value.shape == _P.shape
     np.testing.assert_allclose(batchmean.value, none.value.sum() / _P.shape[0], rtol=1e-12)
 
@@ -200,11 +192,11 @@ def test_torch_kl_batchmean_and_modules():
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_framework_errors_become_outcomes(name):
     adapter = _adapter(name)
-    bad = _ran(adapter, Call(loss="sparse_categorical_crossentropy", inputs={"labels": np.array([0, 1, 2]),
+    bad = ran(adapter, Call(loss="sparse_categorical_crossentropy", inputs={"labels": np.array([0, 1, 2]),
                                                                         "y_pred": _Z},
                            args={"from_logits": True}))
     assert bad.value is None and bad.error is not None and bad.behaviour.startswith("error:")
-    unknown = _ran(adapter, Call(loss="no_such_loss", inputs={}))
+    unknown = ran(adapter, Call(loss="no_such_loss", inputs={}))
     assert unknown.error is not None
 
 
@@ -224,7 +216,7 @@ def test_missing_framework_gives_a_skip_reason(monkeypatch, name, missing):
         reason = module.ADAPTER.available()
         assert reason is not None and reason.startswith(f"{missing} is not installed")
         assert module.ADAPTER.devices() == []
-        out = _ran(module.ADAPTER, Call(loss="mean_squared_error", inputs=_INPUTS["mean_squared_error"]))
+        out = ran(module.ADAPTER, Call(loss="mean_squared_error", inputs=_INPUTS["mean_squared_error"]))
         assert out.error is not None and f"{missing} is not installed" in out.error
     finally:
         monkeypatch.undo()
