@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                                                      "show what changed between them")
     versions.add_argument("inputs", nargs="+", type=Path, help="results files, one per version set, oldest first "
                                                                "(each labelled by its file name)")
-    versions.add_argument("-o", "--output", type=Path, default=DEFAULT_VERSIONS_HTML)
+    versions.add_argument("-o", "--output", type=Path, default=DEFAULT_VERSIONS_HTML,
+                          help="HTML report to write; the merged results go beside it (.json)")
     versions.add_argument("--rows", type=int, default=8, help="changed checks printed per lane")
 
     accuracy.add_parser(commands)
@@ -213,7 +214,7 @@ def command_versions(args: argparse.Namespace) -> int:
 
     if len(args.inputs) < 2:
         raise SystemExit("versions: give at least two results files (one per version set, oldest first)")
-    merged = results.merge([results.load(p) for p in args.inputs], labels_for(args.inputs))
+    merged = load_merged(args.inputs)  # a missing or malformed file is a ResultsError: one line, exit 2
     results.write_atomic(args.output.with_suffix(".json"), merged)
     _print_report(merged, args.output)
     for line in changes.text_lines(changes.changes(merged), rows=args.rows):

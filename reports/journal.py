@@ -195,5 +195,5 @@ def load_latest(path: str | os.PathLike) -> tuple[dict, str | None]:
         return doc, (f"{path}: the latest run did not finish ({doc['run']['incomplete']['reason']}); "
                      f"reporting its {len(doc['checks'])} checks from {journal}{kept}")
     if not path.exists():
-        raise results.ResultsError("$", f"{path}: no such results file (and no journal of a run that died)")
+        raise results.ResultsError(str(path), "no such results file (and no journal of a run that died)")
     return results.load(path), None

@@ -106,3 +106,19 @@ def test_lookup_says_what_a_release_lacks():
         checked.smooth_labels([1], 0.1, axis=-1)
     outcome = protocol.timed(lambda: checked.smooth_labels([1], 0.1, axis=-1))
     assert outcome.unsupported.startswith("optax 0.2.4") and outcome.error is None
+
+
+def test_versions_command_merges_and_refuses_a_missing_file(tmp_path, capsys):
+    from reports import cli
+
+    old = tmp_path / "tf215.json"
+    results.write_atomic(old, results.make_doc([_record("tf_keras", observed=2.3025842)],
+                                               results.make_run(_settings("tf_keras", "tf.keras 2.15.0", "keras"))))
+    assert cli.main(["versions", str(old), str(tmp_path / "nope.json"), "-o", str(tmp_path / "v.html")]) == 2
+    assert "nope.json: no such results file" in capsys.readouterr().err
+    new = tmp_path / "pinned.json"
+    results.write_atomic(new, results.make_doc([_record("keras", observed=2.3025851)],
+                                               results.make_run(_settings("keras", "keras 3.15.1", "keras"))))
+    assert cli.main(["versions", str(old), str(new), "-o", str(tmp_path / "v.html")]) == 0
+    assert "tf215 pass 2.3025842 -> pinned pass 2.3025851" in capsys.readouterr().out
+    assert (tmp_path / "v.json").exists() and "What changed between versions" in (tmp_path / "v.html").read_text()
