@@ -5,6 +5,11 @@ Options (see ``pytest --help``, group "lossparity"):
   --adapter MOD:ATTR add an adapter that is not built in (repeatable)
   --device cpu|gpu|all, --dtype NAME (repeatable), --sweep (the full cross product)
   --variant NAME     run as process variant NAME of adapters.variants (its environment and frameworks)
+  --full             the full suite: also the tests marked ``full`` (each non-default process variant, the
+                     release smoke run, import-order probes and the browser, each in a process of its own,
+                     and the report at 100k records; seconds to minutes each).  The default suite (the README's
+                     test command) leaves them out to stay within 90 s; .ci/run runs them after it, and the main
+                     job (python -m reports) runs every variant with its full selection.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ KIND_MARKERS = {
     "invariant": "invariants and identities the documents state, checked on a framework",
     "gpu": "needs a GPU",
     "fuzz": "differential fuzzing (Hypothesis) of a binding against the reference; budget --fuzz-examples",
+    "full": "runs only in the full suite (--full; .ci/run): a run in a process of its own (the process "
+            "variants, the release smoke run, an import-order probe, a browser) or at 100k-record scale",
 }
 
 
@@ -48,6 +55,9 @@ def pytest_addoption(parser):
                          "cases/: `python -m lossparity promote` turns one into a case file)")
     group.addoption("--benchmarks", action="store_true", default=False,
                     help="collect and run tests/benchmarks (pytest-benchmark; not part of the default run)")
+    group.addoption("--full", action="store_true", default=False,
+                    help="the full suite: also run the tests marked 'full' (process variants and the release smoke "
+                         "run, each in a process of its own; .ci/run runs them after the default suite)")
     group.addoption("--variant", default=None, metavar="NAME",
                     help="run as a process variant of adapters/variants.py (e.g. tf-onednn-off, keras-jax): sets "
                          "its environment before any framework loads and, without --framework, its frameworks "
@@ -62,6 +72,17 @@ def pytest_configure(config):
 
     for adapter in session.configure(config).adapters:
         config.addinivalue_line("markers", f"{adapter.name}: checks of the {adapter.name} adapter")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without ``--full``, the tests marked ``full`` are skips that say how to run them."""
+    if config.getoption("full"):
+        return
+    skip = pytest.mark.skip(reason="full suite only (pytest --full; .ci/run runs it): a process of its own "
+                                   "or a 100k-record run")
+    for item in items:
+        if item.get_closest_marker("full") is not None:
+            item.add_marker(skip)
 
 
 def pytest_generate_tests(metafunc):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import inspect
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
@@ -169,11 +170,19 @@ class Deviation:
 
 
 def _matches_all(selectors: Mapping[str, str | tuple[str, ...]], fields: Mapping[str, Any]) -> bool:
-    def matches(value, patterns) -> bool:
-        patterns = (patterns,) if isinstance(patterns, str) else patterns
-        return any(fnmatch.fnmatchcase(str(value), pattern) for pattern in patterns)
+    for key, patterns in selectors.items():
+        if not _matcher((patterns,) if isinstance(patterns, str) else tuple(patterns))(str(fields.get(key, ""))):
+            return False
+    return True
 
-    return all(matches(fields.get(key, ""), patterns) for key, patterns in selectors.items())
+
+@functools.lru_cache(maxsize=None)
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """Whether a value matches any of the shell-style ``patterns`` (fnmatch, case-sensitive), compiled once."""
+    if not any(c in pattern for pattern in patterns for c in "*?["):
+        exact = frozenset(patterns)
+        return exact.__contains__
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
 
 
 def active(deviations: tuple[Deviation, ...], settings: Mapping[str, Any] | None) -> tuple[Deviation, ...]:
@@ -263,6 +272,7 @@ class Unsupported(Exception):
     adapter is written for (``Adapter.written_for``), and a failure inside it (there the adapter is wrong)."""
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of two strings, asked once per declaration and check
 def in_range(versions: str, version: str | None) -> bool:
     """Whether ``version`` lies in the PEP 440 specifier ``versions`` (``">=3.8,<3.16"``; ``"*"`` or ``""``
     is every version; an unknown ``version`` (None) is taken to be in range).  Local labels such as
@@ -302,12 +312,17 @@ def holds(versions: str, adapter) -> bool:
     versions hold (nothing loaded: nothing to contradict)."""
     text = versions.strip()
     if text[:1].isalpha():
-        from packaging.requirements import Requirement  # noqa: PLC0415
-
-        requirement = Requirement(text)
-        version = _setting(adapter, requirement.name)
-        return in_range(str(requirement.specifier), version)
+        name, specifier = _requirement(text)
+        return in_range(specifier, _setting(adapter, name))
     return in_range(text, release(adapter))
+
+
+@functools.lru_cache(maxsize=256)
+def _requirement(text: str) -> tuple[str, str]:
+    from packaging.requirements import Requirement  # noqa: PLC0415
+
+    requirement = Requirement(text)
+    return requirement.name, str(requirement.specifier)
 
 
 def _setting(adapter, package: str) -> str | None:

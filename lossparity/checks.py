@@ -181,7 +181,21 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
     evaluate.widened = lambda **inputs: compute(inputs, cast=False)
     evaluate.unreduced = lambda **inputs: compute(inputs, cast=False, reduce=False)
     evaluate.reduce_like = reduce_like
+    # What the float64 forms compute, as a hashable: the tolerance model remembers its condition
+    # estimate by it (tolerance.condition_scale), so checks of one computation on one input share it.
+    same = (loss, tuple(sorted((name, tol.digest(v) if isinstance(v, np.ndarray) else repr(v))
+                               for name, v in args.items())), _convention_key(convention), granularity, gradient,
+            None if cotangent is None else tol.digest(cotangent), wrt)
+    evaluate.widened.key = same + ("reduced", reduction)
+    evaluate.unreduced.key = same + ("unreduced", reduction if gradient else None)
     return evaluate
+
+
+def _convention_key(convention) -> tuple:
+    flags = getattr(convention, "flags", None)
+    if flags is None:
+        return (repr(convention),)
+    return (convention.name, tuple(sorted((name, repr(flag.value), flag.applies_to) for name, flag in flags.items())))
 
 
 def denominator_weights(inputs: dict) -> dict:

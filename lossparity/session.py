@@ -94,3 +94,23 @@ class Session:
         sweep = Selection(devices=("cpu", "gpu"), sweep=True, edge_sets=list(self.edge_sets))
         adapters = list(self.available)
         return matrix_items(adapters, sweep), edge_items(adapters, sweep)
+
+    @functools.cached_property
+    def declaration_coverage(self) -> dict[tuple[str, str], list[str]]:
+        """``(adapter, deviation name) -> ids of the checks`` of :attr:`full_plan` it covers (whose first
+        covering declaration it is: :func:`checks.covering_deviation`), for every available adapter: the
+        evidence that a declaration is not stale, computed in one pass over the plan."""
+        items, edges = self.full_plan
+        fuzz = [i for i in edges if i.inputs.source == "fuzz"]  # the edge checks also take their gradients
+        about_grad = [i for i in edges if i.inputs.quantity == "grad"]  # checked as kind "grad"
+        kinds = {"value": items, "grad": items + fuzz + about_grad, "dtype": items,
+                 "edge": [i for i in edges if i.inputs.quantity != "grad"]}
+        covered: dict[tuple[str, str], list[str]] = {}
+        for kind, cells in kinds.items():
+            for item in cells:
+                adapter = self.adapter(item.adapter)
+                deviation = checks.covering_deviation(adapter, item, kind)
+                if deviation is not None:
+                    covered.setdefault((item.adapter, deviation.name), []).append(item.id)
+        return covered
+

@@ -35,13 +35,7 @@ def test_deviation_is_exercised(declared_deviation, lp_session, record_check):
                       "reason": reason, "extra": {"unverified": {"deviation": name, "versions": deviation.versions,
                                                                   "release": release(adapter)}}})
         pytest.skip(reason)
-    items, edges = lp_session.full_plan
-    fuzz = [i for i in edges if i.inputs.source == "fuzz"]  # test_edge also checks their gradients
-    about_grad = [i for i in edges if i.inputs.quantity == "grad"]  # test_edge checks these as kind "grad"
-    kinds = {"value": items, "grad": items + fuzz + about_grad, "dtype": items,
-             "edge": [i for i in edges if i.inputs.quantity != "grad"]}
-    covered = [i.id for kind, cells in kinds.items() for i in cells
-               if i.adapter == adapter_name and checks.covering_deviation(adapter, i, kind) is deviation]
+    covered = lp_session.declaration_coverage.get((adapter_name, name), [])
     if not covered and deviation.when.get("device", "*") == "gpu" and "gpu" not in adapter.devices():
         pytest.skip(f"deviation '{name}' is about the GPU, and {adapter_name} sees none here")
     assert covered, (f"deviation '{name}' of {adapter_name} covers no check of the full matrix: its selector "

@@ -35,8 +35,9 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--remote-debugging-port=0", "--window-size=1400,1000")
 TIMEOUT_S = 30
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
-                                "(Debian: apt-get install -y chromium; binary chromium on PATH)")
+pytestmark = [pytest.mark.full,  # a browser process per test: the full suite (.ci/run)
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
+                                 "(Debian: apt-get install -y chromium; binary chromium on PATH)")]
 
 
 class DevTools:

@@ -297,6 +297,7 @@ def _cpu(function, *args):
     return time.process_time() - start, value
 
 
+@pytest.mark.full
 def test_build_100k_real_shaped_records_small_and_quick():
     """100k records shaped like a real run's (1.2 kB each in the file, 120 MB, ordered by id as
     ``results.write_atomic`` writes them): the page stays under 5 MB and rendering it takes at most 2.5
@@ -321,6 +322,7 @@ def test_build_100k_real_shaped_records_small_and_quick():
     assert html.read_data_block(page)["n"] == 100_000
 
 
+@pytest.mark.full
 def test_build_100k_synthetic_checks_quickly():
     """The older synthetic mix (every kind, many benchmark and golden records) builds too."""
     doc = make_doc(synthetic_checks(100_000))

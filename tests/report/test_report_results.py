@@ -333,6 +333,7 @@ def test_run_frameworks_come_from_the_settings():
     assert results.make_run(settings, frameworks={"x": "1"})["frameworks"] == {"x": "1"}
 
 
+@pytest.mark.full
 def test_validate_and_load_100k_records_quickly(tmp_path, synthetic_doc):
     """Validation through msgspec: ~0.15 s of CPU for 100k records where the hand-written schema
     compiler took ~0.6 s; the bound is generous and on CPU time (see the report's build test)."""

@@ -82,6 +82,7 @@ def test_tf_keras_bindings_are_what_keras_2_has():
 
 
 @pytest.mark.skipif(bool(os.environ.get("LOSSPARITY_VARIANT")), reason="checked once, in the default process")
+@pytest.mark.full
 def test_tf_keras_is_tf_keras_under_the_legacy_flag():
     """What the adapter calls is what ``tf.keras`` is for users with TF_USE_LEGACY_KERAS=1."""
     _needs(TF_KERAS)

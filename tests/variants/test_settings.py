@@ -64,6 +64,7 @@ def test_x64_state_is_what_jax_runs_with():
 
 
 @pytest.mark.skipif(bool(os.environ.get("LOSSPARITY_VARIANT")), reason="checked once, in the default process")
+@pytest.mark.full
 def test_a_verdict_does_not_depend_on_who_imported_tensorflow_first():
     """TensorFlow imported first (oneDNN on, as shipped), then a late TF_ENABLE_ONEDNN_OPTS=0 that TensorFlow
     ignores: the adapter reports the state TensorFlow really has and the softmax edge case is the declared

@@ -63,6 +63,7 @@ def test_unknown_variant_is_a_usage_error():
         variants.by_name("nope")
 
 
+@pytest.mark.full
 @pytest.mark.parametrize("variant", OTHERS, ids=[v.name for v in OTHERS])
 def test_variant_process(variant, request, tmp_path):
     """The variant's reduced selection in its own process: every check passes or is a declared deviation."""

@@ -32,6 +32,7 @@ def _smoke() -> dict[str, str]:
         return dict(tomllib.load(handle)["tool"]["lossparity"]["version-smoke"])
 
 
+@pytest.mark.full
 def test_smoke_release_of_keras(request, tmp_path):
     if request.config.getoption("variant") or os.environ.get("LOSSPARITY_VARIANT"):
         pytest.skip("a variant run of the main job: the version smoke run belongs to the test command")
