@@ -692,7 +692,11 @@ def problems(info: LossInfo, cases=()) -> list[str]:
         if info.generate is None:
             found.append(f"{where}: no input generator")
             break
-        made = info.generate(np.random.default_rng(0), gen.SHAPES["small"], variant)
+        shape = gen.SHAPES["small"]
+        axis = variant.get("axis")
+        if axis is not None and max(np.atleast_1d(axis)) >= len(shape):  # axes a rank-3 batch has
+            shape = gen.SHAPES["rank3"]
+        made = info.generate(np.random.default_rng(0), shape, variant)
         if tuple(made) != info.input_names:
             found.append(f"{where}: the generator yields {list(made)} for {dict(variant)}, not "
                          f"{list(info.input_names)}")
