@@ -186,7 +186,8 @@ class DiceBinding(OptaxBinding):
 @dataclass(frozen=True)
 class BinaryDiceBinding(OptaxBinding):
     """optax's binary_dice_loss takes one channel (a last axis of length 1) and sums over the axes between the
-    first and the last: the reference's ``axis`` must be those, and alpha = beta = 1/2."""
+    first and the last: the reference's ``axis`` must be those (rank >= 3), or the channel itself for a rank-2
+    ``(N, 1)`` input (one sigmoid output per sample, summed over nothing)."""
 
     def accepts(self, call: Call) -> bool:
         if not super().accepts(call):
@@ -194,8 +195,10 @@ class BinaryDiceBinding(OptaxBinding):
         shape = np.shape(call.inputs.get("y_pred"))
         axis = call.args.get("axis", -1)
         axes = (axis,) if isinstance(axis, int) else tuple(axis) if axis is not None else None
-        return (len(shape) >= 3 and shape[-1] == 1 and axes is not None
-                and sorted(a % len(shape) for a in axes) == list(range(1, len(shape) - 1)))
+        if len(shape) < 2 or shape[-1] != 1 or axes is None:
+            return False
+        axes = sorted(a % len(shape) for a in axes)
+        return axes == (list(range(1, len(shape) - 1)) if len(shape) >= 3 else [1])
 
 
 # --------------------------------------------------------------------------------------------- calls
@@ -326,10 +329,12 @@ def _tversky(jax, jnp, optax, a, args):
 
 
 def _binary_dice(jax, jnp, optax, a, args):
-    # binary_dice_loss on (..., 1) inputs sums over its default axes (between the first and the last) and averages
-    # its one channel away: (N, 1) per-sample losses come back as (N,), given their channel axis back (layout).
-    return optax.losses.binary_dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
-                                         apply_sigmoid=True)[..., None]
+    # binary_dice_loss on (N, ..., 1) inputs sums over its default axes (between the first and the last) and
+    # averages its one channel away: for a rank >= 3 input the (N,) losses get their channel axis back (layout:
+    # the reference keeps the unsummed channel); a rank-2 (N, 1) input sums over nothing, one loss per sample.
+    out = optax.losses.binary_dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
+                                        apply_sigmoid=True)
+    return out[..., None] if a["y_pred"].ndim >= 3 else out
 
 
 def _softmax(jax, jnp, optax, a, args):
@@ -455,7 +460,8 @@ BINDINGS: dict[str, Binding] = {
         requires={"from_logits": True}),
     "dice@binary": BinaryDiceBinding(
         "dice", "optax.losses.binary_dice_loss(predictions=y_pred, targets=y_true, smooth=smooth, apply_sigmoid=True) "
-        "on (N, ..., 1) inputs, summed over the axes between the first and the last (axis = those), channel kept",
+        "on (N, ..., 1) inputs, summed over the axes between the first and the last (axis = those), channel kept; "
+        "on (N, 1) inputs one loss per sample (axis = -1)",
         ("binary:none",), CONVENTION, granularity="sample", args=("smooth", "from_logits"),
         requires={"from_logits": True}),
     "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,

@@ -467,8 +467,10 @@ def _overlap_generate(rng, shape, args):
 @_composite
 def _overlap_strategy(draw, st, S, dtype, args):
     """0/1 masks and probabilities bounded away from 0 (an all-zero prediction over an empty mask is 0/0: the edge
-    cases' job), or logits."""
+    cases' job), or logits (half the time one channel, ``(N, 1)``: the sigmoid's case)."""
     shape = draw(S.shapes())
+    if args.get("from_logits") and draw(st.booleans()):  # one channel (sigmoid): a binary output per sample
+        shape = (shape[0], 1)
     y_true = draw(S.float_arrays(shape, st.sampled_from((0.0, 1.0))))
     if args.get("from_logits"):
         return {"y_true": y_true, "y_pred": draw(S.logits(shape, dtype))}
