@@ -314,18 +314,23 @@ def _dice_reduction(args) -> str:
     return str(args.get("reduction", "none"))
 
 
+def _class_weights(a) -> dict:
+    """optax's ``class_weights=`` (one per class) from the call's ``class_weight``; absent, nothing is passed."""
+    return {"class_weights": a["class_weight"]} if "class_weight" in a else {}
+
+
 def _dice(jax, jnp, optax, a, args):
     # reduction: 'none' unless the form asks for optax's class reduction (its last axis): see DiceBinding.
     return optax.losses.dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
                                   apply_softmax=True, reduction=_dice_reduction(args),
-                                  axis=_overlap_axis(args, a["y_pred"].ndim))
+                                  axis=_overlap_axis(args, a["y_pred"].ndim), **_class_weights(a))
 
 
 def _tversky(jax, jnp, optax, a, args):
     return optax.losses.dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
                                   alpha=float(args.get("alpha", 0.5)), beta=float(args.get("beta", 0.5)),
                                   apply_softmax=True, reduction=_dice_reduction(args),
-                                  axis=_overlap_axis(args, a["y_pred"].ndim))
+                                  axis=_overlap_axis(args, a["y_pred"].ndim), **_class_weights(a))
 
 
 def _binary_dice(jax, jnp, optax, a, args):
@@ -450,13 +455,14 @@ BINDINGS: dict[str, Binding] = {
         requires={"from_logits": True}),
     "dice": DiceBinding(
         "dice", "optax.losses.dice_loss(predictions=y_pred, targets=y_true, smooth=smooth, apply_softmax=True, "
-        "reduction=<form's>, axis=axis) (from_logits=True only: apply_softmax=False raises under jax.jit)",
-        _DICE_FORMS, CONVENTION, granularity="sample", args=("smooth", "from_logits"),
+        "reduction=<form's>, axis=axis, class_weights=class_weight) (from_logits=True only: apply_softmax=False "
+        "raises under jax.jit)",
+        _DICE_FORMS, CONVENTION, granularity="sample", args=("smooth", "from_logits", "class_weight"),
         requires={"from_logits": True}),
     "tversky": DiceBinding(
         "tversky", "optax.losses.dice_loss(predictions=y_pred, targets=y_true, alpha=alpha, beta=beta, smooth=smooth, "
-        "apply_softmax=True, reduction=<form's>, axis=axis) (from_logits=True only)",
-        _DICE_FORMS, CONVENTION, granularity="sample", args=("alpha", "beta", "smooth", "from_logits"),
+        "apply_softmax=True, reduction=<form's>, axis=axis, class_weights=class_weight) (from_logits=True only)",
+        _DICE_FORMS, CONVENTION, granularity="sample", args=("alpha", "beta", "smooth", "from_logits", "class_weight"),
         requires={"from_logits": True}),
     "dice@binary": BinaryDiceBinding(
         "dice", "optax.losses.binary_dice_loss(predictions=y_pred, targets=y_true, smooth=smooth, apply_sigmoid=True) "

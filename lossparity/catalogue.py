@@ -595,7 +595,7 @@ _ENTRIES = [
              generate=_overlap_generate,
              variants=({}, {"axis": None}, {"axis": (1, 2)}, {"from_logits": True, "smooth": 1.0, "axis": 0},
                        {"from_logits": True, "smooth": 1.0, "axis": 1}, {"from_logits": True, "smooth": 1.0, "axis": (1,)}),
-             strategy=_overlap_strategy, unit_intermediate=True, oracle=_oracle_of("dice"),
+             strategy=_overlap_strategy, unit_intermediate=True, oracle=_oracle_of("dice"), weights=(_CLASS_WEIGHT,),
              notes="Keras: 1 - 2I / (T + P + 1e-7) over axis (default None: the whole batch, one number); optax "
                    "dice_loss: logits, softmax over the last axis (sigmoid for one channel), smooth=1.0 in numerator "
                    "and denominator, summed over the axes between the first and the last by default (none at all "
@@ -603,8 +603,8 @@ _ENTRIES = [
     LossInfo(name="tversky", kind="loss", inputs=(_TARGET, _PRED),
              args=(TVERSKY_ALPHA, TVERSKY_BETA, SMOOTH, FROM_LOGITS, OVERLAP_AXIS), generate=_overlap_generate,
              variants=({"alpha": 0.3, "beta": 0.7}, {"alpha": 0.7, "beta": 0.3, "axis": (1, 2)},
-                       {"from_logits": True, "alpha": 0.3, "beta": 0.7, "smooth": 1.0, "axis": 1}),
-             strategy=_overlap_strategy, unit_intermediate=True, oracle=_oracle_of("tversky"),
+                       {"from_logits": True, "alpha": 0.3, "beta": 0.7, "smooth": 1.0, "axis": 0}),
+             strategy=_overlap_strategy, unit_intermediate=True, oracle=_oracle_of("tversky"), weights=(_CLASS_WEIGHT,),
              notes="alpha weighs false positives in the mathematics and optax's dice_loss, false negatives in Keras's "
                    "tversky (keras.losses.tversky(alpha=a, beta=b) = optax dice_loss(alpha=b, beta=a, smooth=0) up "
                    "to Keras's 1e-7)."),

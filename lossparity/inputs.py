@@ -189,8 +189,11 @@ def generated(loss: str, shapes: tuple[str, ...] = ("small", "rank3")) -> list[I
             if index == 0 and shape_name == "small" and info.kind == "loss":
                 sets.append(InputSet(f"gen.weighted.{_variant_tag(args)}", loss,
                                      {**inputs, "sample_weight": sample_weights(rng, inputs, info)}, dict(args)))
-            if shape_name == "small" and (args.get("axis", -1) in (-1, None) if not summed_axes
-                                          else args.get("axis", -1) == -1):
+            # Weights per class need the class axis (the last) in the output: an overlap loss's batch summed
+            # over other axes (its per-class losses), a class-axis loss's every variant with the axis last.
+            keeps_classes = summed_axes and axis is not None and len(SHAPES[shape_name]) - 1 not in [
+                a % len(SHAPES[shape_name]) for a in np.atleast_1d(axis)]
+            if shape_name == "small" and (args.get("axis", -1) in (-1, None) if not summed_axes else keeps_classes):
                 for weight in info.weights:  # each optional weight on the small batch of every variant it takes
                     if all(bool(args.get(k, False)) == bool(v) for k, v in weight.requires):
                         sets.append(InputSet(f"gen.{weight.name}.{_variant_tag(args)}", loss,

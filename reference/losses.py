@@ -1512,7 +1512,7 @@ def _activated(x, from_logits):
     return q, lambda g: q * (g - np.sum(g * q, axis=-1, keepdims=True))
 
 
-def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, convention, name):
+def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, convention, name, class_weight=None):
     """``(value, grad)`` of the Tversky loss ``1 - (I + s) / (I + a FP + b FN + s [+ eps])`` (Dice: a = b = 1/2,
     written ``1 - (2I + 2s) / (T + P + 2s [+ eps])``)."""
     from_logits = check_bool(name, "from_logits", from_logits)
@@ -1528,6 +1528,9 @@ def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, conventi
     if x.ndim == 0:
         raise ValueError(f"{name}: y_pred must have at least one dimension (the reduced axes)")
     axes = overlap_axes(axis, x.ndim)
+    if class_weight is not None and x.ndim - 1 in axes:
+        raise ValueError(f"{name}: class_weight weighs the classes (the last axis), which axis={axis!r} sums over")
+    cw = _class_weight(name, class_weight, x.shape[-1])
     eps = conv.value_for("overlap_denominator_epsilon", name)
     eps = 0.0 if eps is None else _in_dtype(eps, dt)
     if conv.value_for("tversky_weights_swapped", name):
@@ -1547,16 +1550,18 @@ def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, conventi
             dnum, dden = y, y + alpha * (1.0 - y) - beta * y
         value = 1.0 - num / den
         gq = -(dnum * den - num * dden) / den ** 2
+        if cw is not None:  # each class's loss (the last axis, kept) times its weight
+            value, gq = value * cw, gq * cw
         g = back(gq)
     return scalar(np.squeeze(value, axis=axes)), g
 
 
-def _dice(y_true, y_pred, *, smooth=0.0, from_logits=False, axis=-1, convention="math"):
+def _dice(y_true, y_pred, *, smooth=0.0, from_logits=False, axis=-1, class_weight=None, convention="math"):
     return _overlap(y_true, y_pred, alpha=0.5, beta=0.5, smooth=smooth, from_logits=from_logits, axis=axis,
-                    convention=convention, name="dice")
+                    convention=convention, name="dice", class_weight=class_weight)
 
 
-def dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False, axis=-1,
+def dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False, axis=-1, class_weight=None,
          convention: ConventionLike = "math"):
     r"""Soft Dice loss over ``axis`` (an int, a tuple of axes, or None: every axis, one value for the batch).
 
@@ -1566,7 +1571,8 @@ def dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False, axis
     one) when ``from_logits``; the sums run over ``axis`` only, so the output is ``y_pred``'s shape without
     those axes.  ``s = smooth`` is the Tversky smoothing (:func:`tversky` with ``alpha = beta = 1/2``): it
     enters the ratio as ``2s``.  With ``s = 0`` an empty foreground (``y = p = 0`` over the axes) is 0/0: NaN.
-    Gradient w.r.t. ``p``: :math:`-(2 y D - N) / D^2` (N, D the numerator and denominator).  Flags:
+    Gradient w.r.t. ``p``: :math:`-(2 y D - N) / D^2` (N, D the numerator and denominator).  ``class_weight``
+    (one per class, the last axis, which ``axis`` must then leave out) multiplies each class's loss.  Flags:
     ``overlap_denominator_epsilon`` (an epsilon added to the denominator only: an empty foreground then
     costs 1).
 
@@ -1581,16 +1587,18 @@ def dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False, axis
     References:
       Milletari et al., V-Net, 3DV 2016 (arXiv:1606.04797); Sorensen-Dice coefficient.
     """
-    return _dice(y_true, y_pred, smooth=smooth, from_logits=from_logits, axis=axis, convention=convention)[0]
+    return _dice(y_true, y_pred, smooth=smooth, from_logits=from_logits, axis=axis, class_weight=class_weight,
+                 convention=convention)[0]
 
 
-def _tversky(y_true, y_pred, *, alpha=0.5, beta=0.5, smooth=0.0, from_logits=False, axis=-1, convention="math"):
+def _tversky(y_true, y_pred, *, alpha=0.5, beta=0.5, smooth=0.0, from_logits=False, axis=-1, class_weight=None,
+             convention="math"):
     return _overlap(y_true, y_pred, alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits, axis=axis,
-                    convention=convention, name="tversky")
+                    convention=convention, name="tversky", class_weight=class_weight)
 
 
 def tversky(y_true, y_pred, *, alpha: float = 0.5, beta: float = 0.5, smooth: float = 0.0,
-            from_logits: bool = False, axis=-1, convention: ConventionLike = "math"):
+            from_logits: bool = False, axis=-1, class_weight=None, convention: ConventionLike = "math"):
     r"""Tversky loss over ``axis`` (an int, a tuple of axes, or None: every axis).
 
     .. math:: 1 - \frac{I + s}{I + \alpha\,FP + \beta\,FN + s},\quad I = \sum_i y_i p_i,\;
@@ -1598,7 +1606,7 @@ def tversky(y_true, y_pred, *, alpha: float = 0.5, beta: float = 0.5, smooth: fl
 
     ``alpha`` weighs the false positives (predicted, not true) and ``beta`` the false negatives (Salehi et al.'s
     :math:`\alpha |P \setminus G| + \beta |G \setminus P|`); ``alpha = beta = 1/2`` is :func:`dice`.  ``p`` and
-    the axes as in :func:`dice`.  Flags: ``overlap_denominator_epsilon``; ``tversky_weights_swapped`` (alpha
+    the axes and ``class_weight`` as in :func:`dice`.  Flags: ``overlap_denominator_epsilon``; ``tversky_weights_swapped`` (alpha
     weighs FN and beta FP).
 
     Example:
@@ -1612,7 +1620,7 @@ def tversky(y_true, y_pred, *, alpha: float = 0.5, beta: float = 0.5, smooth: fl
       convolutional deep networks, MLMI 2017 (arXiv:1706.05721); Tversky, Features of similarity (1977).
     """
     return _tversky(y_true, y_pred, alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits, axis=axis,
-                    convention=convention)[0]
+                    class_weight=class_weight, convention=convention)[0]
 
 
 IMPLEMENTATIONS = {

@@ -638,7 +638,11 @@ def _overlap_mp(name, y, x, kw):
         return NAN if d == 0 and n == 0 else (INF if d == 0 else n / d)
 
     if isinstance(num, np.ndarray):
-        return np.array([1 - ratio(n, d) for n, d in zip(num.ravel(), den.ravel())], dtype=object).reshape(num.shape)
+        out = np.array([1 - ratio(n, d) for n, d in zip(num.ravel(), den.ravel())], dtype=object).reshape(num.shape)
+        cw = kw.get("class_weight")
+        if cw is not None:  # one weight per class: the output's last axis (the reference refuses it summed)
+            out = out * np.array([mpf(float(w)) for w in np.ravel(cw)], dtype=object)
+        return out
     return 1 - ratio(num, den)
 
 
