@@ -91,6 +91,8 @@ OPTAX = Convention(
                 "result (the classes). apply_softmax=False checks the rows sum to 1 with a Python `if` on a traced "
                 "value: TracerBoolConversionError under jax.jit, and binary_dice_loss(apply_sigmoid=False) raises "
                 "ValueError for any probability other than 1 (its single channel must 'sum to 1'). "
+                "ignore_background=True drops the first entry of the result's last axis whatever it is: with "
+                "the classes summed (axis=-1) it drops the first SAMPLE (not bound there). "
                 "multiclass_generalized_dice_loss weights classes by 1 / (count^2 + 1e-7) (not bound). "
                 "optax/losses/_segmentation.py (optax 0.2.8).",
         "cosine_epsilon": "cosine_similarity / cosine_distance take epsilon=0.0 by default: sqrt(clip(sum x^2, "
@@ -175,11 +177,16 @@ class DiceBinding(OptaxBinding):
     def accepts(self, call: Call) -> bool:
         if not super().accepts(call):
             return False
-        if call.reduction == "none":
-            return True
         ndim = np.ndim(call.inputs.get("y_pred"))
         axis = call.args.get("axis", -1)
         summed = ndim if axis is None else len(np.atleast_1d(axis))
+        classes_summed = axis is None or (ndim - 1) in [int(a) % max(ndim, 1) for a in np.atleast_1d(axis)]
+        if call.args.get("ignore_background") and classes_summed:
+            return False  # optax drops the first entry of its output's last axis: a sample, not a class (notes)
+        if call.reduction == "none":
+            return True
+        if call.args.get("ignore_background"):  # K - 1 losses per sample: the check reduces K (its gradient)
+            return False
         return ndim - summed == 1
 
 
@@ -323,6 +330,7 @@ def _dice(jax, jnp, optax, a, args):
     # reduction: 'none' unless the form asks for optax's class reduction (its last axis): see DiceBinding.
     return optax.losses.dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
                                   apply_softmax=True, reduction=_dice_reduction(args),
+                                  ignore_background=bool(args.get("ignore_background", False)),
                                   axis=_overlap_axis(args, a["y_pred"].ndim), **_class_weights(a))
 
 
@@ -330,6 +338,7 @@ def _tversky(jax, jnp, optax, a, args):
     return optax.losses.dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
                                   alpha=float(args.get("alpha", 0.5)), beta=float(args.get("beta", 0.5)),
                                   apply_softmax=True, reduction=_dice_reduction(args),
+                                  ignore_background=bool(args.get("ignore_background", False)),
                                   axis=_overlap_axis(args, a["y_pred"].ndim), **_class_weights(a))
 
 
@@ -455,14 +464,17 @@ BINDINGS: dict[str, Binding] = {
         requires={"from_logits": True}),
     "dice": DiceBinding(
         "dice", "optax.losses.dice_loss(predictions=y_pred, targets=y_true, smooth=smooth, apply_softmax=True, "
-        "reduction=<form's>, axis=axis, class_weights=class_weight) (from_logits=True only: apply_softmax=False "
+        "reduction=<form's>, axis=axis, class_weights=class_weight, ignore_background=ignore_background) "
+        "(from_logits=True only: apply_softmax=False "
         "raises under jax.jit)",
-        _DICE_FORMS, CONVENTION, granularity="sample", args=("smooth", "from_logits", "class_weight"),
+        _DICE_FORMS, CONVENTION, granularity="sample", args=("smooth", "from_logits", "class_weight", "ignore_background"),
         requires={"from_logits": True}),
     "tversky": DiceBinding(
         "tversky", "optax.losses.dice_loss(predictions=y_pred, targets=y_true, alpha=alpha, beta=beta, smooth=smooth, "
-        "apply_softmax=True, reduction=<form's>, axis=axis, class_weights=class_weight) (from_logits=True only)",
-        _DICE_FORMS, CONVENTION, granularity="sample", args=("alpha", "beta", "smooth", "from_logits", "class_weight"),
+        "apply_softmax=True, reduction=<form's>, axis=axis, class_weights=class_weight, "
+        "ignore_background=ignore_background) (from_logits=True only)",
+        _DICE_FORMS, CONVENTION, granularity="sample", args=("alpha", "beta", "smooth", "from_logits", "class_weight",
+                                                               "ignore_background"),
         requires={"from_logits": True}),
     "dice@binary": BinaryDiceBinding(
         "dice", "optax.losses.binary_dice_loss(predictions=y_pred, targets=y_true, smooth=smooth, apply_sigmoid=True) "

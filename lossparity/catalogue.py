@@ -447,6 +447,8 @@ OVERLAP_AXIS = Arg("axis", "axes", "None (every axis), an integer axis or a tupl
                    samples=(-1, None, (1, 2)))
 SMOOTH = Arg("smooth", "float", "a number >= 0 (added to the overlap and to the denominator's overlap term)",
              lambda v: _finite(v) and float(v) >= 0, samples=(0.0, 1.0, 1e-5), interval=(0.0, 10.0))
+IGNORE_BACKGROUND = Arg("ignore_background", "bool", "True (class 0, the background, left out of the output) or "
+                        "False", _is_bool, samples=(False, True))
 TVERSKY_ALPHA = Arg("alpha", "float", "a number >= 0 (the weight of the false positives)",
                     lambda v: _finite(v) and float(v) >= 0, samples=(0.5, 0.3, 0.7), interval=(0.0, 1.0))
 TVERSKY_BETA = Arg("beta", "float", "a number >= 0 (the weight of the false negatives)",
@@ -591,17 +593,20 @@ _ENTRIES = [
           notes="alpha (default 0.25) multiplies every class: the default loss is a quarter of the focal term. "
                 "From logits Keras takes the softmax, renormalises and clips it to [1e-7, 1 - 1e-7]."),
     # 1 - ratio near a perfect overlap cancels: the ratio is a rounded quantity of size one.
-    LossInfo(name="dice", kind="loss", inputs=(_TARGET, _PRED), args=(SMOOTH, FROM_LOGITS, OVERLAP_AXIS),
+    LossInfo(name="dice", kind="loss", inputs=(_TARGET, _PRED),
+             args=(SMOOTH, FROM_LOGITS, IGNORE_BACKGROUND, OVERLAP_AXIS),
              generate=_overlap_generate,
              variants=({}, {"axis": None}, {"axis": (1, 2)}, {"from_logits": True, "smooth": 1.0, "axis": 0},
-                       {"from_logits": True, "smooth": 1.0, "axis": 1}, {"from_logits": True, "smooth": 1.0, "axis": (1,)}),
+                       {"from_logits": True, "smooth": 1.0, "axis": 1}, {"from_logits": True, "smooth": 1.0, "axis": (1,)},
+                       {"from_logits": True, "ignore_background": True, "axis": 0}),
              strategy=_overlap_strategy, unit_intermediate=True, oracle=_oracle_of("dice"), weights=(_CLASS_WEIGHT,),
              notes="Keras: 1 - 2I / (T + P + 1e-7) over axis (default None: the whole batch, one number); optax "
                    "dice_loss: logits, softmax over the last axis (sigmoid for one channel), smooth=1.0 in numerator "
                    "and denominator, summed over the axes between the first and the last by default (none at all "
                    "for a rank-2 input), then averaged over the classes."),
     LossInfo(name="tversky", kind="loss", inputs=(_TARGET, _PRED),
-             args=(TVERSKY_ALPHA, TVERSKY_BETA, SMOOTH, FROM_LOGITS, OVERLAP_AXIS), generate=_overlap_generate,
+             args=(TVERSKY_ALPHA, TVERSKY_BETA, SMOOTH, FROM_LOGITS, IGNORE_BACKGROUND, OVERLAP_AXIS),
+             generate=_overlap_generate,
              variants=({"alpha": 0.3, "beta": 0.7}, {"alpha": 0.7, "beta": 0.3, "axis": (1, 2)},
                        {"from_logits": True, "alpha": 0.3, "beta": 0.7, "smooth": 1.0, "axis": 0}),
              strategy=_overlap_strategy, unit_intermediate=True, oracle=_oracle_of("tversky"), weights=(_CLASS_WEIGHT,),

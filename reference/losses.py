@@ -1512,10 +1512,12 @@ def _activated(x, from_logits):
     return q, lambda g: q * (g - np.sum(g * q, axis=-1, keepdims=True))
 
 
-def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, convention, name, class_weight=None):
+def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, convention, name, class_weight=None,
+             ignore_background=False):
     """``(value, grad)`` of the Tversky loss ``1 - (I + s) / (I + a FP + b FN + s [+ eps])`` (Dice: a = b = 1/2,
     written ``1 - (2I + 2s) / (T + P + 2s [+ eps])``)."""
     from_logits = check_bool(name, "from_logits", from_logits)
+    ignore_background = check_bool(name, "ignore_background", ignore_background)
     smooth = check_nonnegative(name, "smooth", smooth)
     alpha = check_nonnegative(name, "alpha", alpha)
     beta = check_nonnegative(name, "beta", beta)
@@ -1530,6 +1532,12 @@ def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, conventi
     axes = overlap_axes(axis, x.ndim)
     if class_weight is not None and x.ndim - 1 in axes:
         raise ValueError(f"{name}: class_weight weighs the classes (the last axis), which axis={axis!r} sums over")
+    dropped = ignore_background and x.shape[-1] > 1  # class 0 (background) left out; one channel is kept
+    # Classes summed over: the background's elements leave the sums; classes kept: its loss leaves the output.
+    m = 1.0
+    if dropped and x.ndim - 1 in axes:
+        m = np.ones(x.shape[-1])
+        m[0] = 0.0
     cw = _class_weight(name, class_weight, x.shape[-1])
     eps = conv.value_for("overlap_denominator_epsilon", name)
     eps = 0.0 if eps is None else _in_dtype(eps, dt)
@@ -1537,32 +1545,38 @@ def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, conventi
         alpha, beta = beta, alpha  # alpha weighs the misses sum(y (1 - p)), beta the false alarms sum(p (1 - y))
     with errstate():
         q, back = _activated(x, from_logits)
-        inter = np.sum(y * q, axis=axes, keepdims=True)
+        inter = np.sum(m * y * q, axis=axes, keepdims=True)
         if name == "dice":
             num = 2.0 * inter + 2.0 * smooth
-            den = np.sum(y, axis=axes, keepdims=True) + np.sum(q, axis=axes, keepdims=True) + 2.0 * smooth + eps
-            dnum, dden = 2.0 * y, 1.0
+            den = np.sum(m * y, axis=axes, keepdims=True) + np.sum(m * q, axis=axes, keepdims=True) + 2.0 * smooth + eps
+            dnum, dden = 2.0 * y * m, m
         else:
-            fp = np.sum((1.0 - y) * q, axis=axes, keepdims=True)
-            fn = np.sum(y * (1.0 - q), axis=axes, keepdims=True)
+            fp = np.sum(m * (1.0 - y) * q, axis=axes, keepdims=True)
+            fn = np.sum(m * y * (1.0 - q), axis=axes, keepdims=True)
             num = inter + smooth
             den = inter + alpha * fp + beta * fn + smooth + eps
-            dnum, dden = y, y + alpha * (1.0 - y) - beta * y
+            dnum, dden = y * m, (y + alpha * (1.0 - y) - beta * y) * m
         value = 1.0 - num / den
         gq = -(dnum * den - num * dden) / den ** 2
         if cw is not None:  # each class's loss (the last axis, kept) times its weight
             value, gq = value * cw, gq * cw
+        per_class = dropped and x.ndim - 1 not in axes
+        if per_class:
+            gq = np.concatenate([np.zeros_like(gq[..., :1]), gq[..., 1:]], axis=-1)
         g = back(gq)
-    return scalar(np.squeeze(value, axis=axes)), g
+    value = np.squeeze(value, axis=axes)
+    return scalar(value[..., 1:] if per_class else value), g
 
 
-def _dice(y_true, y_pred, *, smooth=0.0, from_logits=False, axis=-1, class_weight=None, convention="math"):
+def _dice(y_true, y_pred, *, smooth=0.0, from_logits=False, ignore_background=False, axis=-1, class_weight=None,
+          convention="math"):
     return _overlap(y_true, y_pred, alpha=0.5, beta=0.5, smooth=smooth, from_logits=from_logits, axis=axis,
-                    convention=convention, name="dice", class_weight=class_weight)
+                    convention=convention, name="dice", class_weight=class_weight,
+                    ignore_background=ignore_background)
 
 
-def dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False, axis=-1, class_weight=None,
-         convention: ConventionLike = "math"):
+def dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False, ignore_background: bool = False,
+         axis=-1, class_weight=None, convention: ConventionLike = "math"):
     r"""Soft Dice loss over ``axis`` (an int, a tuple of axes, or None: every axis, one value for the batch).
 
     .. math:: 1 - \frac{2 \sum_i y_i p_i + 2s}{\sum_i y_i + \sum_i p_i + 2s}
@@ -1572,7 +1586,9 @@ def dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False, axis
     those axes.  ``s = smooth`` is the Tversky smoothing (:func:`tversky` with ``alpha = beta = 1/2``): it
     enters the ratio as ``2s``.  With ``s = 0`` an empty foreground (``y = p = 0`` over the axes) is 0/0: NaN.
     Gradient w.r.t. ``p``: :math:`-(2 y D - N) / D^2` (N, D the numerator and denominator).  ``class_weight``
-    (one per class, the last axis, which ``axis`` must then leave out) multiplies each class's loss.  Flags:
+    (one per class, the last axis, which ``axis`` must then leave out) multiplies each class's loss;
+    ``ignore_background`` leaves class 0 out (with more than one class): its loss out of the output, or, where
+    ``axis`` sums over the classes, its elements out of the sums.  Flags:
     ``overlap_denominator_epsilon`` (an epsilon added to the denominator only: an empty foreground then
     costs 1).
 
@@ -1587,18 +1603,20 @@ def dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False, axis
     References:
       Milletari et al., V-Net, 3DV 2016 (arXiv:1606.04797); Sorensen-Dice coefficient.
     """
-    return _dice(y_true, y_pred, smooth=smooth, from_logits=from_logits, axis=axis, class_weight=class_weight,
-                 convention=convention)[0]
+    return _dice(y_true, y_pred, smooth=smooth, from_logits=from_logits, ignore_background=ignore_background,
+                 axis=axis, class_weight=class_weight, convention=convention)[0]
 
 
-def _tversky(y_true, y_pred, *, alpha=0.5, beta=0.5, smooth=0.0, from_logits=False, axis=-1, class_weight=None,
-             convention="math"):
+def _tversky(y_true, y_pred, *, alpha=0.5, beta=0.5, smooth=0.0, from_logits=False, ignore_background=False,
+             axis=-1, class_weight=None, convention="math"):
     return _overlap(y_true, y_pred, alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits, axis=axis,
-                    convention=convention, name="tversky", class_weight=class_weight)
+                    convention=convention, name="tversky", class_weight=class_weight,
+                    ignore_background=ignore_background)
 
 
 def tversky(y_true, y_pred, *, alpha: float = 0.5, beta: float = 0.5, smooth: float = 0.0,
-            from_logits: bool = False, axis=-1, class_weight=None, convention: ConventionLike = "math"):
+            from_logits: bool = False, ignore_background: bool = False, axis=-1, class_weight=None,
+            convention: ConventionLike = "math"):
     r"""Tversky loss over ``axis`` (an int, a tuple of axes, or None: every axis).
 
     .. math:: 1 - \frac{I + s}{I + \alpha\,FP + \beta\,FN + s},\quad I = \sum_i y_i p_i,\;
@@ -1606,7 +1624,7 @@ def tversky(y_true, y_pred, *, alpha: float = 0.5, beta: float = 0.5, smooth: fl
 
     ``alpha`` weighs the false positives (predicted, not true) and ``beta`` the false negatives (Salehi et al.'s
     :math:`\alpha |P \setminus G| + \beta |G \setminus P|`); ``alpha = beta = 1/2`` is :func:`dice`.  ``p`` and
-    the axes and ``class_weight`` as in :func:`dice`.  Flags: ``overlap_denominator_epsilon``; ``tversky_weights_swapped`` (alpha
+    the axes, ``class_weight`` and ``ignore_background`` as in :func:`dice`.  Flags: ``overlap_denominator_epsilon``; ``tversky_weights_swapped`` (alpha
     weighs FN and beta FP).
 
     Example:
@@ -1619,8 +1637,9 @@ def tversky(y_true, y_pred, *, alpha: float = 0.5, beta: float = 0.5, smooth: fl
       Salehi, Erdogmus, Gholipour, Tversky loss function for image segmentation using 3D fully
       convolutional deep networks, MLMI 2017 (arXiv:1706.05721); Tversky, Features of similarity (1977).
     """
-    return _tversky(y_true, y_pred, alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits, axis=axis,
-                    class_weight=class_weight, convention=convention)[0]
+    return _tversky(y_true, y_pred, alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits,
+                    ignore_background=ignore_background, axis=axis, class_weight=class_weight,
+                    convention=convention)[0]
 
 
 IMPLEMENTATIONS = {

@@ -623,6 +623,10 @@ def _overlap_mp(name, y, x, kw):
             q = np.array([[mpmath.exp(v) for v in _log_softmax_row(list(r))] for r in flat],
                          dtype=object).reshape(x.shape)
 
+    drop = bool(kw.get("ignore_background")) and x.shape[-1] > 1
+    if drop and x.ndim - 1 in axes:  # classes summed: the background's elements leave the sums
+        y, q = y[..., 1:], q[..., 1:]
+
     def total(a):
         return np.sum(a, axis=axes)
 
@@ -642,6 +646,8 @@ def _overlap_mp(name, y, x, kw):
         cw = kw.get("class_weight")
         if cw is not None:  # one weight per class: the output's last axis (the reference refuses it summed)
             out = out * np.array([mpf(float(w)) for w in np.ravel(cw)], dtype=object)
+        if drop and x.ndim - 1 not in axes:
+            out = out[..., 1:]
         return out
     return 1 - ratio(num, den)
 
