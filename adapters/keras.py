@@ -165,6 +165,16 @@ KERAS3 = Convention(
             1e-7, source=f"cosine_similarity in {_K3_LOSSES}; normalize in keras/src/utils/numerical_utils.py and "
                          f"_normalize in keras/src/ops/nn.py ({_K3})", versions=_K3_VERSIONS,
             detail="x * minimum(rsqrt(sum(square(x))), 1.0 / backend.epsilon()) (order 2)."),
+        C.overlap_denominator_epsilon(
+            1e-7, source=f"dice, tversky in {_K3_LOSSES}", versions=_K3_VERSIONS,
+            detail="dice: 1 - ops.divide(2.0 * intersection, ops.sum(y_true) + ops.sum(y_pred) + backend.epsilon()); "
+                   "tversky: 1 - ops.divide(intersection, intersection + fp * alpha + fn * beta + "
+                   "backend.epsilon()); no smoothing argument."),
+        C.tversky_weights_swapped(
+            source=f"tversky in {_K3_LOSSES}", versions=_K3_VERSIONS,
+            detail="inputs = y_true, targets = y_pred; fp = ops.sum((1 - targets) * inputs) is sum(y_true (1 - "
+                   "y_pred)), the false negatives, and fn = ops.sum(targets * (1 - inputs)) the false positives, while "
+                   "the docstring says alpha controls false positives."),
     ], {
         "backend": "Keras 3's jax/torch/numpy backends differ from TF in sparse CE from probabilities: "
                    "renormalise, then clip, then log (sparse_renormalize='before_clip'); TF backend clips, "
@@ -180,6 +190,10 @@ KERAS3 = Convention(
                 "last axis only (no axis argument).",
         "log_one_minus": "binary_crossentropy uses log(1 - p) (not log1p): for p = 1e-10, y = 0 in float64 "
                          "the result is 1.0000000828e-10 vs the exact 1.00000000005e-10.",
+        "overlap_axis": "dice and tversky (functions and Dice / Tversky classes) sum over axis=None by default: the "
+                        "whole batch gives one number (a Loss class's reduction then has a scalar to reduce); "
+                        "axis=(1, 2, 3) gives one per sample. They take probabilities only (no from_logits, no "
+                        f"smooth): {LOSSES_PY}.",
     })
 
 # What this adapter declares (``ADAPTER.conventions``): its bindings name "keras".  ("keras2", Keras 2's, is
@@ -226,6 +240,8 @@ _SPECS: dict[str, _Spec] = {
     "binary_focal_crossentropy": _Spec("y_true", "y_pred", "binary_focal_crossentropy", "BinaryFocalCrossentropy"),
     "categorical_focal_crossentropy": _Spec("y_true", "y_pred", "categorical_focal_crossentropy",
                                             "CategoricalFocalCrossentropy"),
+    "dice": _Spec("y_true", "y_pred", "dice", "Dice"),
+    "tversky": _Spec("y_true", "y_pred", "tversky", "Tversky"),
     "softmax": _Spec(None, "z", "softmax", None, "softmax", activation=True),
     "log_softmax": _Spec(None, "z", "log_softmax", None, "log_softmax", activation=True),
     "sigmoid": _Spec(None, "z", "sigmoid", None, "sigmoid", activation=True),
@@ -239,7 +255,20 @@ _ARGS: dict[str, tuple[str, ...]] = {
     "categorical_generalized_cross_entropy": ("q",),
     "binary_focal_crossentropy": ("apply_class_balancing", "alpha", "gamma", "from_logits", "label_smoothing"),
     "categorical_focal_crossentropy": ("alpha", "gamma", "from_logits", "label_smoothing"),
+    "tversky": ("alpha", "beta"),
 }
+# Losses whose ``axis`` (an int, a tuple of axes or None: every axis) is what they sum over: passed to the API as
+# given (never moved), and always passed (their default, None, reduces the whole batch; the reference's is -1).
+AXES_AS_GIVEN = ("dice", "tversky")
+
+
+def passed_axis(axis: Any) -> Any:
+    """An overlap loss's ``axis`` as the Keras API takes it: None, an int, or a tuple (a case file's list)."""
+    if axis is None:
+        return None
+    if isinstance(axis, (list, tuple)):
+        return tuple(int(a) for a in axis)
+    return int(axis)
 # Arguments the reference defaults and a Keras function requires: passed explicitly, at the reference's default
 # (keras.losses.categorical_generalized_cross_entropy(y_true, y_pred, q) has no default for q; its class has 0.5).
 REQUIRED_DEFAULTS: dict[str, dict[str, Any]] = {"categorical_generalized_cross_entropy": {"q": 0.5}}
@@ -433,7 +462,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
                       "log_cosh", "mean_absolute_error", "mean_squared_error", "poisson", "sigmoid",
                       "mean_absolute_percentage_error", "categorical_generalized_cross_entropy", "sigmoid@tf.nn", "softmax",
                       "categorical_focal_crossentropy", "cosine_similarity", "binary_focal_crossentropy",
-                      "softmax@tf.nn", "sparse_categorical_crossentropy", "sparse_categorical_crossentropy@tf.nn",
+                      "dice", "tversky", "softmax@tf.nn", "sparse_categorical_crossentropy", "sparse_categorical_crossentropy@tf.nn",
                       "squared_hinge"),
           "form": ("function:*", "tfnn:*"), "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
          "half-arithmetic", f"TensorFlow's CPU kernels for Eigen::half / bfloat16; {LOSSES_PY}, {TF_NN_PY}; measured "
@@ -695,6 +724,9 @@ class KerasAdapter:
 
         pred_np = np.asarray(call.inputs[spec.pred])
         axis = call.args.get("axis", -1)
+        if call.loss in AXES_AS_GIVEN:
+            args["axis"] = passed_axis(axis)
+            axis = -1
         axis = int(axis) if axis is not None else -1
         # An API that takes a class axis gets it as given, so its own handling of that axis shows (Keras
         # divides label smoothing by the last axis's size whatever ``axis`` says); only an API without

@@ -163,6 +163,9 @@ class KerasAPIAdapter:
 
         pred_np = np.asarray(call.inputs[spec.pred])
         axis = call.args.get("axis", -1)
+        if call.loss in _keras.AXES_AS_GIVEN:  # summed over as given, never moved (adapters.keras)
+            args["axis"] = _keras.passed_axis(axis)
+            axis = -1
         axis = int(axis) if axis is not None else -1
         # An API with a class axis gets it as given (its own handling of the axis shows); only an API
         # without one sees the class axis moved last, a pure layout translation.

@@ -89,6 +89,8 @@ def _shared(backend: str) -> list[C.Flag]:
             "expand_rank", applies_to=("mean_squared_error",),
             source=f"squeeze_or_expand_to_same_rank in keras/src/losses/loss.py ({_K3})", versions=_V),
         C.similarity_negated(source=f"cosine_similarity in {_LOSSES}", versions=_V),
+        C.overlap_denominator_epsilon(1e-7, source=f"dice, tversky in {_LOSSES}", versions=_V),
+        C.tversky_weights_swapped(source=f"tversky in {_LOSSES}", versions=_V),
         C.cosine_inverse_norm_cap(1e-7, source=f"cosine_similarity in {_LOSSES}; _normalize in keras/src/ops/nn.py "
                                                f"({_K3})", versions=_V),
         C.smoothing_classes_last_axis(source=f"categorical_crossentropy in {_LOSSES}", versions=_V),

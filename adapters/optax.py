@@ -83,6 +83,18 @@ OPTAX = Convention(
         "huber": "huber_loss(predictions, targets, delta) = 0.5 min(|e|,d)^2 + d (|e| - min(|e|,d)): the "
                  "mathematics.",
         "smooth_labels": "optax.smooth_labels(labels, alpha) = (1 - alpha) labels + alpha / K.",
+        "dice": "dice_loss(predictions, targets, smooth=1.0, alpha=0.5, beta=0.5, apply_softmax=True, "
+                "reduction='mean', axis=None) = 1 - (I + smooth) / (I + alpha (P - I) + beta (T - I) + smooth) per "
+                "class: logits by default (softmax over the last axis, sigmoid for one channel), alpha on the false "
+                "positives (P - I); axis=None sums over the axes between the first and the last, i.e. over NONE "
+                "for a rank-2 (N, K) input (each element its own Dice); reduction= averages the LAST axis of the "
+                "result (the classes). apply_softmax=False checks the rows sum to 1 with a Python `if` on a traced "
+                "value: TracerBoolConversionError under jax.jit, and binary_dice_loss(apply_sigmoid=False) raises "
+                "ValueError for any probability other than 1 (its single channel must 'sum to 1'). "
+                "ignore_background=True drops the first entry of the result's last axis whatever it is: with "
+                "the classes summed (axis=-1) it drops the first SAMPLE (not bound there). "
+                "multiclass_generalized_dice_loss weights classes by 1 / (count^2 + 1e-7) (not bound). "
+                "optax/losses/_segmentation.py (optax 0.2.8).",
         "cosine_epsilon": "cosine_similarity / cosine_distance take epsilon=0.0 by default: sqrt(clip(sum x^2, "
                           "epsilon)) is the plain norm, so a zero vector gives NaN (value and gradient), the "
                           "mathematics; a user's epsilon floors the SQUARED norm (reference flag "
@@ -150,6 +162,50 @@ class OptaxBinding(Binding):
             axis = int(call.args.get("axis", -1))
             return y is not None and axis in (-1, np.ndim(y) - 1) and _is_one_hot(y)
         return True
+
+
+# optax.losses.dice_loss's reduction= is over its output's LAST axis (the classes): 'none' returns every
+# (batch..., class) loss; 'mean' / 'sum' are offered where that output is one axis, where they are the check's.
+_DICE_FORMS = ("function:none", "function:mean", "function:sum")
+
+
+@dataclass(frozen=True)
+class DiceBinding(OptaxBinding):
+    """optax's dice_loss: its ``reduction`` ('mean' / 'sum') reduces the output's last axis only, which is the
+    check's reduction (over every per-sample loss) where the output has one axis."""
+
+    def accepts(self, call: Call) -> bool:
+        if not super().accepts(call):
+            return False
+        ndim = np.ndim(call.inputs.get("y_pred"))
+        axis = call.args.get("axis", -1)
+        summed = ndim if axis is None else len(np.atleast_1d(axis))
+        classes_summed = axis is None or (ndim - 1) in [int(a) % max(ndim, 1) for a in np.atleast_1d(axis)]
+        if call.args.get("ignore_background") and classes_summed:
+            return False  # optax drops the first entry of its output's last axis: a sample, not a class (notes)
+        if call.reduction == "none":
+            return True
+        if call.args.get("ignore_background"):  # K - 1 losses per sample: the check reduces K (its gradient)
+            return False
+        return ndim - summed == 1
+
+
+@dataclass(frozen=True)
+class BinaryDiceBinding(OptaxBinding):
+    """optax's binary_dice_loss takes one channel (a last axis of length 1) and sums over the axes between the
+    first and the last: the reference's ``axis`` must be those (rank >= 3), or the channel itself for a rank-2
+    ``(N, 1)`` input (one sigmoid output per sample, summed over nothing)."""
+
+    def accepts(self, call: Call) -> bool:
+        if not super().accepts(call):
+            return False
+        shape = np.shape(call.inputs.get("y_pred"))
+        axis = call.args.get("axis", -1)
+        axes = (axis,) if isinstance(axis, int) else tuple(axis) if axis is not None else None
+        if len(shape) < 2 or shape[-1] != 1 or axes is None:
+            return False
+        axes = sorted(a % len(shape) for a in axes)
+        return axes == (list(range(1, len(shape) - 1)) if len(shape) >= 3 else [1])
 
 
 # --------------------------------------------------------------------------------------------- calls
@@ -252,6 +308,49 @@ def _binary_focal(jax, jnp, optax, a, args):
     return optax.losses.sigmoid_focal_loss(a["y_pred"], a["y_true"], alpha=alpha, gamma=float(args.get("gamma", 2.0)))
 
 
+def _overlap_axis(args, ndim: int):
+    """The reference's summed axes as optax's ``axis``: the reference's None (every axis) is a tuple of them all
+    (optax's None means the axes between the first and the last); a case file's list becomes a tuple."""
+    axis = args.get("axis", -1)
+    if axis is None:
+        return tuple(range(ndim))
+    return tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else int(axis)
+
+
+def _dice_reduction(args) -> str:
+    return str(args.get("reduction", "none"))
+
+
+def _class_weights(a) -> dict:
+    """optax's ``class_weights=`` (one per class) from the call's ``class_weight``; absent, nothing is passed."""
+    return {"class_weights": a["class_weight"]} if "class_weight" in a else {}
+
+
+def _dice(jax, jnp, optax, a, args):
+    # reduction: 'none' unless the form asks for optax's class reduction (its last axis): see DiceBinding.
+    return optax.losses.dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
+                                  apply_softmax=True, reduction=_dice_reduction(args),
+                                  ignore_background=bool(args.get("ignore_background", False)),
+                                  axis=_overlap_axis(args, a["y_pred"].ndim), **_class_weights(a))
+
+
+def _tversky(jax, jnp, optax, a, args):
+    return optax.losses.dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
+                                  alpha=float(args.get("alpha", 0.5)), beta=float(args.get("beta", 0.5)),
+                                  apply_softmax=True, reduction=_dice_reduction(args),
+                                  ignore_background=bool(args.get("ignore_background", False)),
+                                  axis=_overlap_axis(args, a["y_pred"].ndim), **_class_weights(a))
+
+
+def _binary_dice(jax, jnp, optax, a, args):
+    # binary_dice_loss on (N, ..., 1) inputs sums over its default axes (between the first and the last) and
+    # averages its one channel away: for a rank >= 3 input the (N,) losses get their channel axis back (layout:
+    # the reference keeps the unsummed channel); a rank-2 (N, 1) input sums over nothing, one loss per sample.
+    out = optax.losses.binary_dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
+                                        apply_sigmoid=True)
+    return out[..., None] if a["y_pred"].ndim >= 3 else out
+
+
 def _softmax(jax, jnp, optax, a, args):
     return jax.nn.softmax(a["z"], **_axis(args))
 
@@ -282,6 +381,9 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "cosine_similarity": _cosine_similarity,
     "cosine_distance": _cosine_distance,
     "binary_focal_crossentropy": _binary_focal,
+    "dice": _dice,
+    "tversky": _tversky,
+    "dice@binary": _binary_dice,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -359,6 +461,26 @@ BINDINGS: dict[str, Binding] = {
         "binary_focal_crossentropy", "optax.losses.sigmoid_focal_loss(logits=y_pred, labels=y_true, alpha=alpha if "
         "apply_class_balancing else None, gamma=gamma); from_logits=True only, no label_smoothing",
         _FORMS, CONVENTION, granularity="element", args=("apply_class_balancing", "alpha", "gamma", "from_logits"),
+        requires={"from_logits": True}),
+    "dice": DiceBinding(
+        "dice", "optax.losses.dice_loss(predictions=y_pred, targets=y_true, smooth=smooth, apply_softmax=True, "
+        "reduction=<form's>, axis=axis, class_weights=class_weight, ignore_background=ignore_background) "
+        "(from_logits=True only: apply_softmax=False "
+        "raises under jax.jit)",
+        _DICE_FORMS, CONVENTION, granularity="sample", args=("smooth", "from_logits", "class_weight", "ignore_background"),
+        requires={"from_logits": True}),
+    "tversky": DiceBinding(
+        "tversky", "optax.losses.dice_loss(predictions=y_pred, targets=y_true, alpha=alpha, beta=beta, smooth=smooth, "
+        "apply_softmax=True, reduction=<form's>, axis=axis, class_weights=class_weight, "
+        "ignore_background=ignore_background) (from_logits=True only)",
+        _DICE_FORMS, CONVENTION, granularity="sample", args=("alpha", "beta", "smooth", "from_logits", "class_weight",
+                                                               "ignore_background"),
+        requires={"from_logits": True}),
+    "dice@binary": BinaryDiceBinding(
+        "dice", "optax.losses.binary_dice_loss(predictions=y_pred, targets=y_true, smooth=smooth, apply_sigmoid=True) "
+        "on (N, ..., 1) inputs, summed over the axes between the first and the last (axis = those), channel kept; "
+        "on (N, 1) inputs one loss per sample (axis = -1)",
+        ("binary:none",), CONVENTION, granularity="sample", args=("smooth", "from_logits"),
         requires={"from_logits": True}),
     "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,
                             granularity="sample", grad_wrt="z"),
@@ -515,7 +637,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
                           "kl_divergence", "log_cosh", "log_softmax", "mean_squared_error", "sigmoid", "softmax",
                           "sparse_categorical_crossentropy", "l2_loss", "categorical_crossentropy@safe",
                           "kl_divergence@log_targets", "generalized_kl_divergence",
-                          "generalized_kl_divergence@convex"),
+                          "generalized_kl_divergence@convex", "dice", "tversky", "dice@binary"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=OPTAX_VERSIONS,
         source="XLA CPU (jax 0.10.2): elementwise ops and reductions in the operands' dtype; measured "
@@ -647,7 +769,10 @@ class OptaxAdapter:
         dtype = jnp.dtype(call.dtype)
         arrays = {name: _array(jax, name, arr, dtype, device) for name, arr in call.inputs.items()}
         wrt = binding.wrt(call)
-        fn = _compiled(key, tuple(sorted(call.args.items())), wrt)
+        args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in call.args.items()}
+        if isinstance(binding, DiceBinding):  # the form's reduction is dice_loss's own reduction= argument
+            args["reduction"] = call.reduction
+        fn = _compiled(key, tuple(sorted(args.items())), wrt)
         seed = None if call.cotangent is None else jax.device_put(jnp.asarray(call.cotangent, dtype=dtype), device)
         out, grad = fn(arrays, seed)
         if grad is None:

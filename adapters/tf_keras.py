@@ -134,8 +134,9 @@ KERAS2 = Convention(
 CONVENTIONS: Mapping[str, Convention] = MappingProxyType({KERAS2.name: KERAS2})
 
 # tf_keras.activations has softmax and sigmoid but no log_softmax (tf_keras/src/activations.py).
-# categorical_generalized_cross_entropy is Keras 3 only (tf_keras 2.21 has none).
-MISSING = ("log_softmax", "categorical_generalized_cross_entropy")
+# categorical_generalized_cross_entropy, dice and tversky are Keras 3 only (tf_keras 2.21 has none: no dice or
+# tversky in tf_keras/src/losses.py nor in tf_keras.losses).
+MISSING = ("log_softmax", "categorical_generalized_cross_entropy", "dice", "tversky")
 BINDINGS = derived_bindings(CONVENTION, "tf_keras",
                             forms=lambda form: form == "function:none" or form.split(":", 1)[1] in REDUCTIONS,
                             losses=lambda loss: loss not in MISSING)

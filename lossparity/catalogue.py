@@ -431,6 +431,55 @@ APPLY_CLASS_BALANCING = Arg("apply_class_balancing", "bool", "True (weight class
                             "1 - alpha) or False", _is_bool, samples=(False, True))
 
 
+def _is_axes(v) -> bool:
+    """None, an int, or a non-empty tuple/list of distinct ints (checked against the rank by the reference)."""
+    if v is None:
+        return True
+    if isinstance(v, (int, np.integer)) and not _is_bool(v):
+        return True
+    return (isinstance(v, (tuple, list)) and len(v) > 0 and len(set(v)) == len(v)
+            and all(isinstance(a, (int, np.integer)) and not _is_bool(a) for a in v))
+
+
+# The overlap losses sum over any set of axes: None (every axis: one value for the whole batch, Keras's default),
+# an int, or a tuple (a sample's spatial axes).  Kind "axes": the generator never moves an axis for them.
+OVERLAP_AXIS = Arg("axis", "axes", "None (every axis), an integer axis or a tuple of axes summed over", _is_axes,
+                   samples=(-1, None, (1, 2)))
+SMOOTH = Arg("smooth", "float", "a number >= 0 (added to the overlap and to the denominator's overlap term)",
+             lambda v: _finite(v) and float(v) >= 0, samples=(0.0, 1.0, 1e-5), interval=(0.0, 10.0))
+IGNORE_BACKGROUND = Arg("ignore_background", "bool", "True (class 0, the background, left out of the output) or "
+                        "False", _is_bool, samples=(False, True))
+TVERSKY_ALPHA = Arg("alpha", "float", "a number >= 0 (the weight of the false positives)",
+                    lambda v: _finite(v) and float(v) >= 0, samples=(0.5, 0.3, 0.7), interval=(0.0, 1.0))
+TVERSKY_BETA = Arg("beta", "float", "a number >= 0 (the weight of the false negatives)",
+                   lambda v: _finite(v) and float(v) >= 0, samples=(0.5, 0.7, 0.3), interval=(0.0, 1.0))
+
+
+def _overlap_generate(rng, shape, args):
+    """A soft segmentation: 0/1 masks (about 40% foreground) and probabilities in (0.02, 0.98), or logits (scale 2)
+    when ``from_logits`` (the softmax runs over the last axis: the classes).  The variant ``from_logits`` with
+    ``axis=(1,)`` is a binary segmentation: one channel, ``(N, S, 1)`` (the sigmoid's case)."""
+    if args.get("from_logits") and args.get("axis") in ((1,), [1]):
+        shape = tuple(shape[:2]) + (1,)  # a binary segmentation: one channel, summed over axis 1, sigmoid
+    y_true = (rng.random(size=shape) < 0.4).astype(np.float64)
+    y_pred = rng.normal(scale=2.0, size=shape) if args.get("from_logits") else rng.uniform(0.02, 0.98, size=shape)
+    return {"y_true": y_true, "y_pred": y_pred}
+
+
+@_composite
+def _overlap_strategy(draw, st, S, dtype, args):
+    """0/1 masks and probabilities bounded away from 0 (an all-zero prediction over an empty mask is 0/0: the edge
+    cases' job), or logits (half the time one channel, ``(N, 1)``: the sigmoid's case)."""
+    shape = draw(S.shapes())
+    if args.get("from_logits") and draw(st.booleans()):  # one channel (sigmoid): a binary output per sample
+        shape = (shape[0], 1)
+    y_true = draw(S.float_arrays(shape, st.sampled_from((0.0, 1.0))))
+    if args.get("from_logits"):
+        return {"y_true": y_true, "y_pred": draw(S.logits(shape, dtype))}
+    probs = st.floats(1e-3, 1.0)
+    return {"y_true": y_true, "y_pred": draw(S.float_arrays(shape, probs).map(lambda x: S.rounded(x, dtype)))}
+
+
 _ENTRIES = [
     _loss("entropy", [Input("p", "prediction", differentiable=True)], [BASE, AXIS], gen.entropy, [{}, {"base": 2.0}],
           "entropy_inputs", True),
@@ -543,6 +592,27 @@ _ENTRIES = [
           "categorical_inputs", True, clip=gen.clipped_categorical,
           notes="alpha (default 0.25) multiplies every class: the default loss is a quarter of the focal term. "
                 "From logits Keras takes the softmax, renormalises and clips it to [1e-7, 1 - 1e-7]."),
+    # 1 - ratio near a perfect overlap cancels: the ratio is a rounded quantity of size one.
+    LossInfo(name="dice", kind="loss", inputs=(_TARGET, _PRED),
+             args=(SMOOTH, FROM_LOGITS, IGNORE_BACKGROUND, OVERLAP_AXIS),
+             generate=_overlap_generate,
+             variants=({}, {"axis": None}, {"axis": (1, 2)}, {"from_logits": True, "smooth": 1.0, "axis": 0},
+                       {"from_logits": True, "smooth": 1.0, "axis": 1}, {"from_logits": True, "smooth": 1.0, "axis": (1,)},
+                       {"from_logits": True, "ignore_background": True, "axis": 0}),
+             strategy=_overlap_strategy, unit_intermediate=True, oracle=_oracle_of("dice"), weights=(_CLASS_WEIGHT,),
+             notes="Keras: 1 - 2I / (T + P + 1e-7) over axis (default None: the whole batch, one number); optax "
+                   "dice_loss: logits, softmax over the last axis (sigmoid for one channel), smooth=1.0 in numerator "
+                   "and denominator, summed over the axes between the first and the last by default (none at all "
+                   "for a rank-2 input), then averaged over the classes."),
+    LossInfo(name="tversky", kind="loss", inputs=(_TARGET, _PRED),
+             args=(TVERSKY_ALPHA, TVERSKY_BETA, SMOOTH, FROM_LOGITS, IGNORE_BACKGROUND, OVERLAP_AXIS),
+             generate=_overlap_generate,
+             variants=({"alpha": 0.3, "beta": 0.7}, {"alpha": 0.7, "beta": 0.3, "axis": (1, 2)},
+                       {"from_logits": True, "alpha": 0.3, "beta": 0.7, "smooth": 1.0, "axis": 0}),
+             strategy=_overlap_strategy, unit_intermediate=True, oracle=_oracle_of("tversky"), weights=(_CLASS_WEIGHT,),
+             notes="alpha weighs false positives in the mathematics and optax's dice_loss, false negatives in Keras's "
+                   "tversky (keras.losses.tversky(alpha=a, beta=b) = optax dice_loss(alpha=b, beta=a, smooth=0) up "
+                   "to Keras's 1e-7)."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),
@@ -629,7 +699,11 @@ def problems(info: LossInfo, cases=()) -> list[str]:
         if info.generate is None:
             found.append(f"{where}: no input generator")
             break
-        made = info.generate(np.random.default_rng(0), gen.SHAPES["small"], variant)
+        shape = gen.SHAPES["small"]
+        axis = variant.get("axis")
+        if axis is not None and max(np.atleast_1d(axis)) >= len(shape):  # axes a rank-3 batch has
+            shape = gen.SHAPES["rank3"]
+        made = info.generate(np.random.default_rng(0), shape, variant)
         if tuple(made) != info.input_names:
             found.append(f"{where}: the generator yields {list(made)} for {dict(variant)}, not "
                          f"{list(info.input_names)}")

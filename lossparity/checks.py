@@ -162,8 +162,8 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
             return out
         shape = per_output_shape(loss, inputs, args, granularity)
         per_sample = reference.reduce_loss_grad(shape, reduction, **how)
-        if granularity != "element" and out.ndim > len(shape):  # a class axis to broadcast over
-            per_sample = np.expand_dims(per_sample, int(args.get("axis", -1)) % out.ndim)
+        if granularity != "element" and out.ndim > len(shape):  # the reduced axes to broadcast over
+            per_sample = np.expand_dims(per_sample, reduced_axes(loss, args, out.ndim))
         return out * per_sample
 
     def evaluate(**inputs):
@@ -210,8 +210,23 @@ def per_output_shape(loss: str, inputs: dict, args: dict, granularity: str) -> t
     shape = prediction.shape[:-1] if granularity == "element" else prediction.shape
     if entry(loss).kind == "activation" or granularity == "element":
         return shape
-    axis = args.get("axis", -1) % max(len(shape), 1)
-    return shape[:axis] + shape[axis + 1:]
+    axes = reduced_axes(loss, args, len(shape))
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def sums_over_axes(loss: str) -> bool:
+    """The loss sums over a set of axes (an ``axis`` argument of kind ``"axes"``: None is every axis) rather
+    than reducing one class axis."""
+    spec = entry(loss).arg("axis")
+    return spec is not None and spec.kind == "axes"
+
+
+def reduced_axes(loss: str, args: dict, ndim: int) -> tuple[int, ...]:
+    """The axes of the prediction the loss reduces (non-negative): its class axis, or every axis it sums over."""
+    axis = args.get("axis", -1)
+    if sums_over_axes(loss):
+        return reference.losses.overlap_axes(tuple(axis) if isinstance(axis, list) else axis, ndim)
+    return (int(axis if axis is not None else -1) % max(ndim, 1),)
 
 
 def reduction_weight(per_sample_shape: tuple, reduction: str) -> float:
@@ -429,7 +444,7 @@ def value_bound(fn, inputs: dict, dtype: str, call: Call, loss: str, gradient: b
     which saves the condition estimate's evaluations.
     """
     axis = call.args.get("axis", -1)
-    rows = axis is None or axis == -1
+    rows = axis == -1 or (axis is None and not sums_over_axes(loss))
     unit = entry(loss).unit_intermediate and not judged_relatively(loss, call.args, gradient)
     floats = float_inputs(inputs, loss)
     # The longest reduction inside one output element: a row (the class axis) when rows are independent,
@@ -482,10 +497,17 @@ def _worst_excess(abs_err: np.ndarray, bound) -> tuple[list[int], float, float] 
     return [int(i) for i in index], float(abs_err[index]), float(bound[index])
 
 
-def _error_record(measured: dict, bound: np.ndarray, inputs: dict) -> dict:
+def _error_record(measured: dict, bound: np.ndarray, inputs: dict, reduced: tuple[int, ...] = ()) -> dict:
+    """The error summary; ``reduced``: the input axes a value's output lacks when they are not trailing (an
+    overlap loss's summed axes), where the worst input is the whole slice."""
     worst = measured.get("worst_index")
     worst_input = None
-    if worst is not None:
+    if worst is not None and reduced:
+        ndim = max((np.ndim(x) for x in inputs.values()), default=0)
+        rest = iter(worst)
+        index = tuple(slice(None) if d in reduced else next(rest, 0) for d in range(ndim))
+        worst_input = {name: small(np.asarray(x)[index]) for name, x in inputs.items() if np.ndim(x) == ndim}
+    elif worst is not None:
         worst_input = {name: small(np.asarray(x)[tuple(worst[: np.ndim(x)])] if np.ndim(x) else x)
                        for name, x in inputs.items() if np.ndim(x) >= len(worst) or np.ndim(x) == 0}
     return {"abs": measured["abs"], "rel": measured["rel"], "ulps": measured["ulps"],
@@ -552,7 +574,9 @@ def compare(session, item: Item, kind: str) -> dict:
             # has a magnitude of its own size, so its ulps (and rel) are honest.
             measured = tol.measure(actual_arr, expected, work, floor=parts.magnitude)
             record["extra"]["tolerance_model"] = parts.model
-            record["grad_error" if gradient else "value_error"] = _error_record(measured, bound, inputs)
+            reduced = () if gradient or not sums_over_axes(binding.loss) else reduced_axes(
+                binding.loss, call.args, np.ndim(call.inputs.get(entry(binding.loss).prediction)))
+            record["grad_error" if gradient else "value_error"] = _error_record(measured, bound, inputs, reduced)
             agrees = agreement(actual_arr, observed, expected, expected_behaviour, bound)
             if not agrees:
                 excess = _worst_excess(measured["_abs_array"], bound)

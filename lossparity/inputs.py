@@ -174,10 +174,14 @@ def generated(loss: str, shapes: tuple[str, ...] = ("small", "rank3")) -> list[I
             seed = sum(map(ord, f"{loss}/{index}/{shape_name}"))
             rng = np.random.default_rng(seed)
             axis = args.get("axis", -1)
-            if axis not in (-1, None) and len(SHAPES[shape_name]) < 3:
+            summed_axes = info.arg("axis") is not None and info.arg("axis").kind == "axes"
+            if summed_axes:  # axes summed over (overlap losses): the batch as generated, if it has those axes
+                if axis is not None and max(np.atleast_1d(axis)) >= len(SHAPES[shape_name]):
+                    continue
+            elif axis not in (-1, None) and len(SHAPES[shape_name]) < 3:
                 continue  # a class axis other than the last is a rank-3 batch's job
             inputs = info.generate(rng, SHAPES[shape_name], args)
-            if axis not in (-1, None):  # the class axis where the variant puts it (labels keep their shape)
+            if axis not in (-1, None) and not summed_axes:  # the class axis where the variant puts it (labels keep their shape)
                 inputs = {name: (x if name in info.label_inputs else np.moveaxis(x, -1, axis))
                           for name, x in inputs.items()}
             tag = f"gen.{shape_name}.{_variant_tag(args)}"
@@ -185,7 +189,11 @@ def generated(loss: str, shapes: tuple[str, ...] = ("small", "rank3")) -> list[I
             if index == 0 and shape_name == "small" and info.kind == "loss":
                 sets.append(InputSet(f"gen.weighted.{_variant_tag(args)}", loss,
                                      {**inputs, "sample_weight": sample_weights(rng, inputs, info)}, dict(args)))
-            if shape_name == "small" and args.get("axis", -1) in (-1, None):
+            # Weights per class need the class axis (the last) in the output: an overlap loss's batch summed
+            # over other axes (its per-class losses), a class-axis loss's every variant with the axis last.
+            keeps_classes = summed_axes and axis is not None and len(SHAPES[shape_name]) - 1 not in [
+                a % len(SHAPES[shape_name]) for a in np.atleast_1d(axis)]
+            if shape_name == "small" and (args.get("axis", -1) in (-1, None) if not summed_axes else keeps_classes):
                 for weight in info.weights:  # each optional weight on the small batch of every variant it takes
                     if all(bool(args.get(k, False)) == bool(v) for k, v in weight.requires):
                         sets.append(InputSet(f"gen.{weight.name}.{_variant_tag(args)}", loss,

@@ -260,3 +260,32 @@ def cosine_similarity_from_optax(y_true, y_pred):
              "ops.log_sigmoid instead.")
 def binary_focal_crossentropy_from_optax(y_true, y_pred):
     return keras.losses.binary_focal_crossentropy(y_true, y_pred, from_logits=True)  # per-sample mean
+
+
+# ------------------------------------------------------------------------------------------- Dice, Tversky
+
+@recipe("dice", source="optax", args={"from_logits": True, "smooth": 1.0, "axis": 0},
+        differences=("overlap_denominator_epsilon", "written_from_ops"),
+        note="optax.losses.dice_loss(logits, targets, axis=axis, reduction='none') (smooth=1.0 by default) takes "
+             "logits (softmax over the last axis; sigmoid for one channel) and adds smooth to numerator and "
+             "denominator, one loss per class; keras.losses.dice takes probabilities, adds 1e-7 to the "
+             "denominator only and by default sums over every axis. optax's reduction='mean' is "
+             "ops.mean(..., axis=-1) over the classes.")
+def dice_from_optax(y_true, y_pred, smooth=1.0, axis=0):
+    probs = ops.sigmoid(y_pred) if y_pred.shape[-1] == 1 else ops.softmax(y_pred, axis=-1)
+    intersection = ops.sum(probs * y_true, axis=axis)
+    total = ops.sum(probs, axis=axis) + ops.sum(y_true, axis=axis)
+    return 1 - (intersection + smooth) / (0.5 * total + smooth)  # I + (P - I)/2 + (T - I)/2 = (P + T)/2
+
+
+@recipe("tversky", source="optax", args={"from_logits": True, "alpha": 0.3, "beta": 0.7, "smooth": 1.0, "axis": 0},
+        differences=("overlap_denominator_epsilon", "tversky_weights_swapped", "written_from_ops"),
+        note="optax.losses.dice_loss(alpha=, beta=) weighs the false positives by alpha (keras.losses.tversky "
+             "weighs them by beta): keras.losses.tversky(y_true, probs, alpha=b, beta=a) is optax's without smooth "
+             "and up to Keras's 1e-7.")
+def tversky_from_optax(y_true, y_pred, alpha=0.5, beta=0.5, smooth=1.0, axis=0):
+    probs = ops.sigmoid(y_pred) if y_pred.shape[-1] == 1 else ops.softmax(y_pred, axis=-1)
+    intersection = ops.sum(probs * y_true, axis=axis)
+    false_positives = ops.sum(probs, axis=axis) - intersection
+    false_negatives = ops.sum(y_true, axis=axis) - intersection
+    return 1 - (intersection + smooth) / (intersection + alpha * false_positives + beta * false_negatives + smooth)

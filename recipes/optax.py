@@ -294,3 +294,26 @@ def binary_focal_crossentropy_from_keras(y_true, y_pred):
         note="apply_class_balancing=True is optax's alpha: y alpha + (1 - y)(1 - alpha).")
 def binary_focal_crossentropy_balanced_from_keras(y_true, y_pred, alpha=0.3, gamma=1.5):
     return optax.losses.sigmoid_focal_loss(y_pred, y_true, alpha=alpha, gamma=gamma).mean(-1)
+
+
+# ------------------------------------------------------------------------------------------- Dice, Tversky
+
+@recipe("dice", source="keras", differences=("overlap_denominator_epsilon", "written_from_ops"),
+        note="keras.losses.dice takes probabilities and adds 1e-7 to the denominator only (an empty foreground "
+             "costs 1); optax.losses.dice_loss takes logits (apply_softmax=False fails under jax.jit) and adds "
+             "smooth to numerator and denominator. Keras's default axis=None sums over every axis (one number for the "
+             "batch): pass Keras's axis to jnp.sum as given.")
+def dice_from_keras(y_true, y_pred, axis=-1):  # Keras's default is axis=None: every axis, one number
+    intersection = jnp.sum(y_true * y_pred, axis=axis)
+    return 1 - 2.0 * intersection / (jnp.sum(y_true, axis=axis) + jnp.sum(y_pred, axis=axis) + 1e-7)
+
+
+@recipe("tversky", source="keras", args={"alpha": 0.3, "beta": 0.7},
+        differences=("overlap_denominator_epsilon", "tversky_weights_swapped", "written_from_ops"),
+        note="keras.losses.tversky's alpha weighs sum(y_true (1 - y_pred)) (false negatives) and beta the false "
+             "positives, the reverse of optax.losses.dice_loss(alpha=, beta=); 1e-7 in the denominator only.")
+def tversky_from_keras(y_true, y_pred, alpha=0.5, beta=0.5, axis=-1):
+    intersection = jnp.sum(y_true * y_pred, axis=axis)
+    misses = jnp.sum((1 - y_pred) * y_true, axis=axis)        # Keras's "fp"
+    false_alarms = jnp.sum(y_pred * (1 - y_true), axis=axis)  # Keras's "fn"
+    return 1 - intersection / (intersection + alpha * misses + beta * false_alarms + 1e-7)

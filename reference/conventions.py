@@ -43,6 +43,7 @@ __all__ = [
     "target_shape_alignment",
     "similarity_negated", "cosine_inverse_norm_cap", "cosine_squared_norm_floor", "cosine_norm_floor",
     "cosine_squared_norm_epsilon", "clip_after_activation",
+    "overlap_denominator_epsilon", "tversky_weights_swapped",
 ]
 
 
@@ -621,3 +622,35 @@ def clip_after_activation(*, source: str, versions: str, applies_to: Iterable[st
         "cross-entropy "
         "term saturates at -log(eps) = 16.118 (eps = 1e-7) and its gradient vanishes beyond |z| ~ 16: "
         "binary focal(y=0, z=30, gamma=2) = 16.118095 where the mathematics gives 30.", detail, source, versions)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Overlap losses (Dice, Tversky): where a constant keeps the ratio off 0/0, and which weight goes with which
+# error.  The mathematics has no constant (an empty foreground is 0/0) and a user's ``smooth`` is an argument.
+
+OVERLAP_LOSSES = ("dice", "tversky")
+
+
+def overlap_denominator_epsilon(eps: float, *, source: str, versions: str,
+                                applies_to: Iterable[str] = OVERLAP_LOSSES, detail: str = "") -> Flag:
+    """``eps`` is added to the ratio's denominator only (formed in the input's dtype), as the implementation
+    writes it: Dice ``2I / (T + P + eps)``, Tversky ``I / (I + a FP + b FN + eps)``."""
+    eps = _epsilon("overlap_denominator_epsilon", eps)
+    return _flag(
+        "overlap_denominator_epsilon", eps, applies_to,
+        f"eps = {eps!r} is added to the denominator and not the numerator (dice: 1 - 2I / (sum y + sum p + eps); "
+        "tversky: 1 - I / (I + a FP + b FN + eps)), formed in the input's dtype: an empty foreground (y = p = 0 "
+        "over the axes) costs 1 (math 0/0 = NaN; a numerator-and-denominator smooth s gives 0), and every "
+        "ratio is pulled down by a relative eps / denominator.", detail, source, versions)
+
+
+def tversky_weights_swapped(*, source: str, versions: str, applies_to: Iterable[str] = ("tversky",),
+                            detail: str = "") -> Flag:
+    """``alpha`` multiplies the false negatives ``sum(y (1 - p))`` and ``beta`` the false positives ``sum((1 - y)
+    p)``: the opposite of Tversky / Salehi et al. (alpha on FP)."""
+    return _flag(
+        "tversky_weights_swapped", True, applies_to,
+        "alpha weighs the false negatives sum(y_true (1 - y_pred)) and beta the false positives "
+        "sum((1 - y_true) y_pred), the reverse of Salehi et al.'s alpha |P \\ G| + beta |G \\ P|: tversky(alpha=a, "
+        "beta=b) here is the mathematics' tversky(alpha=b, beta=a) (the same only when a = b).", detail, source,
+        versions)

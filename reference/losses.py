@@ -29,6 +29,7 @@ __all__ = [
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
+    "dice", "tversky",
 ]
 
 
@@ -1478,6 +1479,169 @@ def categorical_focal_crossentropy(y_true, y_pred, *, alpha: float = 0.25, gamma
                    label_smoothing=label_smoothing, axis=axis, convention=convention)[0]
 
 
+
+# ------------------------------------------------------------------------------------------------
+# Overlap losses: Dice and Tversky (soft, over the axes given)
+
+
+def overlap_axes(axis, ndim: int) -> tuple[int, ...]:
+    """The axes an overlap loss sums over, as sorted non-negative ints: ``None`` is every axis, an int one
+    axis, a tuple (or list) those axes.  ValueError for an axis out of range or named twice."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else tuple(axis)
+    out = []
+    for a in axes:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -ndim <= int(a) < ndim:
+            raise ValueError(f"axis={axis!r} is not an axis (or tuple of axes) of a rank-{ndim} input")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"axis={axis!r} names an axis twice")
+    return tuple(sorted(out))
+
+
+def _activated(x, from_logits):
+    """``(q, vjp)``: the probabilities (``softmax`` over the last axis, or ``sigmoid`` where that axis has length
+    one) and the map from a gradient w.r.t. ``q`` to one w.r.t. ``x`` (the identity from probabilities)."""
+    if not from_logits:
+        return x, lambda g: g
+    if x.shape[-1] == 1:
+        q = sigmoid(x)
+        return q, lambda g: g * q * (1.0 - q)
+    q = softmax(x, axis=-1)
+    return q, lambda g: q * (g - np.sum(g * q, axis=-1, keepdims=True))
+
+
+def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, convention, name, class_weight=None,
+             ignore_background=False):
+    """``(value, grad)`` of the Tversky loss ``1 - (I + s) / (I + a FP + b FN + s [+ eps])`` (Dice: a = b = 1/2,
+    written ``1 - (2I + 2s) / (T + P + 2s [+ eps])``)."""
+    from_logits = check_bool(name, "from_logits", from_logits)
+    ignore_background = check_bool(name, "ignore_background", ignore_background)
+    smooth = check_nonnegative(name, "smooth", smooth)
+    alpha = check_nonnegative(name, "alpha", alpha)
+    beta = check_nonnegative(name, "beta", beta)
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    x = f64(y_pred)
+    y = f64(y_true)
+    if y.shape != x.shape:
+        raise ValueError(f"{name}: y_true {y.shape} and y_pred {x.shape} differ in shape")
+    if x.ndim == 0:
+        raise ValueError(f"{name}: y_pred must have at least one dimension (the reduced axes)")
+    axes = overlap_axes(axis, x.ndim)
+    if class_weight is not None and x.ndim - 1 in axes:
+        raise ValueError(f"{name}: class_weight weighs the classes (the last axis), which axis={axis!r} sums over")
+    dropped = ignore_background and x.shape[-1] > 1  # class 0 (background) left out; one channel is kept
+    # Classes summed over: the background's elements leave the sums; classes kept: its loss leaves the output.
+    m = 1.0
+    if dropped and x.ndim - 1 in axes:
+        m = np.ones(x.shape[-1])
+        m[0] = 0.0
+    cw = _class_weight(name, class_weight, x.shape[-1])
+    eps = conv.value_for("overlap_denominator_epsilon", name)
+    eps = 0.0 if eps is None else _in_dtype(eps, dt)
+    if conv.value_for("tversky_weights_swapped", name):
+        alpha, beta = beta, alpha  # alpha weighs the misses sum(y (1 - p)), beta the false alarms sum(p (1 - y))
+    with errstate():
+        q, back = _activated(x, from_logits)
+        inter = np.sum(m * y * q, axis=axes, keepdims=True)
+        if name == "dice":
+            num = 2.0 * inter + 2.0 * smooth
+            den = np.sum(m * y, axis=axes, keepdims=True) + np.sum(m * q, axis=axes, keepdims=True) + 2.0 * smooth + eps
+            dnum, dden = 2.0 * y * m, m
+        else:
+            fp = np.sum(m * (1.0 - y) * q, axis=axes, keepdims=True)
+            fn = np.sum(m * y * (1.0 - q), axis=axes, keepdims=True)
+            num = inter + smooth
+            den = inter + alpha * fp + beta * fn + smooth + eps
+            dnum, dden = y * m, (y + alpha * (1.0 - y) - beta * y) * m
+        value = 1.0 - num / den
+        gq = -(dnum * den - num * dden) / den ** 2
+        if cw is not None:  # each class's loss (the last axis, kept) times its weight
+            value, gq = value * cw, gq * cw
+        per_class = dropped and x.ndim - 1 not in axes
+        if per_class:
+            gq = np.concatenate([np.zeros_like(gq[..., :1]), gq[..., 1:]], axis=-1)
+        g = back(gq)
+    value = np.squeeze(value, axis=axes)
+    return scalar(value[..., 1:] if per_class else value), g
+
+
+def _dice(y_true, y_pred, *, smooth=0.0, from_logits=False, ignore_background=False, axis=-1, class_weight=None,
+          convention="math"):
+    return _overlap(y_true, y_pred, alpha=0.5, beta=0.5, smooth=smooth, from_logits=from_logits, axis=axis,
+                    convention=convention, name="dice", class_weight=class_weight,
+                    ignore_background=ignore_background)
+
+
+def dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False, ignore_background: bool = False,
+         axis=-1, class_weight=None, convention: ConventionLike = "math"):
+    r"""Soft Dice loss over ``axis`` (an int, a tuple of axes, or None: every axis, one value for the batch).
+
+    .. math:: 1 - \frac{2 \sum_i y_i p_i + 2s}{\sum_i y_i + \sum_i p_i + 2s}
+
+    ``p = y_pred``, or its softmax over the LAST axis (the class axis; a sigmoid where that axis has length
+    one) when ``from_logits``; the sums run over ``axis`` only, so the output is ``y_pred``'s shape without
+    those axes.  ``s = smooth`` is the Tversky smoothing (:func:`tversky` with ``alpha = beta = 1/2``): it
+    enters the ratio as ``2s``.  With ``s = 0`` an empty foreground (``y = p = 0`` over the axes) is 0/0: NaN.
+    Gradient w.r.t. ``p``: :math:`-(2 y D - N) / D^2` (N, D the numerator and denominator).  ``class_weight``
+    (one per class, the last axis, which ``axis`` must then leave out) multiplies each class's loss;
+    ``ignore_background`` leaves class 0 out (with more than one class): its loss out of the output, or, where
+    ``axis`` sums over the classes, its elements out of the sums.  Flags:
+    ``overlap_denominator_epsilon`` (an epsilon added to the denominator only: an empty foreground then
+    costs 1).
+
+    Example:
+      >>> print(dice([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]], [[0.9, 0.6, 0.1], [0.2, 0.7, 0.1]]))
+      [0.16666667 0.3       ]
+      >>> print(dice([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]], [[0.9, 0.6, 0.1], [0.2, 0.7, 0.1]], axis=None))
+      0.2142857142857142
+      >>> print(dice([0.0, 0.0], [0.0, 0.0]), dice([0.0, 0.0], [0.0, 0.0], smooth=1.0))
+      nan 0.0
+
+    References:
+      Milletari et al., V-Net, 3DV 2016 (arXiv:1606.04797); Sorensen-Dice coefficient.
+    """
+    return _dice(y_true, y_pred, smooth=smooth, from_logits=from_logits, ignore_background=ignore_background,
+                 axis=axis, class_weight=class_weight, convention=convention)[0]
+
+
+def _tversky(y_true, y_pred, *, alpha=0.5, beta=0.5, smooth=0.0, from_logits=False, ignore_background=False,
+             axis=-1, class_weight=None, convention="math"):
+    return _overlap(y_true, y_pred, alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits, axis=axis,
+                    convention=convention, name="tversky", class_weight=class_weight,
+                    ignore_background=ignore_background)
+
+
+def tversky(y_true, y_pred, *, alpha: float = 0.5, beta: float = 0.5, smooth: float = 0.0,
+            from_logits: bool = False, ignore_background: bool = False, axis=-1, class_weight=None,
+            convention: ConventionLike = "math"):
+    r"""Tversky loss over ``axis`` (an int, a tuple of axes, or None: every axis).
+
+    .. math:: 1 - \frac{I + s}{I + \alpha\,FP + \beta\,FN + s},\quad I = \sum_i y_i p_i,\;
+              FP = \sum_i (1 - y_i) p_i,\; FN = \sum_i y_i (1 - p_i)
+
+    ``alpha`` weighs the false positives (predicted, not true) and ``beta`` the false negatives (Salehi et al.'s
+    :math:`\alpha |P \setminus G| + \beta |G \setminus P|`); ``alpha = beta = 1/2`` is :func:`dice`.  ``p`` and
+    the axes, ``class_weight`` and ``ignore_background`` as in :func:`dice`.  Flags: ``overlap_denominator_epsilon``; ``tversky_weights_swapped`` (alpha
+    weighs FN and beta FP).
+
+    Example:
+      >>> print(tversky([[1.0, 1.0, 0.0]], [[0.9, 0.6, 0.1]], alpha=0.3, beta=0.7))
+      [0.20212766]
+      >>> print(tversky([[1.0, 1.0, 0.0]], [[0.9, 0.6, 0.1]], alpha=0.7, beta=0.3))
+      [0.12790698]
+
+    References:
+      Salehi, Erdogmus, Gholipour, Tversky loss function for image segmentation using 3D fully
+      convolutional deep networks, MLMI 2017 (arXiv:1706.05721); Tversky, Features of similarity (1977).
+    """
+    return _tversky(y_true, y_pred, alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits,
+                    ignore_background=ignore_background, axis=axis, class_weight=class_weight,
+                    convention=convention)[0]
+
+
 IMPLEMENTATIONS = {
     "entropy": _entropy,
     "cross_entropy": _cross_entropy,
@@ -1511,6 +1675,8 @@ IMPLEMENTATIONS = {
     "cosine_distance": _cosine_distance,
     "binary_focal_crossentropy": _bfocal,
     "categorical_focal_crossentropy": _cfocal,
+    "dice": _dice,
+    "tversky": _tversky,
 }
 
 LOSSES = {
@@ -1544,4 +1710,6 @@ LOSSES = {
     "cosine_distance": cosine_distance,
     "binary_focal_crossentropy": binary_focal_crossentropy,
     "categorical_focal_crossentropy": categorical_focal_crossentropy,
+    "dice": dice,
+    "tversky": tversky,
 }

@@ -31,7 +31,7 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "l2_loss", "generalized_kl_divergence", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
-    "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
+    "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
     "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
@@ -552,7 +552,7 @@ def _evaluate(name, *args, **kwargs):
 
 _PROB_INPUTS = ("entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
                 "sparse_categorical_crossentropy", "binary_crossentropy", "generalized_kl_divergence",
-                "categorical_generalized_cross_entropy", "binary_focal_crossentropy", "categorical_focal_crossentropy")
+                "categorical_generalized_cross_entropy", "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky")
 
 
 def grad(name: str, *args, step: float = 1e-25, relative=None, **kwargs) -> np.ndarray:
@@ -564,6 +564,8 @@ def grad(name: str, *args, step: float = 1e-25, relative=None, **kwargs) -> np.n
     """
     if relative is None:
         relative = name in _PROB_INPUTS and not kwargs.get("from_logits", False)
+    if name in _OVERLAP:
+        return _overlap_grad(name, args[0], args[1], step, relative, kwargs)
     with mp.workdps(DPS):
         rows, ctx, _, pshape, axis = _prepare(name, args, kwargs)
         ctx["exact"] = True
@@ -589,8 +591,108 @@ def _make(name):
 
 
 LOSSES = {name: _make(name) for name in _ROWS}
-globals().update(LOSSES)
 
+
+# ------------------------------------------------------------------------------------------------
+# Overlap losses (Dice, Tversky): sums over several axes, so evaluated on whole arrays (mpf object arrays),
+# not row by row.
+
+_OVERLAP = ("dice", "tversky")
+
+
+def _overlap_mp(name, y, x, kw):
+    """The loss (an object array of mpf, or one mpf) on mpf arrays ``y``, ``x`` (``x``: y_pred)."""
+    from .losses import overlap_axes
+
+    conv, dt = kw["conv"], kw["dt"]
+    alpha, beta = mpf(kw.get("alpha", 0.5)), mpf(kw.get("beta", 0.5))
+    if name == "dice":
+        alpha = beta = mpf(1) / 2
+    smooth = mpf(kw.get("smooth", 0.0))
+    if conv.value_for("tversky_weights_swapped", name):
+        alpha, beta = beta, alpha
+    eps = conv.value_for("overlap_denominator_epsilon", name)
+    eps = mpf(0) if eps is None else mpf(float(np.asarray(eps, dtype=np.float64).astype(dt)))
+    axes = overlap_axes(kw.get("axis", -1), x.ndim)
+    q = x
+    if kw.get("from_logits"):
+        flat = x.reshape(-1, x.shape[-1])
+        if x.shape[-1] == 1:
+            q = np.array([1 / (1 + mpmath.exp(-v)) for v in x.ravel()], dtype=object).reshape(x.shape)
+        else:
+            q = np.array([[mpmath.exp(v) for v in _log_softmax_row(list(r))] for r in flat],
+                         dtype=object).reshape(x.shape)
+
+    drop = bool(kw.get("ignore_background")) and x.shape[-1] > 1
+    if drop and x.ndim - 1 in axes:  # classes summed: the background's elements leave the sums
+        y, q = y[..., 1:], q[..., 1:]
+
+    def total(a):
+        return np.sum(a, axis=axes)
+
+    inter = total(y * q)
+    if name == "dice":
+        num = 2 * inter + 2 * smooth
+        den = total(y) + total(q) + 2 * smooth + eps
+    else:
+        num = inter + smooth
+        den = inter + alpha * total((1 - y) * q) + beta * total(y * (1 - q)) + smooth + eps
+
+    def ratio(n, d):
+        return NAN if d == 0 and n == 0 else (INF if d == 0 else n / d)
+
+    if isinstance(num, np.ndarray):
+        out = np.array([1 - ratio(n, d) for n, d in zip(num.ravel(), den.ravel())], dtype=object).reshape(num.shape)
+        cw = kw.get("class_weight")
+        if cw is not None:  # one weight per class: the output's last axis (the reference refuses it summed)
+            out = out * np.array([mpf(float(w)) for w in np.ravel(cw)], dtype=object)
+        if drop and x.ndim - 1 not in axes:
+            out = out[..., 1:]
+        return out
+    return 1 - ratio(num, den)
+
+
+def _overlap_inputs(y_true, y_pred, kwargs):
+    kw = dict(kwargs)
+    kw["conv"] = get_convention(kw.pop("convention", "math"))
+    kw["dt"] = narrow_dtype(y_pred)
+    x = f64(y_pred)
+    y = np.broadcast_to(f64(y_true), x.shape)
+    return (np.array([mpf(float(v)) for v in y.ravel()], dtype=object).reshape(y.shape),
+            np.array([mpf(float(v)) for v in x.ravel()], dtype=object).reshape(x.shape), kw)
+
+
+def _overlap_loss(name):
+    def loss(y_true, y_pred, **kwargs):
+        with mp.workdps(DPS):
+            y, x, kw = _overlap_inputs(y_true, y_pred, kwargs)
+            out = _overlap_mp(name, y, x, kw)
+            if isinstance(out, np.ndarray):
+                return np.array([to_float(v) for v in out.ravel()], dtype=np.float64).reshape(out.shape)
+            return np.float64(to_float(out))
+
+    loss.__name__ = loss.__qualname__ = name
+    loss.__doc__ = f"``reference.{name}`` evaluated at {DPS} digits and correctly rounded to float64."
+    return loss
+
+
+def _overlap_grad(name, y_true, y_pred, step, relative, kwargs):
+    with mp.workdps(DPS):
+        y, x, kw = _overlap_inputs(y_true, y_pred, kwargs)
+        out = np.empty(x.shape)
+        for idx in np.ndindex(x.shape):
+            v = x[idx]
+            h = mpf(step) * (abs(v) if relative and v != 0 else max(abs(v), 1))
+            hi, lo = x.copy(), x.copy()
+            hi[idx] += h
+            lo[idx] -= h
+            diff = np.sum(_overlap_mp(name, y, hi, kw)) - np.sum(_overlap_mp(name, y, lo, kw))
+            out[idx] = to_float(diff / (2 * h))
+    return out
+
+
+LOSSES.update({name: _overlap_loss(name) for name in _OVERLAP})
+globals().update(LOSSES)
 
 # ------------------------------------------------------------------------------------------------
 # Activations
