@@ -57,10 +57,23 @@ OPTAX = Convention(
                    "does not); kl_divergence(log_predictions, targets) = targets * (where(targets == 0, 0, "
                    "log targets) - log_predictions)."),
         C.hinge_kink_grad(
-            "tie_split", source=f"hinge_loss, multiclass_hinge_loss in {_OPTAX_CLS_SRC}; jax.lax.max JVP "
-                                "(jax 0.10.2)", versions=">=0.2.3",
+            "tie_split", source=f"hinge_loss, multiclass_hinge_loss in {_OPTAX_CLS_SRC}; triplet_margin_loss in "
+                                f"optax/losses/_self_supervised.py; jax.lax.max JVP (jax 0.10.2)", versions=">=0.2.3",
+            applies_to=("hinge", "squared_hinge", "categorical_hinge", "triplet_margin_loss"),
             detail="jnp.maximum / jnp.max (the jax.lax.max JVP) split ties; hinge_loss is elementwise (gradient "
-                   "-y/2 at the kink) and multiclass_hinge_loss is max_j s_j + 1 - onehot_j."),
+                   "-y/2 at the kink) and multiclass_hinge_loss is max_j s_j + 1 - onehot_j; triplet_margin_loss is "
+                   "jnp.maximum(d(a, p) - d(a, n) + margin, 0): half the gradient at the kink (measured in float16, "
+                   "a = [0, 0], p = [0.5, 0], n = [1.5, 0]: d/dn = [-0.5, 0])."),
+        C.distance_power_sum_epsilon(
+            1e-6, source=f"triplet_margin_loss in optax/losses/_self_supervised.py ({_OPTAX_SRC})", versions=">=0.2.8",
+            detail="jnp.power(jnp.power(anchors - positives, norm_degree).sum(axis) + eps, 1 / norm_degree), eps=1e-6: "
+                   "anchor == positive gives d(a, p) = 1e-3 (p = 2) and gradient 0 there; on a random float64 batch "
+                   "(4 x 5) the loss moves by up to 2.6e-8 (torch's eps moves it by 2.2e-6)."),
+        C.distance_signed_power(
+            source=f"triplet_margin_loss in optax/losses/_self_supervised.py ({_OPTAX_SRC})", versions=">=0.2.8",
+            detail="jnp.power(anchors - positives, norm_degree) has no jnp.abs: norm_degree=1 sums the signed "
+                   "differences (measured on a random 4 x 5 batch: [1.8188, 9.0298, 0.1352, 0] where the L1 triplet "
+                   "loss is [0.5314, 0, 0.5543, 0]); norm_degree=2 is the Euclidean distance."),
         C.abs_grad_at_zero(
             1.0, source="jax/_src/lax/lax.py abs JVP (jax 0.10.2), measured", versions="jax>=0.4",
             detail="jax's d|x|/dx at x = 0 is 1 (TF and torch give 0), as written jnp.abs(y_pred - y_true) "
@@ -246,6 +259,14 @@ def _cosine_distance(jax, jnp, optax, a, args):
     return optax.losses.cosine_distance(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)))
 
 
+def _triplet(jax, jnp, optax, a, args):
+    # norm_degree is torch's p: an integral degree is passed as an int (jnp.power then squares exactly).
+    degree = args.get("p", 2)
+    degree = int(degree) if float(degree) == int(degree) else float(degree)
+    return optax.losses.triplet_margin_loss(a["anchor"], a["positive"], a["negative"], axis=int(args.get("axis", -1)),
+                                            norm_degree=degree, margin=float(args.get("margin", 1.0)))
+
+
 def _binary_focal(jax, jnp, optax, a, args):
     # optax weights the classes when alpha is given (default None); Keras only with apply_class_balancing=True.
     alpha = float(args.get("alpha", 0.25)) if args.get("apply_class_balancing", False) else None
@@ -282,6 +303,7 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "cosine_similarity": _cosine_similarity,
     "cosine_distance": _cosine_distance,
     "binary_focal_crossentropy": _binary_focal,
+    "triplet_margin_loss": _triplet,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -360,6 +382,11 @@ BINDINGS: dict[str, Binding] = {
         "apply_class_balancing else None, gamma=gamma); from_logits=True only, no label_smoothing",
         _FORMS, CONVENTION, granularity="element", args=("apply_class_balancing", "alpha", "gamma", "from_logits"),
         requires={"from_logits": True}),
+    "triplet_margin_loss": OptaxBinding(
+        "triplet_margin_loss", "optax.losses.triplet_margin_loss(anchors=anchor, positives=positive, "
+        "negatives=negative, axis=axis, norm_degree=p, margin=margin) (eps=1e-6, its default; no swap); gradients "
+        "with respect to all three", _FORMS, CONVENTION, granularity="sample", args=("margin", "p"),
+        grad_wrt="negative", differentiable=("anchor", "positive")),
     "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,
                             granularity="sample", grad_wrt="z"),
     "log_softmax": OptaxBinding("log_softmax", "jax.nn.log_softmax(z, axis=axis)", _FORMS, CONVENTION,
@@ -515,7 +542,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
                           "kl_divergence", "log_cosh", "log_softmax", "mean_squared_error", "sigmoid", "softmax",
                           "sparse_categorical_crossentropy", "l2_loss", "categorical_crossentropy@safe",
                           "kl_divergence@log_targets", "generalized_kl_divergence",
-                          "generalized_kl_divergence@convex"),
+                          "generalized_kl_divergence@convex", "triplet_margin_loss"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=OPTAX_VERSIONS,
         source="XLA CPU (jax 0.10.2): elementwise ops and reductions in the operands' dtype; measured "

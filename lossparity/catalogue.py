@@ -145,8 +145,12 @@ class LossInfo:
     def gradient(self, cotangent=None, wrt: str | None = None) -> Callable:
         """d(sum(cotangent * output))/d(prediction) as a function of the same arguments (a loss's
         per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None); with ``wrt``
-        another differentiable input (a loss's target: ``reference.grads.TARGET_GRADS``)."""
+        another differentiable input (a loss's target: ``reference.grads.TARGET_GRADS``; each input of a loss
+        with several: ``reference.grads.INPUT_GRADS``)."""
         if wrt is not None and wrt != self.prediction:
+            by_input = reference.grads.INPUT_GRADS.get(self.name, {})
+            if wrt in self.differentiable_inputs and wrt in by_input:
+                return by_input[wrt]
             if wrt not in self.differentiable_inputs or self.name not in reference.grads.TARGET_GRADS:
                 raise KeyError(f"{self.name}: no reference gradient with respect to {wrt!r}")
             return reference.grads.TARGET_GRADS[self.name]
@@ -431,6 +435,30 @@ APPLY_CLASS_BALANCING = Arg("apply_class_balancing", "bool", "True (weight class
                             "1 - alpha) or False", _is_bool, samples=(False, True))
 
 
+NORM_DEGREE = Arg("p", "float", "a finite number >= 1 (the degree of the distance's norm)",
+                  lambda v: _finite(v) and float(v) >= 1.0, samples=(2, 1, 3), interval=(1.0, 4.0))
+SWAP = Arg("swap", "bool", "True (the negative distance is min(d(a, n), d(p, n))) or False", _is_bool,
+           samples=(False, True))
+
+
+def _triplet_generate(rng, shape, args):
+    """Anchors, positives near them and negatives a little farther, each triplet at its own scale, so that the
+    hinge is active for some triplets and not for others (margin + d(a, p) - d(a, n) spreads around 0)."""
+    anchor = rng.normal(size=shape)
+    scale = rng.uniform(0.05, 0.6, size=shape[:-1] + (1,))
+    return {"anchor": anchor, "positive": anchor + scale * rng.normal(size=shape),
+            "negative": anchor + 2.5 * scale * rng.normal(size=shape)}
+
+
+@_composite
+def _triplet_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    cap = min(100.0, S.regression_cap(dtype, int(np.prod(shape))))
+    values = st.floats(-cap, cap)
+    return {name: draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype)))
+            for name in ("anchor", "positive", "negative")}
+
+
 _ENTRIES = [
     _loss("entropy", [Input("p", "prediction", differentiable=True)], [BASE, AXIS], gen.entropy, [{}, {"base": 2.0}],
           "entropy_inputs", True),
@@ -543,6 +571,17 @@ _ENTRIES = [
           "categorical_inputs", True, clip=gen.clipped_categorical,
           notes="alpha (default 0.25) multiplies every class: the default loss is a quarter of the focal term. "
                 "From logits Keras takes the softmax, renormalises and clips it to [1e-7, 1 - 1e-7]."),
+    LossInfo(name="triplet_margin_loss", kind="loss",
+             inputs=(Input("anchor", "prediction", differentiable=True),
+                     Input("positive", "prediction", differentiable=True),
+                     Input("negative", "prediction", differentiable=True)),
+             args=(MARGIN, NORM_DEGREE, SWAP, AXIS), generate=_triplet_generate,
+             variants=({}, {"p": 1, "margin": 2.0}, {"swap": True}), strategy=_triplet_strategy,
+             unit_intermediate=False, oracle=_oracle_of("triplet_margin_loss"),
+             notes="Three embeddings, gradients with respect to each. Both frameworks add eps = 1e-6 to the "
+                   "distance, in different places: torch to every element of the difference (|a - p + eps|_p), "
+                   "optax to the sum of powers ((sum |a - p|^p + eps)^(1/p)); optax's norm_degree takes no "
+                   "absolute value (norm_degree=1 is the signed sum); torch refuses margin <= 0."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),
@@ -608,7 +647,8 @@ def problems(info: LossInfo, cases=()) -> list[str]:
         found.append(f"{where}: arguments {sorted(a.name for a in info.args)} != the reference's keyword "
                      f"parameters {sorted(keywords)}")
     no_target_grad = [name for name in info.differentiable_inputs
-                      if name != info.prediction and info.name not in reference.grads.TARGET_GRADS]
+                      if name != info.prediction and info.name not in reference.grads.TARGET_GRADS
+                      and name not in reference.grads.INPUT_GRADS.get(info.name, {})]
     if no_target_grad:
         found.append(f"{where}: inputs {no_target_grad} are differentiable but reference.grads.TARGET_GRADS has no "
                      f"gradient of {info.name!r} with respect to them")

@@ -29,6 +29,7 @@ __all__ = [
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
+    "triplet_margin_loss",
 ]
 
 
@@ -1478,6 +1479,114 @@ def categorical_focal_crossentropy(y_true, y_pred, *, alpha: float = 0.25, gamma
                    label_smoothing=label_smoothing, axis=axis, convention=convention)[0]
 
 
+def _distance(x, y, k, conv, dt, name):
+    """``(d, g)``: the distance of ``x`` and ``y`` over the last axis as ``conv`` forms it, and ``g = dd/dx``
+    (``dd/dy = -g``); the norm's gradient is 0 where the distance is 0 (the subgradient frameworks take)."""
+    diff = x - y
+    shift = conv.value_for("distance_difference_epsilon", name)
+    if shift is not None:
+        diff = round_to(diff + float(np.asarray(shift).astype(dt)), dt)
+    signed = conv.applies("distance_signed_power", name)
+    with errstate():
+        powered = diff ** k if signed else np.abs(diff) ** k
+        total = np.sum(powered, axis=-1)
+        floor = conv.value_for("distance_power_sum_epsilon", name)
+        if floor is not None:
+            total = round_to(total + float(np.asarray(floor).astype(dt)), dt)
+        d = total if k == 1 else total ** (1.0 / k)
+        if k == 1:
+            g = np.ones_like(diff) if signed else np.sign(diff)
+        else:
+            num = diff ** (k - 1) if signed else np.sign(diff) * np.abs(diff) ** (k - 1)
+            den = d[..., None] ** (k - 1)
+            g = np.where(den == 0, 0.0, num / np.where(den == 0, 1.0, den))
+    return d, g
+
+
+def _triplet_parts(anchor, positive, negative, *, margin=1.0, p=2, swap=False, axis=-1, convention="math"):
+    """``(value, {input: gradient})``: the per-sample loss and d(sum of losses)/d(each input)."""
+    name = "triplet_margin_loss"
+    margin = check_finite(name, "margin", margin)
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(p) or float(p) < 1.0:
+        raise ValueError(f"{name}: p={p!r} is outside its domain: a finite number >= 1")
+    k = int(p) if float(p) == int(p) else float(p)
+    swap = check_bool(name, "swap", swap)
+    conv = get_convention(convention)
+    dt = narrow_dtype(negative)
+    n = np.moveaxis(f64(negative), axis, -1)
+    a = np.broadcast_to(np.moveaxis(f64(anchor), axis, -1), n.shape)
+    q = np.broadcast_to(np.moveaxis(f64(positive), axis, -1), n.shape)
+    if n.ndim == 0:
+        raise ValueError(f"{name}: the inputs must have at least one dimension (the embedding axis)")
+    dp, gp = _distance(a, q, k, conv, dt, name)
+    dn, gn = _distance(a, n, k, conv, dt, name)
+    wn, ws = np.ones_like(dn), np.zeros_like(dn)
+    gs = np.zeros_like(gn)
+    if swap:
+        ds, gs = _distance(q, n, k, conv, dt, name)
+        with errstate():
+            # the smaller of the two negative distances; a tie splits the gradient (the subgradient's average)
+            wn = np.where(dn < ds, 1.0, np.where(dn == ds, 0.5, 0.0))
+            ws = np.where(np.isnan(ds), 0.0, 1.0 - wn)
+            dn = np.minimum(dn, ds)
+    kink = get_convention(convention).value_for("hinge_kink_grad", name, 0.0)
+    kink = 0.5 if kink == "tie_split" else float(kink)
+    with errstate():
+        z = margin + dp - dn
+        # The kink is decided on the distances as the inputs' dtype holds them (in float16 0.5 - 1.5 + 1 is 0).
+        zr = margin + round_to(dp, dt) - round_to(dn, dt)
+        active = np.where(zr > 0, 1.0, np.where(zr == 0, kink, 0.0))
+        value = np.where(np.isnan(z), np.nan, np.maximum(z, 0.0))
+        act = np.where(np.isnan(z), np.nan, active)[..., None]
+        grads = {
+            "anchor": act * (gp - wn[..., None] * gn),
+            "positive": act * (-gp - ws[..., None] * gs),
+            "negative": act * (wn[..., None] * gn + ws[..., None] * gs),
+        }
+    return scalar(value), {key: _back(g, axis) for key, g in grads.items()}
+
+
+def _triplet(anchor, positive, negative, *, margin=1.0, p=2, swap=False, axis=-1, convention="math"):
+    value, grads = _triplet_parts(anchor, positive, negative, margin=margin, p=p, swap=swap, axis=axis,
+                                  convention=convention)
+    return value, grads["negative"]
+
+
+def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: float = 2, swap: bool = False,
+                        axis: int = -1, convention: ConventionLike = "math"):
+    r"""Triplet margin loss over the embedding axis ``axis``, one loss per triplet:
+
+    .. math:: \max\bigl(0,\ \text{margin} + d(a, p) - d(a, n)\bigr), \qquad
+              d(x, y) = \Bigl(\sum_i |x_i - y_i|^p\Bigr)^{1/p}
+
+    ``anchor``, ``positive``, ``negative``: embeddings of one shape (broadcast to ``negative``'s).  ``swap``
+    (distance swap, Balntas et al. 2016) replaces ``d(a, n)`` by ``min(d(a, n), d(p, n))``; a tie splits the
+    gradient.  Gradients (``reference.grads.INPUT_GRADS``) are taken with respect to all three inputs, the
+    default (``reference.grads``) with respect to ``negative``:
+    ``dL/da = g(a - p) - g(a - n)``, ``dL/dp = -g(a - p)``, ``dL/dn = g(a - n)`` where the hinge is active,
+    with ``g(v) = sign(v) |v|^(p-1) / d^(p-1)`` (``v / |v|`` for p = 2), 0 where a distance is 0 (the
+    norm's subgradient frameworks take), 0 at the kink ``margin + d(a, p) - d(a, n) = 0``.
+    ``p`` is a number >= 1; ``margin`` any finite number (ValueError otherwise).
+
+    Flags: ``distance_difference_epsilon`` (``|x - y + eps|_p``), ``distance_power_sum_epsilon``
+    (``(sum |x - y|^p + eps)^(1/p)``), ``distance_signed_power`` (no absolute value), ``hinge_kink_grad``
+    (the gradient at the kink, decided on the distances rounded to the inputs' dtype).
+
+    Example:
+      >>> a, pos, neg = [[0.0, 0.0], [1.0, 1.0]], [[0.1, 0.1], [1.1, 1.1]], [[1.0, 0.0], [0.0, 1.0]]
+      >>> print([round(float(v), 10) for v in triplet_margin_loss(a, pos, neg)])
+      [0.1414213562, 0.1414213562]
+      >>> print([round(float(v), 10) for v in triplet_margin_loss(a, pos, neg, p=1, margin=0.9)])
+      [0.1, 0.1]
+
+    References:
+      V. Balntas et al., Learning shallow convolutional feature descriptors with triplet losses (BMVC 2016);
+      torch.nn.TripletMarginLoss; optax.losses.triplet_margin_loss.
+    """
+    return _triplet(anchor, positive, negative, margin=margin, p=p, swap=swap, axis=axis, convention=convention)[0]
+
+
 IMPLEMENTATIONS = {
     "entropy": _entropy,
     "cross_entropy": _cross_entropy,
@@ -1511,6 +1620,7 @@ IMPLEMENTATIONS = {
     "cosine_distance": _cosine_distance,
     "binary_focal_crossentropy": _bfocal,
     "categorical_focal_crossentropy": _cfocal,
+    "triplet_margin_loss": _triplet,
 }
 
 LOSSES = {
@@ -1544,4 +1654,5 @@ LOSSES = {
     "cosine_distance": cosine_distance,
     "binary_focal_crossentropy": binary_focal_crossentropy,
     "categorical_focal_crossentropy": categorical_focal_crossentropy,
+    "triplet_margin_loss": triplet_margin_loss,
 }
