@@ -621,6 +621,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
         source="aten/src/ATen/native/Loss.cpp hinge_embedding_loss, margin_ranking_loss (clamp_min_(0)); measured "
                "(pytest --sweep)"),
     Deviation(
+        name="triplet_margin_must_be_positive",
+        summary="F.triplet_margin_loss raises ValueError 'margin must be greater than 0, got 0.0' for margin <= 0, "
+                "where the loss max(d(a, p) - d(a, n) + margin, 0) is defined (and optax.losses.triplet_margin_loss "
+                "computes it: [0, 1] on edge.triplet.margin-zero).",
+        when={"loss": "triplet_margin_loss", "case": "edge.triplet.margin-zero", "kind": "edge"},
+        shows="error:ValueError", versions=TORCH_VERSIONS,
+        source=f"triplet_margin_loss in {_FUNCTIONAL_SRC} ('if margin <= 0: raise ValueError'); measured"),
+    Deviation(
         name="soft_margin_exp_overflow",
         summary="F.soft_margin_loss computes log1p(exp(-y x)) literally: exp overflows for -y x > 88.7 in float32 "
                 "(11.1 in float16), giving inf where the loss is -y x (x = -100, y = 1: inf for 100) and a NaN gradient; "
