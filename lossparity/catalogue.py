@@ -437,6 +437,9 @@ APPLY_CLASS_BALANCING = Arg("apply_class_balancing", "bool", "True (weight class
 
 NORM_DEGREE = Arg("p", "float", "a finite number >= 1 (the degree of the distance's norm)",
                   lambda v: _finite(v) and float(v) >= 1.0, samples=(2, 1, 3), interval=(1.0, 4.0))
+# Any finite margin is defined; torch refuses margin <= 0 (ValueError: the edge case edge.triplet.margin-zero and
+# a declared deviation), so the fuzzer draws positive margins only.
+TRIPLET_MARGIN = Arg("margin", "float", "a finite number", _finite, samples=(1.0, 0.5, 2.0), interval=(0.05, 3.0))
 SWAP = Arg("swap", "bool", "True (the negative distance is min(d(a, n), d(p, n))) or False", _is_bool,
            samples=(False, True))
 
@@ -575,7 +578,7 @@ _ENTRIES = [
              inputs=(Input("anchor", "prediction", differentiable=True),
                      Input("positive", "prediction", differentiable=True),
                      Input("negative", "prediction", differentiable=True)),
-             args=(MARGIN, NORM_DEGREE, SWAP, AXIS), generate=_triplet_generate,
+             args=(TRIPLET_MARGIN, NORM_DEGREE, SWAP, AXIS), generate=_triplet_generate,
              variants=({}, {"p": 1, "margin": 2.0}, {"swap": True}), strategy=_triplet_strategy,
              unit_intermediate=False, oracle=_oracle_of("triplet_margin_loss"),
              notes="Three embeddings, gradients with respect to each. Both frameworks add eps = 1e-6 to the "
