@@ -115,9 +115,29 @@ OPTAX_SAFE = Convention(
              f"on a -inf logit gives 0 (softmax_cross_entropy: NaN). safe_softmax_cross_entropy in {_OPTAX_CLS_SRC}; "
              "no axis argument (the class axis is last)."})
 
+# cosine_similarity / cosine_distance with a user's epsilon (the default 0.0 is the mathematics): the bindings
+# "...@epsilon" pass COSINE_EPSILON, Keras 2's l2_normalize epsilon, so the two compare number for number.
+COSINE_EPSILON = 1e-12
+OPTAX_COSINE_EPSILON = Convention(
+    "optax_cosine_epsilon",
+    f"optax.losses.cosine_similarity / cosine_distance(epsilon={COSINE_EPSILON!r}) (jax).",
+    list(OPTAX.flags.values()) + [
+        C.cosine_squared_norm_floor(
+            COSINE_EPSILON, source=f"cosine_similarity in optax/losses/_regression.py ({_OPTAX_SRC})", versions=">=0.2.8",
+            detail="a_norm = jnp.sqrt(a_norm2.clip(epsilon)); a_unit = a / a_norm: epsilon floors the SQUARED norm "
+                   "(a norm floor of sqrt(epsilon) = 1e-6), formed in the input's dtype (0 in float16), and where it "
+                   "holds jnp.clip's gradient is 0 (the norm a constant).  The same placement as tf.linalg."
+                   "l2_normalize (Keras 2, 1e-12 by default); Keras 3 caps the inverse norm at 1/1e-7 (a norm floor "
+                   "of 1e-7); torch's F.cosine_similarity clamps each norm at eps = 1e-8 (not squared) under no_grad; "
+                   "F.cosine_embedding_loss ADDS 1e-12 to each squared norm.  Measured on edge.cosine.tiny-vector "
+                   "(a prediction of norm 2.4e-9): 0.00026726 in float32, the value tf_keras gives, where epsilon=0 "
+                   "gives the mathematics' -0.1091.")],
+    {"epsilon": "optax's default epsilon=0.0 leaves a zero vector NaN; any epsilon > 0 makes it 0."})
+
 # What this adapter declares (``ADAPTER.conventions``): its bindings name "optax", the safe cross entropy
-# "optax_safe".
-CONVENTIONS: Mapping[str, Convention] = MappingProxyType({OPTAX.name: OPTAX, OPTAX_SAFE.name: OPTAX_SAFE})
+# "optax_safe", the cosine losses given an epsilon "optax_cosine_epsilon".
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({
+    OPTAX.name: OPTAX, OPTAX_SAFE.name: OPTAX_SAFE, OPTAX_COSINE_EPSILON.name: OPTAX_COSINE_EPSILON})
 _FORMS = ("function:none",)
 
 
@@ -267,6 +287,16 @@ def _triplet(jax, jnp, optax, a, args):
                                             norm_degree=degree, margin=float(args.get("margin", 1.0)))
 
 
+def _cosine_similarity_epsilon(jax, jnp, optax, a, args):
+    return optax.losses.cosine_similarity(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)),
+                                          epsilon=COSINE_EPSILON)
+
+
+def _cosine_distance_epsilon(jax, jnp, optax, a, args):
+    return optax.losses.cosine_distance(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)),
+                                        epsilon=COSINE_EPSILON)
+
+
 def _binary_focal(jax, jnp, optax, a, args):
     # optax weights the classes when alpha is given (default None); Keras only with apply_class_balancing=True.
     alpha = float(args.get("alpha", 0.25)) if args.get("apply_class_balancing", False) else None
@@ -303,6 +333,8 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "cosine_similarity": _cosine_similarity,
     "cosine_distance": _cosine_distance,
     "binary_focal_crossentropy": _binary_focal,
+    "cosine_similarity@epsilon": _cosine_similarity_epsilon,
+    "cosine_distance@epsilon": _cosine_distance_epsilon,
     "triplet_margin_loss": _triplet,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
@@ -382,6 +414,14 @@ BINDINGS: dict[str, Binding] = {
         "apply_class_balancing else None, gamma=gamma); from_logits=True only, no label_smoothing",
         _FORMS, CONVENTION, granularity="element", args=("apply_class_balancing", "alpha", "gamma", "from_logits"),
         requires={"from_logits": True}),
+    "cosine_similarity@epsilon": OptaxBinding(
+        "cosine_similarity", f"optax.losses.cosine_similarity(predictions=y_pred, targets=y_true, axis=axis, "
+        f"epsilon={COSINE_EPSILON!r}) (Keras 2's l2_normalize epsilon, on the squared norm)", ("epsilon:none",),
+        "optax_cosine_epsilon", granularity="sample"),
+    "cosine_distance@epsilon": OptaxBinding(
+        "cosine_distance", f"optax.losses.cosine_distance(predictions=y_pred, targets=y_true, axis=axis, "
+        f"epsilon={COSINE_EPSILON!r}) (on the squared norm)", ("epsilon:none",), "optax_cosine_epsilon",
+        granularity="sample"),
     "triplet_margin_loss": OptaxBinding(
         "triplet_margin_loss", "optax.losses.triplet_margin_loss(anchors=anchor, positives=positive, "
         "negatives=negative, axis=axis, norm_degree=p, margin=margin) (eps=1e-6, its default; no swap); gradients "
@@ -542,7 +582,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
                           "kl_divergence", "log_cosh", "log_softmax", "mean_squared_error", "sigmoid", "softmax",
                           "sparse_categorical_crossentropy", "l2_loss", "categorical_crossentropy@safe",
                           "kl_divergence@log_targets", "generalized_kl_divergence",
-                          "generalized_kl_divergence@convex", "triplet_margin_loss"),
+                          "generalized_kl_divergence@convex", "triplet_margin_loss", "cosine_similarity@epsilon",
+                          "cosine_distance@epsilon"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=OPTAX_VERSIONS,
         source="XLA CPU (jax 0.10.2): elementwise ops and reductions in the operands' dtype; measured "
