@@ -150,7 +150,9 @@ TORCH_MULTILABEL = Convention(
             detail="loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input)), summed over the "
                    "class dim and divided by C: NaN at (x=-inf, y=0) and (x=+inf, y=1), like optax's formula.")],
     {"mean_over_classes": "returns one loss per sample: the class-weighted sum divided by C (the class count), "
-                          "whatever the weights sum to (weight is not bound here)."})
+                          "whatever the weights sum to: loss = loss * weight; loss.sum(dim=class_dim) / C "
+                          f"(multilabel_soft_margin_loss in {_FUNCTIONAL_SRC}); F.cross_entropy(weight=) divides its "
+                          "mean by the weights of the targets instead."})
 
 # torch.distributions.Categorical(probs=p): normalises p and takes logits = log(clamp_probs(p)).
 _DISTRIBUTIONS_SRC = f"torch/distributions/categorical.py, utils.py ({_TORCH})"
@@ -311,7 +313,8 @@ def _poisson(torch, t, args, api, red):
 
 def _multilabel(torch, t, args, api, red):
     api = "function" if api == "multilabel" else "module"
-    return _apply(torch, api, red, "multilabel_soft_margin_loss", "MultiLabelSoftMarginLoss", (t["y_pred"], t["y_true"]))
+    return _apply(torch, api, red, "multilabel_soft_margin_loss", "MultiLabelSoftMarginLoss", (t["y_pred"], t["y_true"]),
+                  **_weights(t, "weight"))
 
 
 def _soft_margin(torch, t, args, api, red):
@@ -336,7 +339,7 @@ def _multi_margin(torch, t, args, api, red):
     rows = x.reshape(-1, x.shape[-1]) if x.dim() > 2 else x
     labels = t["labels"].reshape(-1) if x.dim() > 2 else t["labels"]
     out = _apply(torch, api, red, "multi_margin_loss", "MultiMarginLoss", (rows, labels),
-                 p=int(args.get("p", 1)), margin=float(args.get("margin", 1.0)))
+                 p=int(args.get("p", 1)), margin=float(args.get("margin", 1.0)), **_weights(t, "class_weight"))
     return out.reshape(batch) if red == "none" and x.dim() > 2 else out
 
 
@@ -475,10 +478,13 @@ BINDINGS: dict[str, Binding] = {
         args=("log_input", "full")),
     "binary_crossentropy@multilabel_soft_margin": TorchBinding(
         "binary_crossentropy",
-        "torch.nn.functional.multilabel_soft_margin_loss(input=y_pred (logits), target=y_true) / "
-        "nn.MultiLabelSoftMarginLoss: from_logits=True, one loss per sample (mean over the classes); no weight",
+        "torch.nn.functional.multilabel_soft_margin_loss(input=y_pred (logits), target=y_true, weight=weight) / "
+        "nn.MultiLabelSoftMarginLoss(weight=weight): from_logits=True, one loss per sample: sum_c w_c l_c / C, "
+        "divided by the class count C whatever the weights sum to ('mean' then divides by N).  torch documents "
+        "weight as 'a Tensor of size C'; the implementation multiplies the elementwise losses by it (loss * weight), "
+        "so a weight per element, as the reference's weight is, broadcasts as well",
         ("multilabel:none", "multilabel:mean", "multilabel:sum", "multilabel_module:mean", "multilabel_module:sum"),
-        "torch_multilabel", granularity="sample", args=("from_logits",), requires={"from_logits": True}),
+        "torch_multilabel", granularity="sample", args=("from_logits", "weight"), requires={"from_logits": True}),
     "soft_margin_loss": TorchBinding(
         "soft_margin_loss", "torch.nn.functional.soft_margin_loss(input=y_pred, target=y_true) / nn.SoftMarginLoss",
         _ELEMENT_FORMS, CONVENTION, granularity="element"),
@@ -492,10 +498,13 @@ BINDINGS: dict[str, Binding] = {
         args=("margin",), grad_wrt="x2"),
     "multi_margin_loss": TorchBinding(
         "multi_margin_loss", "torch.nn.functional.multi_margin_loss(input=y_pred (class axis last, rows of a "
-        "higher-rank batch flattened), target=labels (int64), p=p, margin=margin) / nn.MultiMarginLoss; no weight; "
+        "higher-rank batch flattened), target=labels (int64), p=p, margin=margin, weight=class_weight) / "
+        "nn.MultiMarginLoss(weight=class_weight): w[y] * sum_i max(0, margin - x[y] + x[i])^p / C, the weight outside "
+        "the power; 'mean' divides by N, not by sum w[y] as F.cross_entropy(weight=) does; "
         "float32/float64 only (the CPU kernel raises NotImplementedError 'multi_margin_loss_cpu_kernel not implemented "
         "for Half / BFloat16')",
-        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("p", "margin"), dtypes=("float32", "float64")),
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("p", "margin", "class_weight"),
+        dtypes=("float32", "float64")),
     "gaussian_nll_loss": TorchBinding(
         "gaussian_nll_loss", "torch.nn.functional.gaussian_nll_loss(input=y_pred, target=y_true, var=var, full=full) "
         "/ nn.GaussianNLLLoss (eps=1e-6)", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("full",),

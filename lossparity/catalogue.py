@@ -538,8 +538,9 @@ _ENTRIES = [
              notes="Two scores; gradients are checked with respect to x2 (that of x1 is its negative)."),
     LossInfo(name="multi_margin_loss", kind="loss", inputs=(_LABELS, _PRED), args=(P_NORM, MARGIN, AXIS),
              generate=_scores, variants=({}, {"p": 2, "margin": 0.5}), strategy=_scores_strategy,
-             unit_intermediate=True, oracle=_oracle_of("multi_margin_loss"),
-             notes="Divides by the number of classes K (true class included), not K - 1."),
+             unit_intermediate=True, oracle=_oracle_of("multi_margin_loss"), weights=(_CLASS_WEIGHT,),
+             notes="Divides by the number of classes K (true class included), not K - 1; class_weight (torch's "
+                   "weight=) multiplies each sample's loss by w[label], and a mean divides by the sample count."),
     LossInfo(name="gaussian_nll_loss", kind="loss",
              inputs=(_TARGET, _PRED, Input("var", "variance")), args=(GAUSS_FULL, AXIS), generate=_gaussian,
              variants=({}, {"full": True}), strategy=_gaussian_strategy, unit_intermediate=False,

@@ -1144,7 +1144,7 @@ def margin_ranking_loss(y_true, x1, x2, *, margin: float = 0.0, axis: int = -1,
     return _margin_ranking(y_true, x1, x2, margin=margin, axis=axis, convention=convention)[0]
 
 
-def _multi_margin(labels, y_pred, *, p=1, margin=1.0, axis=-1, convention="math"):
+def _multi_margin(labels, y_pred, *, p=1, margin=1.0, axis=-1, class_weight=None, convention="math"):
     name = "multi_margin_loss"
     if not isinstance(p, (int, np.integer)) or isinstance(p, (bool, np.bool_)) or int(p) not in (1, 2):
         raise ValueError(f"{name}: p={p!r} is outside its domain: 1 or 2")
@@ -1159,17 +1159,20 @@ def _multi_margin(labels, y_pred, *, p=1, margin=1.0, axis=-1, convention="math"
     val = np.sum(terms, axis=-1) / k
     d = np.where(active, float(p) * np.where(active, z, 0.0) ** (p - 1), 0.0) / k
     g = d - onehot * np.sum(d, axis=-1, keepdims=True)
+    val, g = _weighted(val, g, _class_weight(name, class_weight, k), idx)
     return _finish_sparse(val, g, ignored, valid, axis)
 
 
-def multi_margin_loss(labels, y_pred, *, p: int = 1, margin: float = 1.0, axis: int = -1,
+def multi_margin_loss(labels, y_pred, *, p: int = 1, margin: float = 1.0, axis: int = -1, class_weight=None,
                       convention: ConventionLike = "math"):
     r"""Multi-class margin loss (Weston-Watkins, averaged over the classes) with integer labels:
 
-    .. math:: \frac1K \sum_{i \ne y} \max(0, \text{margin} - x_y + x_i)^p, \qquad p \in \{1, 2\}
+    .. math:: \frac{w_y}K \sum_{i \ne y} \max(0, \text{margin} - x_y + x_i)^p, \qquad p \in \{1, 2\}
 
     Divided by ``K``, the number of classes (the true class included), not ``K - 1``.  A label outside
-    ``[0, K)`` raises IndexError.  Gradient 0 at a kink.
+    ``[0, K)`` raises IndexError.  Gradient 0 at a kink.  ``class_weight`` (one per class, shape ``(K,)``)
+    multiplies each sample's loss by the weight of its label, outside the power (``w_y = 1`` without it);
+    a mean of the weighted losses divides by the number of samples (``reduce``), not by the weights.
 
     Example:
       >>> print(multi_margin_loss([3, 0], [[0.1, 0.2, 0.4, 0.8], [0.3, -0.2, 0.9, 0.0]]))
@@ -1179,7 +1182,8 @@ def multi_margin_loss(labels, y_pred, *, p: int = 1, margin: float = 1.0, axis: 
       Weston and Watkins, Support Vector Machines for Multi-Class Pattern Recognition (1999);
       torch.nn.MultiMarginLoss.
     """
-    return _multi_margin(labels, y_pred, p=p, margin=margin, axis=axis, convention=convention)[0]
+    return _multi_margin(labels, y_pred, p=p, margin=margin, axis=axis, class_weight=class_weight,
+                         convention=convention)[0]
 
 
 def _gaussian_nll(y_true, y_pred, var, *, full=False, axis=-1, convention="math"):

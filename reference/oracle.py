@@ -349,7 +349,8 @@ def _row_multi_margin(label, x, c):
     if not 0 <= label < len(x):
         return NAN
     m, power = mpf(c.get("margin", 1.0)), int(c.get("p", 1))
-    return mpmath.fsum(max(m - x[label] + v, 0) ** power for j, v in enumerate(x) if j != label) / len(x)
+    w = 1 if c.get("class_weight") is None else mpf(float(np.asarray(c["class_weight"], dtype=np.float64)[label]))
+    return w * mpmath.fsum(max(m - x[label] + v, 0) ** power for j, v in enumerate(x) if j != label) / len(x)
 
 
 def _distance(x, y, c):
