@@ -60,7 +60,8 @@ TORCH = Convention(
             detail="F.cross_entropy with probability targets forms 0 * -inf; F.kl_div(log q, p) = "
                    "xlogy(p, p) - p * log q forms it where p = q = 0."),
         C.hinge_kink_grad(
-            1.0, applies_to=("hinge_embedding_loss", "margin_ranking_loss", "triplet_margin_loss"),
+            1.0, applies_to=("hinge_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
+                             "cosine_embedding_loss"),
             source=f"aten/src/ATen/native/Loss.cpp hinge_embedding_loss, margin_ranking_loss, triplet_margin_loss "
                    f"({_TORCH}): clamp_min_(0) / clamp_min(margin + dist_pos - dist_neg, 0), whose backward passes "
                    "the gradient where the input >= 0; measured", versions=">=1.0",
@@ -105,7 +106,7 @@ TORCH = Convention(
         C.cosine_squared_norm_epsilon(
             float.fromhex("0x1.1979980000000p-40"),
             source=f"cosine_embedding_loss in aten/src/ATen/native/Loss.cpp ({_TORCH}); measured in float64",
-            versions=">=1.0",
+            versions=">=1.0", applies_to=("cosine_distance", "cosine_embedding_loss"),
             detail="EPSILON = 1e-12 held as a float32 constant (9.999999960041972e-13, as in the BCE backward): "
                    "mag_square = (x * x).sum(1) + EPSILON for each input, cos = prod_sum / sqrt(mag_square1 * "
                    "mag_square2); the float64 1e-12 is 5.3e-13 off at a vector of norm 2.4e-9 "
@@ -385,6 +386,20 @@ def _cosine_distance(torch, t, args, api, red):
     return out.reshape(batch) if red == "none" else out
 
 
+def _cosine_embedding(torch, t, args, api, red):
+    # (N, D) inputs and an (N,) target only: the vector axis goes last, the batch axes are flattened into N and
+    # the target's kept axis of size 1 is dropped (layout); the output is reshaped back.
+    axis = int(args.get("axis", -1))
+    x1, x2, y = (t[name].movedim(axis, -1) for name in ("x1", "x2", "y_true"))
+    batch = x2.shape[:-1]
+    y = y.expand(*batch, 1)[..., 0]
+    if x2.dim() > 2:
+        x1, x2, y = x1.reshape(-1, x1.shape[-1]), x2.reshape(-1, x2.shape[-1]), y.reshape(-1)
+    out = _apply(torch, api, red, "cosine_embedding_loss", "CosineEmbeddingLoss", (x1, x2, y),
+                 margin=float(args.get("margin", 0.0)))
+    return out.reshape(batch) if red == "none" else out
+
+
 def _softmax(torch, t, args, api, red):
     return torch.nn.functional.softmax(t["z"], dim=int(args.get("axis", -1)))
 
@@ -419,6 +434,7 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "entropy@entr": _entr,
     "cosine_similarity": _cosine_similarity,
     "cosine_distance": _cosine_distance,
+    "cosine_embedding_loss": _cosine_embedding,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -526,8 +542,13 @@ BINDINGS: dict[str, Binding] = {
         granularity="sample"),
     "cosine_distance": TorchBinding(
         "cosine_distance", "torch.nn.functional.cosine_embedding_loss(input1=y_pred, input2=y_true, target=+1 per "
-        "sample) / nn.CosineEmbeddingLoss: 1 - cos (target -1 gives max(0, cos - margin), not bound); (N, D) "
+        "sample) / nn.CosineEmbeddingLoss: 1 - cos (target -1: binding cosine_embedding_loss); (N, D) "
         "inputs only, so the batch axes are flattened", _SAMPLE_FORMS, CONVENTION, granularity="sample"),
+    "cosine_embedding_loss": TorchBinding(
+        "cosine_embedding_loss", "torch.nn.functional.cosine_embedding_loss(input1=x1, input2=x2, target=y_true "
+        "(one +-1 per pair), margin=margin) / nn.CosineEmbeddingLoss; (N, D) inputs only, so the batch axes are "
+        "flattened; gradients with respect to x1 and x2", _SAMPLE_FORMS, CONVENTION, granularity="sample",
+        args=("margin",), grad_wrt="x2", differentiable=("x1",)),
     "softmax": TorchBinding("softmax", "torch.nn.functional.softmax(z, dim=axis)", _ACTIVATION_FORMS,
                             CONVENTION, granularity="sample", grad_wrt="z"),
     "log_softmax": TorchBinding("log_softmax", "torch.nn.functional.log_softmax(z, dim=axis)",
@@ -630,6 +651,16 @@ DEVIATIONS: tuple[Deviation, ...] = (
         source="aten/src/ATen/native/Loss.cpp hinge_embedding_loss, margin_ranking_loss (clamp_min_(0)); measured "
                "(pytest --sweep)"),
     Deviation(
+        name="cosine_embedding_other_targets_cost_zero",
+        summary="F.cosine_embedding_loss selects its branches with where(target == 1, 1 - cos, 0) + where(target == "
+                "-1, max(0, cos - margin), 0): a target of 0 or 2 costs 0 (no error), where the loss is undefined "
+                "(the reference: NaN).",
+        when={"loss": "cosine_embedding_loss", "case": "edge.cosine-embedding.target-not-plus-minus-one",
+              "kind": "edge"},
+        shows="value", versions=TORCH_VERSIONS,
+        source="cosine_embedding_loss in aten/src/ATen/native/Loss.cpp (at::where(target == 1, pos, zeros) + "
+               "at::where(target == -1, neg, zeros)); measured: [0, 0, 0.4] for targets [0, 2, 1]"),
+    Deviation(
         name="triplet_margin_must_be_positive",
         summary="F.triplet_margin_loss raises ValueError 'margin must be greater than 0, got 0.0' for margin <= 0, "
                 "where the loss max(d(a, p) - d(a, n) + margin, 0) is defined (and optax.losses.triplet_margin_loss "
@@ -661,7 +692,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
                           "sparse_categorical_crossentropy", "binary_crossentropy@multilabel_soft_margin",
                           "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss", "multi_margin_loss",
                           "gaussian_nll_loss", "entropy", "entropy@entr", "cosine_distance", "cosine_similarity",
-                          "triplet_margin_loss"),
+                          "triplet_margin_loss", "cosine_embedding_loss"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=TORCH_VERSIONS,
         source="aten/src/ATen/native/cpu/SoftMaxKernel.cpp (_vec_log_softmax_lastdim), ReduceOps, Loss.cpp; "

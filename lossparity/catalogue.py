@@ -423,6 +423,29 @@ def _vectors_strategy(dtype, args):
 _VECTORS = (Input("y_true", "target", differentiable=False), _PRED)
 
 
+def _embedding_pairs(rng, shape, args):
+    """Pairs of vectors (as _vectors_generate) and one +-1 target per pair (the vector axis kept, size 1)."""
+    pair = _vectors_generate(rng, shape, args)
+    return {"y_true": rng.choice([-1.0, 1.0], size=shape[:-1] + (1,)), "x1": pair["y_true"], "x2": pair["y_pred"]}
+
+
+def _embedding_strategy(dtype, args):
+    from hypothesis import strategies as st
+
+    from lossparity import strategies as S
+
+    vectors = _vectors_strategy(dtype, args)
+
+    @st.composite
+    def draw_inputs(draw):
+        pair = draw(vectors)
+        shape = np.shape(pair["y_true"])[:-1] + (1,)
+        return {"y_true": draw(S.float_arrays(shape, st.sampled_from((-1.0, 1.0)))), "x1": pair["y_true"],
+                "x2": pair["y_pred"]}
+
+    return draw_inputs()
+
+
 ALPHA_BINARY = Arg("alpha", "float", "a number in [0, 1] (the weight of class 1; class 0 gets 1 - alpha)",
                    lambda v: _finite(v) and 0.0 <= float(v) <= 1.0, samples=(0.25, 0.5, 0.75), interval=(0.0, 1.0))
 ALPHA = Arg("alpha", "float", "a finite number (a factor on every class)", _finite, samples=(0.25, 1.0, 0.5),
@@ -575,6 +598,15 @@ _ENTRIES = [
           "categorical_inputs", True, clip=gen.clipped_categorical,
           notes="alpha (default 0.25) multiplies every class: the default loss is a quarter of the focal term. "
                 "From logits Keras takes the softmax, renormalises and clips it to [1e-7, 1 - 1e-7]."),
+    # cos is a rounded quantity of size one (as for cosine_distance).
+    LossInfo(name="cosine_embedding_loss", kind="loss",
+             inputs=(Input("y_true", "target", discrete=True), Input("x1", "prediction", differentiable=True),
+                     Input("x2", "prediction", differentiable=True)),
+             args=(MARGIN, AXIS), generate=_embedding_pairs, variants=({}, {"margin": 0.3}),
+             strategy=_embedding_strategy, unit_intermediate=True, oracle=_oracle_of("cosine_embedding_loss"),
+             notes="One +-1 target per pair: 1 - cos for +1 (cosine_distance), max(0, cos - margin) for -1. torch "
+                   "takes (N, D) inputs and an (N,) target, adds 1e-12 (a float32 constant) to each squared norm and "
+                   "gives 0 for a target other than +-1 (the mathematics: undefined)."),
     LossInfo(name="triplet_margin_loss", kind="loss",
              inputs=(Input("anchor", "prediction", differentiable=True),
                      Input("positive", "prediction", differentiable=True),

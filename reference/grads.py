@@ -258,12 +258,15 @@ def _make_input_grad(name, wrt, parts):
 
 
 def _input_grads():
-    from .losses import _triplet_parts
+    from .losses import _cosine_embedding_parts, _triplet_parts
 
     return {"triplet_margin_loss": {wrt: _make_input_grad("triplet_margin_loss", wrt, _triplet_parts)
-                                    for wrt in ("anchor", "positive", "negative")}}
+                                    for wrt in ("anchor", "positive", "negative")},
+            "cosine_embedding_loss": {wrt: _make_input_grad("cosine_embedding_loss", wrt, _cosine_embedding_parts)
+                                      for wrt in ("x1", "x2")}}
 
 
 # d(sum of per-sample losses)/d(input) for losses with more than one differentiable input besides the
-# prediction, by input name (the triplet loss: anchor, positive and negative; "negative" is GRADS' too).
+# prediction, by input name (the triplet loss: anchor, positive and negative; "negative" is GRADS' too; the cosine
+# embedding loss: x1 and x2).
 INPUT_GRADS = _input_grads()

@@ -29,7 +29,7 @@ __all__ = [
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
-    "triplet_margin_loss",
+    "triplet_margin_loss", "cosine_embedding_loss",
 ]
 
 
@@ -1483,6 +1483,63 @@ def categorical_focal_crossentropy(y_true, y_pred, *, alpha: float = 0.25, gamma
                    label_smoothing=label_smoothing, axis=axis, convention=convention)[0]
 
 
+def _cosine_embedding_parts(y_true, x1, x2, *, margin=0.0, axis=-1, convention="math"):
+    """``(value, {"x1": d/dx1, "x2": d/dx2})``."""
+    name = "cosine_embedding_loss"
+    margin = check_finite(name, "margin", margin)
+    conv = get_convention(convention)
+    dt = narrow_dtype(x2)
+    q = np.moveaxis(f64(x2), axis, -1)
+    if q.ndim == 0:
+        raise ValueError(f"{name}: x2 must have at least one dimension (the vector axis)")
+    p = np.broadcast_to(np.moveaxis(f64(x1), axis, -1), q.shape)
+    y = np.broadcast_to(np.moveaxis(f64(y_true), axis, -1), q.shape[:-1] + (1,))[..., 0]
+    kink = float(conv.value_for("hinge_kink_grad", name, 0.0))
+    a, da = _inverse_norm(p, conv, name, dt)
+    b, db = _inverse_norm(q, conv, name, dt)
+    with errstate():
+        dot = np.sum(p * q, axis=-1, keepdims=True)
+        cos = (dot * a * b)[..., 0]
+        dcos_q = p * a * b + dot * a * db
+        dcos_p = q * a * b + dot * b * da
+        z = cos - margin
+        # The kink is decided on the cosine and the margin as the inputs' dtype holds them.
+        zr = round_to(cos, dt) - round_to(np.float64(margin), dt)
+        active = np.where(zr > 0, 1.0, np.where(zr == 0, kink, 0.0))
+        value = np.where(y == 1, 1.0 - cos, np.where(y == -1, np.maximum(z, 0.0), np.nan))
+        factor = np.where(y == 1, -1.0, np.where(y == -1, active, np.nan))
+        factor = np.where(np.isnan(cos), np.nan, factor)[..., None]
+    return scalar(value), {"x1": _back(factor * dcos_p, axis), "x2": _back(factor * dcos_q, axis)}
+
+
+def _cosine_embedding(y_true, x1, x2, *, margin=0.0, axis=-1, convention="math"):
+    value, grads = _cosine_embedding_parts(y_true, x1, x2, margin=margin, axis=axis, convention=convention)
+    return value, grads["x2"]
+
+
+def cosine_embedding_loss(y_true, x1, x2, *, margin: float = 0.0, axis: int = -1,
+                          convention: ConventionLike = "math"):
+    r"""Cosine embedding loss of two batches of vectors (along ``axis``) and a target of +-1 per pair:
+
+    .. math:: \ell = 1 - \cos(x_1, x_2)\ (y = 1), \qquad \max(0, \cos(x_1, x_2) - \text{margin})\ (y = -1)
+
+    ``y_true`` holds one target per pair, shaped like the inputs with ``axis`` of size 1 (or broadcastable to
+    that); a target other than +-1 gives NaN (undefined).  A zero vector gives NaN.  Gradients with respect
+    to ``x2`` (``reference.grads``) and ``x1`` (``reference.grads.INPUT_GRADS``); 0 at the kink
+    ``cos = margin``.  Flags: ``cosine_squared_norm_epsilon`` (``eps`` added to each squared norm),
+    ``hinge_kink_grad``.
+
+    Example:
+      >>> loss = cosine_embedding_loss([[1.0], [-1.0]], [[1.0, 0.0], [1.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]], margin=0.5)
+      >>> print([round(float(v), 10) for v in loss])
+      [1.0, 0.2071067812]
+
+    References:
+      torch.nn.CosineEmbeddingLoss (target +1: optax.losses.cosine_distance).
+    """
+    return _cosine_embedding(y_true, x1, x2, margin=margin, axis=axis, convention=convention)[0]
+
+
 def _distance(x, y, k, conv, dt, name):
     """``(d, g)``: the distance of ``x`` and ``y`` over the last axis as ``conv`` forms it, and ``g = dd/dx``
     (``dd/dy = -g``); the norm's gradient is 0 where the distance is 0 (the subgradient frameworks take)."""
@@ -1625,6 +1682,7 @@ IMPLEMENTATIONS = {
     "binary_focal_crossentropy": _bfocal,
     "categorical_focal_crossentropy": _cfocal,
     "triplet_margin_loss": _triplet,
+    "cosine_embedding_loss": _cosine_embedding,
 }
 
 LOSSES = {
@@ -1659,4 +1717,5 @@ LOSSES = {
     "binary_focal_crossentropy": binary_focal_crossentropy,
     "categorical_focal_crossentropy": categorical_focal_crossentropy,
     "triplet_margin_loss": triplet_margin_loss,
+    "cosine_embedding_loss": cosine_embedding_loss,
 }

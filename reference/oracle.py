@@ -32,7 +32,7 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
-    "triplet_margin_loss", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
+    "triplet_margin_loss", "cosine_embedding_loss", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
 DPS = 60
@@ -434,6 +434,16 @@ def _row_cosine_distance(y, p, c):
     return 1 - _cos(y, p, c)
 
 
+def _row_cosine_embedding(yx, p, c):
+    y, x1 = yx
+    cos = _cos(x1, p, c)
+    if y[0] == 1:
+        return 1 - cos
+    if y[0] == -1:
+        return NAN if mpmath.isnan(cos) else max(cos - mpf(c.get("margin", 0.0)), 0)
+    return NAN
+
+
 def _row_binary_focal(y, p, c):
     conv, name, dt = c["conv"], "binary_focal_crossentropy", c["dt"]
     ls = c.get("label_smoothing", 0.0)
@@ -513,10 +523,12 @@ _ROWS = {
     "cosine_distance": _row_cosine_distance, "binary_focal_crossentropy": _row_binary_focal,
     "categorical_focal_crossentropy": _row_categorical_focal,
     "triplet_margin_loss": _row_triplet,
+    "cosine_embedding_loss": _row_cosine_embedding,
 }
 _SPARSE = ("sparse_categorical_crossentropy", "nll", "categorical_generalized_cross_entropy", "multi_margin_loss")
 # Losses of three inputs: which argument is the prediction (differentiated) and which rides along with the target.
-_THREE = {"margin_ranking_loss": (2, 1), "gaussian_nll_loss": (1, 2), "triplet_margin_loss": (2, 1)}
+_THREE = {"margin_ranking_loss": (2, 1), "gaussian_nll_loss": (1, 2), "triplet_margin_loss": (2, 1),
+          "cosine_embedding_loss": (2, 1)}
 
 
 def _prepare(name, args, kwargs):

@@ -280,3 +280,26 @@ def test_multi_margin_class_weight(p):
     np.testing.assert_allclose(R.LOSSES["multi_margin_loss"](labels, x, p=p, class_weight=w), want, rtol=1e-14)
     np.testing.assert_allclose(O.multi_margin_loss(labels, x, p=p, class_weight=w), want, rtol=1e-15)
     assert_grad("multi_margin_loss", labels, x, p=p, class_weight=w)
+
+
+@pytest.mark.parametrize("conv_name", ["math", "torch"])
+@pytest.mark.parametrize("margin", [0.0, 0.3])
+def test_cosine_embedding_gradients(margin, conv_name):
+    """d/dx1 and d/dx2 of the cosine embedding loss (one +-1 target per pair) against central differences;
+    d/dx2 against the oracle's."""
+    conv = CONVENTIONS[conv_name]
+    rng = np.random.default_rng(5)
+    x1, x2 = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    y = np.array([[1.0], [-1.0], [1.0], [-1.0], [-1.0], [-1.0]])
+    loss = R.LOSSES["cosine_embedding_loss"]
+    args = [y, x1, x2]
+    values = loss(*args, margin=margin, convention=conv)
+    assert np.any(values[y[:, 0] == -1] == 0) and np.any(values[y[:, 0] == -1] > 0)
+    for index, wrt in ((1, "x1"), (2, "x2")):
+        analytic = G.INPUT_GRADS["cosine_embedding_loss"][wrt](*args, margin=margin, convention=conv)
+        numeric = _central(loss, args, index, {"margin": margin, "convention": conv})
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7, err_msg=wrt)
+    assert_grad("cosine_embedding_loss", *args, margin=margin, convention=conv)
+    # target +1 is the cosine distance
+    np.testing.assert_allclose(loss(np.ones((6, 1)), x1, x2, convention=conv),
+                               R.LOSSES["cosine_distance"](x1, x2, convention=conv), rtol=1e-15)
