@@ -57,10 +57,23 @@ OPTAX = Convention(
                    "does not); kl_divergence(log_predictions, targets) = targets * (where(targets == 0, 0, "
                    "log targets) - log_predictions)."),
         C.hinge_kink_grad(
-            "tie_split", source=f"hinge_loss, multiclass_hinge_loss in {_OPTAX_CLS_SRC}; jax.lax.max JVP "
-                                "(jax 0.10.2)", versions=">=0.2.3",
+            "tie_split", source=f"hinge_loss, multiclass_hinge_loss in {_OPTAX_CLS_SRC}; triplet_margin_loss in "
+                                f"optax/losses/_self_supervised.py; jax.lax.max JVP (jax 0.10.2)", versions=">=0.2.3",
+            applies_to=("hinge", "squared_hinge", "categorical_hinge", "triplet_margin_loss"),
             detail="jnp.maximum / jnp.max (the jax.lax.max JVP) split ties; hinge_loss is elementwise (gradient "
-                   "-y/2 at the kink) and multiclass_hinge_loss is max_j s_j + 1 - onehot_j."),
+                   "-y/2 at the kink) and multiclass_hinge_loss is max_j s_j + 1 - onehot_j; triplet_margin_loss is "
+                   "jnp.maximum(d(a, p) - d(a, n) + margin, 0): half the gradient at the kink (measured in float16, "
+                   "a = [0, 0], p = [0.5, 0], n = [1.5, 0]: d/dn = [-0.5, 0])."),
+        C.distance_power_sum_epsilon(
+            1e-6, source=f"triplet_margin_loss in optax/losses/_self_supervised.py ({_OPTAX_SRC})", versions=">=0.2.8",
+            detail="jnp.power(jnp.power(anchors - positives, norm_degree).sum(axis) + eps, 1 / norm_degree), eps=1e-6: "
+                   "anchor == positive gives d(a, p) = 1e-3 (p = 2) and gradient 0 there; on a random float64 batch "
+                   "(4 x 5) the loss moves by up to 2.6e-8 (torch's eps moves it by 2.2e-6)."),
+        C.distance_signed_power(
+            source=f"triplet_margin_loss in optax/losses/_self_supervised.py ({_OPTAX_SRC})", versions=">=0.2.8",
+            detail="jnp.power(anchors - positives, norm_degree) has no jnp.abs: norm_degree=1 sums the signed "
+                   "differences (measured on a random 4 x 5 batch: [1.8188, 9.0298, 0.1352, 0] where the L1 triplet "
+                   "loss is [0.5314, 0, 0.5543, 0]); norm_degree=2 is the Euclidean distance."),
         C.abs_grad_at_zero(
             1.0, source="jax/_src/lax/lax.py abs JVP (jax 0.10.2), measured", versions="jax>=0.4",
             detail="jax's d|x|/dx at x = 0 is 1 (TF and torch give 0), as written jnp.abs(y_pred - y_true) "
@@ -114,9 +127,29 @@ OPTAX_SAFE = Convention(
              f"on a -inf logit gives 0 (softmax_cross_entropy: NaN). safe_softmax_cross_entropy in {_OPTAX_CLS_SRC}; "
              "no axis argument (the class axis is last)."})
 
+# cosine_similarity / cosine_distance with a user's epsilon (the default 0.0 is the mathematics): the bindings
+# "...@epsilon" pass COSINE_EPSILON, Keras 2's l2_normalize epsilon, so the two compare number for number.
+COSINE_EPSILON = 1e-12
+OPTAX_COSINE_EPSILON = Convention(
+    "optax_cosine_epsilon",
+    f"optax.losses.cosine_similarity / cosine_distance(epsilon={COSINE_EPSILON!r}) (jax).",
+    list(OPTAX.flags.values()) + [
+        C.cosine_squared_norm_floor(
+            COSINE_EPSILON, source=f"cosine_similarity in optax/losses/_regression.py ({_OPTAX_SRC})", versions=">=0.2.8",
+            detail="a_norm = jnp.sqrt(a_norm2.clip(epsilon)); a_unit = a / a_norm: epsilon floors the SQUARED norm "
+                   "(a norm floor of sqrt(epsilon) = 1e-6), formed in the input's dtype (0 in float16), and where it "
+                   "holds jnp.clip's gradient is 0 (the norm a constant).  The same placement as tf.linalg."
+                   "l2_normalize (Keras 2, 1e-12 by default); Keras 3 caps the inverse norm at 1/1e-7 (a norm floor "
+                   "of 1e-7); torch's F.cosine_similarity clamps each norm at eps = 1e-8 (not squared) under no_grad; "
+                   "F.cosine_embedding_loss ADDS 1e-12 to each squared norm.  Measured on edge.cosine.tiny-vector "
+                   "(a prediction of norm 2.4e-9): 0.00026726 in float32, the value tf_keras gives, where epsilon=0 "
+                   "gives the mathematics' -0.1091.")],
+    {"epsilon": "optax's default epsilon=0.0 leaves a zero vector NaN; any epsilon > 0 makes it 0."})
+
 # What this adapter declares (``ADAPTER.conventions``): its bindings name "optax", the safe cross entropy
-# "optax_safe".
-CONVENTIONS: Mapping[str, Convention] = MappingProxyType({OPTAX.name: OPTAX, OPTAX_SAFE.name: OPTAX_SAFE})
+# "optax_safe", the cosine losses given an epsilon "optax_cosine_epsilon".
+CONVENTIONS: Mapping[str, Convention] = MappingProxyType({
+    OPTAX.name: OPTAX, OPTAX_SAFE.name: OPTAX_SAFE, OPTAX_COSINE_EPSILON.name: OPTAX_COSINE_EPSILON})
 _FORMS = ("function:none",)
 
 
@@ -302,6 +335,24 @@ def _cosine_distance(jax, jnp, optax, a, args):
     return optax.losses.cosine_distance(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)))
 
 
+def _triplet(jax, jnp, optax, a, args):
+    # norm_degree is torch's p: an integral degree is passed as an int (jnp.power then squares exactly).
+    degree = args.get("p", 2)
+    degree = int(degree) if float(degree) == int(degree) else float(degree)
+    return optax.losses.triplet_margin_loss(a["anchor"], a["positive"], a["negative"], axis=int(args.get("axis", -1)),
+                                            norm_degree=degree, margin=float(args.get("margin", 1.0)))
+
+
+def _cosine_similarity_epsilon(jax, jnp, optax, a, args):
+    return optax.losses.cosine_similarity(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)),
+                                          epsilon=COSINE_EPSILON)
+
+
+def _cosine_distance_epsilon(jax, jnp, optax, a, args):
+    return optax.losses.cosine_distance(a["y_pred"], a["y_true"], axis=int(args.get("axis", -1)),
+                                        epsilon=COSINE_EPSILON)
+
+
 def _binary_focal(jax, jnp, optax, a, args):
     # optax weights the classes when alpha is given (default None); Keras only with apply_class_balancing=True.
     alpha = float(args.get("alpha", 0.25)) if args.get("apply_class_balancing", False) else None
@@ -384,6 +435,9 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "dice": _dice,
     "tversky": _tversky,
     "dice@binary": _binary_dice,
+    "cosine_similarity@epsilon": _cosine_similarity_epsilon,
+    "cosine_distance@epsilon": _cosine_distance_epsilon,
+    "triplet_margin_loss": _triplet,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -482,6 +536,19 @@ BINDINGS: dict[str, Binding] = {
         "on (N, 1) inputs one loss per sample (axis = -1)",
         ("binary:none",), CONVENTION, granularity="sample", args=("smooth", "from_logits"),
         requires={"from_logits": True}),
+    "cosine_similarity@epsilon": OptaxBinding(
+        "cosine_similarity", f"optax.losses.cosine_similarity(predictions=y_pred, targets=y_true, axis=axis, "
+        f"epsilon={COSINE_EPSILON!r}) (Keras 2's l2_normalize epsilon, on the squared norm)", ("epsilon:none",),
+        "optax_cosine_epsilon", granularity="sample"),
+    "cosine_distance@epsilon": OptaxBinding(
+        "cosine_distance", f"optax.losses.cosine_distance(predictions=y_pred, targets=y_true, axis=axis, "
+        f"epsilon={COSINE_EPSILON!r}) (on the squared norm)", ("epsilon:none",), "optax_cosine_epsilon",
+        granularity="sample"),
+    "triplet_margin_loss": OptaxBinding(
+        "triplet_margin_loss", "optax.losses.triplet_margin_loss(anchors=anchor, positives=positive, "
+        "negatives=negative, axis=axis, norm_degree=p, margin=margin) (eps=1e-6, its default; no swap); gradients "
+        "with respect to all three", _FORMS, CONVENTION, granularity="sample", args=("margin", "p"),
+        grad_wrt="negative", differentiable=("anchor", "positive")),
     "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,
                             granularity="sample", grad_wrt="z"),
     "log_softmax": OptaxBinding("log_softmax", "jax.nn.log_softmax(z, axis=axis)", _FORMS, CONVENTION,
@@ -637,7 +704,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
                           "kl_divergence", "log_cosh", "log_softmax", "mean_squared_error", "sigmoid", "softmax",
                           "sparse_categorical_crossentropy", "l2_loss", "categorical_crossentropy@safe",
                           "kl_divergence@log_targets", "generalized_kl_divergence",
-                          "generalized_kl_divergence@convex", "dice", "tversky", "dice@binary"),
+                          "generalized_kl_divergence@convex", "dice", "tversky", "dice@binary",
+                          "triplet_margin_loss", "cosine_similarity@epsilon", "cosine_distance@epsilon"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=OPTAX_VERSIONS,
         source="XLA CPU (jax 0.10.2): elementwise ops and reductions in the operands' dtype; measured "

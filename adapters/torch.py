@@ -60,12 +60,23 @@ TORCH = Convention(
             detail="F.cross_entropy with probability targets forms 0 * -inf; F.kl_div(log q, p) = "
                    "xlogy(p, p) - p * log q forms it where p = q = 0."),
         C.hinge_kink_grad(
-            1.0, applies_to=("hinge_embedding_loss", "margin_ranking_loss"),
-            source=f"aten/src/ATen/native/Loss.cpp hinge_embedding_loss, margin_ranking_loss ({_TORCH}): "
-                   "clamp_min_(0), whose backward passes the gradient where the input >= 0", versions=">=1.0",
+            1.0, applies_to=("hinge_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
+                             "cosine_embedding_loss"),
+            source=f"aten/src/ATen/native/Loss.cpp hinge_embedding_loss, margin_ranking_loss, triplet_margin_loss "
+                   f"({_TORCH}): clamp_min_(0) / clamp_min(margin + dist_pos - dist_neg, 0), whose backward passes "
+                   "the gradient where the input >= 0; measured", versions=">=1.0",
             detail="At margin - x == 0 (hinge_embedding_loss, y = -1) or -y (x1 - x2) + margin == 0 "
                    "(margin_ranking_loss) torch passes the whole gradient: -1/K and y/K, math 0.  Found by the "
-                   "fuzzer: y = -1, x = 1 (margin 1), float16."),
+                   "fuzzer: y = -1, x = 1 (margin 1), float16.  triplet_margin_loss at margin + d(a, p) - d(a, n) "
+                   "= 0 (a = [0, 0], p = [0.5, 0], n = [1.5, 0] in float16): d/dn = [-1, 0], math 0."),
+        C.distance_difference_epsilon(
+            1e-6, source=f"triplet_margin_loss in {_FUNCTIONAL_SRC} -> torch.triplet_margin_loss (aten Loss.cpp: "
+                         "at::pairwise_distance(anchor, positive, p, eps)); nn.PairwiseDistance docstring "
+                         f"'dist(x, y) = ||x - y + eps e||_p' (torch/nn/modules/distance.py, {_TORCH}); measured",
+            versions=">=1.0",
+            detail="eps=1e-6 (F.triplet_margin_loss's default): anchor == positive gives d(a, p) = 1e-6 sqrt(D) "
+                   "and d/da = 1/sqrt(D) per element (measured, D = 5: 0.4472), math 0; on a random float64 batch "
+                   "(4 x 5) the loss moves by up to 2.2e-6 (0.36571409 vs 0.36571184)."),
         C.poisson_log_epsilon(
             1e-8, source=f"poisson_nll_loss in torch/nn/functional.py ({_TORCH})", versions=">=1.0",
             detail="F.poisson_nll_loss(log_input=False) computes input - target * log(input + eps), eps=1e-8."),
@@ -95,7 +106,7 @@ TORCH = Convention(
         C.cosine_squared_norm_epsilon(
             float.fromhex("0x1.1979980000000p-40"),
             source=f"cosine_embedding_loss in aten/src/ATen/native/Loss.cpp ({_TORCH}); measured in float64",
-            versions=">=1.0",
+            versions=">=1.0", applies_to=("cosine_distance", "cosine_embedding_loss"),
             detail="EPSILON = 1e-12 held as a float32 constant (9.999999960041972e-13, as in the BCE backward): "
                    "mag_square = (x * x).sum(1) + EPSILON for each input, cos = prod_sum / sqrt(mag_square1 * "
                    "mag_square2); the float64 1e-12 is 5.3e-13 off at a vector of norm 2.4e-9 "
@@ -140,7 +151,9 @@ TORCH_MULTILABEL = Convention(
             detail="loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input)), summed over the "
                    "class dim and divided by C: NaN at (x=-inf, y=0) and (x=+inf, y=1), like optax's formula.")],
     {"mean_over_classes": "returns one loss per sample: the class-weighted sum divided by C (the class count), "
-                          "whatever the weights sum to (weight is not bound here)."})
+                          "whatever the weights sum to: loss = loss * weight; loss.sum(dim=class_dim) / C "
+                          f"(multilabel_soft_margin_loss in {_FUNCTIONAL_SRC}); F.cross_entropy(weight=) divides its "
+                          "mean by the weights of the targets instead."})
 
 # torch.distributions.Categorical(probs=p): normalises p and takes logits = log(clamp_probs(p)).
 _DISTRIBUTIONS_SRC = f"torch/distributions/categorical.py, utils.py ({_TORCH})"
@@ -301,7 +314,8 @@ def _poisson(torch, t, args, api, red):
 
 def _multilabel(torch, t, args, api, red):
     api = "function" if api == "multilabel" else "module"
-    return _apply(torch, api, red, "multilabel_soft_margin_loss", "MultiLabelSoftMarginLoss", (t["y_pred"], t["y_true"]))
+    return _apply(torch, api, red, "multilabel_soft_margin_loss", "MultiLabelSoftMarginLoss", (t["y_pred"], t["y_true"]),
+                  **_weights(t, "weight"))
 
 
 def _soft_margin(torch, t, args, api, red):
@@ -326,8 +340,16 @@ def _multi_margin(torch, t, args, api, red):
     rows = x.reshape(-1, x.shape[-1]) if x.dim() > 2 else x
     labels = t["labels"].reshape(-1) if x.dim() > 2 else t["labels"]
     out = _apply(torch, api, red, "multi_margin_loss", "MultiMarginLoss", (rows, labels),
-                 p=int(args.get("p", 1)), margin=float(args.get("margin", 1.0)))
+                 p=int(args.get("p", 1)), margin=float(args.get("margin", 1.0)), **_weights(t, "class_weight"))
     return out.reshape(batch) if red == "none" and x.dim() > 2 else out
+
+
+def _triplet(torch, t, args, api, red):
+    # torch takes the distance over the last dim: the embedding axis is moved there (layout).
+    axis = int(args.get("axis", -1))
+    a, p, n = (t[name].movedim(axis, -1) for name in ("anchor", "positive", "negative"))
+    return _apply(torch, api, red, "triplet_margin_loss", "TripletMarginLoss", (a, p, n),
+                  margin=float(args.get("margin", 1.0)), p=float(args.get("p", 2)), swap=bool(args.get("swap", False)))
 
 
 def _gaussian_nll(torch, t, args, api, red):
@@ -364,6 +386,20 @@ def _cosine_distance(torch, t, args, api, red):
     return out.reshape(batch) if red == "none" else out
 
 
+def _cosine_embedding(torch, t, args, api, red):
+    # (N, D) inputs and an (N,) target only: the vector axis goes last, the batch axes are flattened into N and
+    # the target's kept axis of size 1 is dropped (layout); the output is reshaped back.
+    axis = int(args.get("axis", -1))
+    x1, x2, y = (t[name].movedim(axis, -1) for name in ("x1", "x2", "y_true"))
+    batch = x2.shape[:-1]
+    y = y.expand(*batch, 1)[..., 0]
+    if x2.dim() > 2:
+        x1, x2, y = x1.reshape(-1, x1.shape[-1]), x2.reshape(-1, x2.shape[-1]), y.reshape(-1)
+    out = _apply(torch, api, red, "cosine_embedding_loss", "CosineEmbeddingLoss", (x1, x2, y),
+                 margin=float(args.get("margin", 0.0)))
+    return out.reshape(batch) if red == "none" else out
+
+
 def _softmax(torch, t, args, api, red):
     return torch.nn.functional.softmax(t["z"], dim=int(args.get("axis", -1)))
 
@@ -393,10 +429,12 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "margin_ranking_loss": _margin_ranking,
     "multi_margin_loss": _multi_margin,
     "gaussian_nll_loss": _gaussian_nll,
+    "triplet_margin_loss": _triplet,
     "entropy": _categorical_entropy,
     "entropy@entr": _entr,
     "cosine_similarity": _cosine_similarity,
     "cosine_distance": _cosine_distance,
+    "cosine_embedding_loss": _cosine_embedding,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -456,10 +494,13 @@ BINDINGS: dict[str, Binding] = {
         args=("log_input", "full")),
     "binary_crossentropy@multilabel_soft_margin": TorchBinding(
         "binary_crossentropy",
-        "torch.nn.functional.multilabel_soft_margin_loss(input=y_pred (logits), target=y_true) / "
-        "nn.MultiLabelSoftMarginLoss: from_logits=True, one loss per sample (mean over the classes); no weight",
+        "torch.nn.functional.multilabel_soft_margin_loss(input=y_pred (logits), target=y_true, weight=weight) / "
+        "nn.MultiLabelSoftMarginLoss(weight=weight): from_logits=True, one loss per sample: sum_c w_c l_c / C, "
+        "divided by the class count C whatever the weights sum to ('mean' then divides by N).  torch documents "
+        "weight as 'a Tensor of size C'; the implementation multiplies the elementwise losses by it (loss * weight), "
+        "so a weight per element, as the reference's weight is, broadcasts as well",
         ("multilabel:none", "multilabel:mean", "multilabel:sum", "multilabel_module:mean", "multilabel_module:sum"),
-        "torch_multilabel", granularity="sample", args=("from_logits",), requires={"from_logits": True}),
+        "torch_multilabel", granularity="sample", args=("from_logits", "weight"), requires={"from_logits": True}),
     "soft_margin_loss": TorchBinding(
         "soft_margin_loss", "torch.nn.functional.soft_margin_loss(input=y_pred, target=y_true) / nn.SoftMarginLoss",
         _ELEMENT_FORMS, CONVENTION, granularity="element"),
@@ -473,14 +514,22 @@ BINDINGS: dict[str, Binding] = {
         args=("margin",), grad_wrt="x2"),
     "multi_margin_loss": TorchBinding(
         "multi_margin_loss", "torch.nn.functional.multi_margin_loss(input=y_pred (class axis last, rows of a "
-        "higher-rank batch flattened), target=labels (int64), p=p, margin=margin) / nn.MultiMarginLoss; no weight; "
+        "higher-rank batch flattened), target=labels (int64), p=p, margin=margin, weight=class_weight) / "
+        "nn.MultiMarginLoss(weight=class_weight): w[y] * sum_i max(0, margin - x[y] + x[i])^p / C, the weight outside "
+        "the power; 'mean' divides by N, not by sum w[y] as F.cross_entropy(weight=) does; "
         "float32/float64 only (the CPU kernel raises NotImplementedError 'multi_margin_loss_cpu_kernel not implemented "
         "for Half / BFloat16')",
-        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("p", "margin"), dtypes=("float32", "float64")),
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", args=("p", "margin", "class_weight"),
+        dtypes=("float32", "float64")),
     "gaussian_nll_loss": TorchBinding(
         "gaussian_nll_loss", "torch.nn.functional.gaussian_nll_loss(input=y_pred, target=y_true, var=var, full=full) "
         "/ nn.GaussianNLLLoss (eps=1e-6)", _ELEMENT_FORMS, CONVENTION, granularity="element", args=("full",),
         grad_wrt="y_pred"),
+    "triplet_margin_loss": TorchBinding(
+        "triplet_margin_loss", "torch.nn.functional.triplet_margin_loss(anchor, positive, negative (embedding axis "
+        "moved last), margin=margin, p=p, eps=1e-6 (default), swap=swap) / nn.TripletMarginLoss; gradients with "
+        "respect to all three; margin <= 0 raises ValueError", _SAMPLE_FORMS, CONVENTION, granularity="sample",
+        args=("margin", "p", "swap"), grad_wrt="negative", differentiable=("anchor", "positive")),
     "entropy": TorchBinding(
         "entropy", "torch.distributions.Categorical(probs=p (class axis last)).entropy() (nats; no base)",
         ("distribution:none",), "torch_distributions", granularity="sample", grad_wrt="p"),
@@ -493,8 +542,13 @@ BINDINGS: dict[str, Binding] = {
         granularity="sample"),
     "cosine_distance": TorchBinding(
         "cosine_distance", "torch.nn.functional.cosine_embedding_loss(input1=y_pred, input2=y_true, target=+1 per "
-        "sample) / nn.CosineEmbeddingLoss: 1 - cos (target -1 gives max(0, cos - margin), not bound); (N, D) "
+        "sample) / nn.CosineEmbeddingLoss: 1 - cos (target -1: binding cosine_embedding_loss); (N, D) "
         "inputs only, so the batch axes are flattened", _SAMPLE_FORMS, CONVENTION, granularity="sample"),
+    "cosine_embedding_loss": TorchBinding(
+        "cosine_embedding_loss", "torch.nn.functional.cosine_embedding_loss(input1=x1, input2=x2, target=y_true "
+        "(one +-1 per pair), margin=margin) / nn.CosineEmbeddingLoss; (N, D) inputs only, so the batch axes are "
+        "flattened; gradients with respect to x1 and x2", _SAMPLE_FORMS, CONVENTION, granularity="sample",
+        args=("margin",), grad_wrt="x2", differentiable=("x1",)),
     "softmax": TorchBinding("softmax", "torch.nn.functional.softmax(z, dim=axis)", _ACTIVATION_FORMS,
                             CONVENTION, granularity="sample", grad_wrt="z"),
     "log_softmax": TorchBinding("log_softmax", "torch.nn.functional.log_softmax(z, dim=axis)",
@@ -597,6 +651,24 @@ DEVIATIONS: tuple[Deviation, ...] = (
         source="aten/src/ATen/native/Loss.cpp hinge_embedding_loss, margin_ranking_loss (clamp_min_(0)); measured "
                "(pytest --sweep)"),
     Deviation(
+        name="cosine_embedding_other_targets_cost_zero",
+        summary="F.cosine_embedding_loss selects its branches with where(target == 1, 1 - cos, 0) + where(target == "
+                "-1, max(0, cos - margin), 0): a target of 0 or 2 costs 0 (no error), where the loss is undefined "
+                "(the reference: NaN).",
+        when={"loss": "cosine_embedding_loss", "case": "edge.cosine-embedding.target-not-plus-minus-one",
+              "kind": "edge"},
+        shows="value", versions=TORCH_VERSIONS,
+        source="cosine_embedding_loss in aten/src/ATen/native/Loss.cpp (at::where(target == 1, pos, zeros) + "
+               "at::where(target == -1, neg, zeros)); measured: [0, 0, 0.4] for targets [0, 2, 1]"),
+    Deviation(
+        name="triplet_margin_must_be_positive",
+        summary="F.triplet_margin_loss raises ValueError 'margin must be greater than 0, got 0.0' for margin <= 0, "
+                "where the loss max(d(a, p) - d(a, n) + margin, 0) is defined (and optax.losses.triplet_margin_loss "
+                "computes it: [0, 1] on edge.triplet.margin-zero).",
+        when={"loss": "triplet_margin_loss", "case": "edge.triplet.margin-zero", "kind": "edge"},
+        shows="error:ValueError", versions=TORCH_VERSIONS,
+        source=f"triplet_margin_loss in {_FUNCTIONAL_SRC} ('if margin <= 0: raise ValueError'); measured"),
+    Deviation(
         name="soft_margin_exp_overflow",
         summary="F.soft_margin_loss computes log1p(exp(-y x)) literally: exp overflows for -y x > 88.7 in float32 "
                 "(11.1 in float16), giving inf where the loss is -y x (x = -100, y = 1: inf for 100) and a NaN gradient; "
@@ -619,7 +691,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
                           "mean_absolute_error", "mean_squared_error", "nll", "poisson", "smooth_l1",
                           "sparse_categorical_crossentropy", "binary_crossentropy@multilabel_soft_margin",
                           "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss", "multi_margin_loss",
-                          "gaussian_nll_loss", "entropy", "entropy@entr", "cosine_distance", "cosine_similarity"),
+                          "gaussian_nll_loss", "entropy", "entropy@entr", "cosine_distance", "cosine_similarity",
+                          "triplet_margin_loss", "cosine_embedding_loss"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=TORCH_VERSIONS,
         source="aten/src/ATen/native/cpu/SoftMaxKernel.cpp (_vec_log_softmax_lastdim), ReduceOps, Loss.cpp; "

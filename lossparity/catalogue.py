@@ -145,8 +145,12 @@ class LossInfo:
     def gradient(self, cotangent=None, wrt: str | None = None) -> Callable:
         """d(sum(cotangent * output))/d(prediction) as a function of the same arguments (a loss's
         per-sample outputs are summed; ``cotangent`` seeds an activation's, ones when None); with ``wrt``
-        another differentiable input (a loss's target: ``reference.grads.TARGET_GRADS``)."""
+        another differentiable input (a loss's target: ``reference.grads.TARGET_GRADS``; each input of a loss
+        with several: ``reference.grads.INPUT_GRADS``)."""
         if wrt is not None and wrt != self.prediction:
+            by_input = reference.grads.INPUT_GRADS.get(self.name, {})
+            if wrt in self.differentiable_inputs and wrt in by_input:
+                return by_input[wrt]
             if wrt not in self.differentiable_inputs or self.name not in reference.grads.TARGET_GRADS:
                 raise KeyError(f"{self.name}: no reference gradient with respect to {wrt!r}")
             return reference.grads.TARGET_GRADS[self.name]
@@ -419,6 +423,29 @@ def _vectors_strategy(dtype, args):
 _VECTORS = (Input("y_true", "target", differentiable=False), _PRED)
 
 
+def _embedding_pairs(rng, shape, args):
+    """Pairs of vectors (as _vectors_generate) and one +-1 target per pair (the vector axis kept, size 1)."""
+    pair = _vectors_generate(rng, shape, args)
+    return {"y_true": rng.choice([-1.0, 1.0], size=shape[:-1] + (1,)), "x1": pair["y_true"], "x2": pair["y_pred"]}
+
+
+def _embedding_strategy(dtype, args):
+    from hypothesis import strategies as st
+
+    from lossparity import strategies as S
+
+    vectors = _vectors_strategy(dtype, args)
+
+    @st.composite
+    def draw_inputs(draw):
+        pair = draw(vectors)
+        shape = np.shape(pair["y_true"])[:-1] + (1,)
+        return {"y_true": draw(S.float_arrays(shape, st.sampled_from((-1.0, 1.0)))), "x1": pair["y_true"],
+                "x2": pair["y_pred"]}
+
+    return draw_inputs()
+
+
 ALPHA_BINARY = Arg("alpha", "float", "a number in [0, 1] (the weight of class 1; class 0 gets 1 - alpha)",
                    lambda v: _finite(v) and 0.0 <= float(v) <= 1.0, samples=(0.25, 0.5, 0.75), interval=(0.0, 1.0))
 ALPHA = Arg("alpha", "float", "a finite number (a factor on every class)", _finite, samples=(0.25, 1.0, 0.5),
@@ -478,6 +505,31 @@ def _overlap_strategy(draw, st, S, dtype, args):
         return {"y_true": y_true, "y_pred": draw(S.logits(shape, dtype))}
     probs = st.floats(1e-3, 1.0)
     return {"y_true": y_true, "y_pred": draw(S.float_arrays(shape, probs).map(lambda x: S.rounded(x, dtype)))}
+NORM_DEGREE = Arg("p", "float", "a finite number >= 1 (the degree of the distance's norm)",
+                  lambda v: _finite(v) and float(v) >= 1.0, samples=(2, 1, 3), interval=(1.0, 4.0))
+# Any finite margin is defined; torch refuses margin <= 0 (ValueError: the edge case edge.triplet.margin-zero and
+# a declared deviation), so the fuzzer draws positive margins only.
+TRIPLET_MARGIN = Arg("margin", "float", "a finite number", _finite, samples=(1.0, 0.5, 2.0), interval=(0.05, 3.0))
+SWAP = Arg("swap", "bool", "True (the negative distance is min(d(a, n), d(p, n))) or False", _is_bool,
+           samples=(False, True))
+
+
+def _triplet_generate(rng, shape, args):
+    """Anchors, positives near them and negatives a little farther, each triplet at its own scale, so that the
+    hinge is active for some triplets and not for others (margin + d(a, p) - d(a, n) spreads around 0)."""
+    anchor = rng.normal(size=shape)
+    scale = rng.uniform(0.05, 0.6, size=shape[:-1] + (1,))
+    return {"anchor": anchor, "positive": anchor + scale * rng.normal(size=shape),
+            "negative": anchor + 2.5 * scale * rng.normal(size=shape)}
+
+
+@_composite
+def _triplet_strategy(draw, st, S, dtype, args):
+    shape = draw(S.shapes())
+    cap = min(100.0, S.regression_cap(dtype, int(np.prod(shape))))
+    values = st.floats(-cap, cap)
+    return {name: draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype)))
+            for name in ("anchor", "positive", "negative")}
 
 
 _ENTRIES = [
@@ -556,8 +608,9 @@ _ENTRIES = [
              notes="Two scores; gradients are checked with respect to x2 (that of x1 is its negative)."),
     LossInfo(name="multi_margin_loss", kind="loss", inputs=(_LABELS, _PRED), args=(P_NORM, MARGIN, AXIS),
              generate=_scores, variants=({}, {"p": 2, "margin": 0.5}), strategy=_scores_strategy,
-             unit_intermediate=True, oracle=_oracle_of("multi_margin_loss"),
-             notes="Divides by the number of classes K (true class included), not K - 1."),
+             unit_intermediate=True, oracle=_oracle_of("multi_margin_loss"), weights=(_CLASS_WEIGHT,),
+             notes="Divides by the number of classes K (true class included), not K - 1; class_weight (torch's "
+                   "weight=) multiplies each sample's loss by w[label], and a mean divides by the sample count."),
     LossInfo(name="gaussian_nll_loss", kind="loss",
              inputs=(_TARGET, _PRED, Input("var", "variance")), args=(GAUSS_FULL, AXIS), generate=_gaussian,
              variants=({}, {"full": True}), strategy=_gaussian_strategy, unit_intermediate=False,
@@ -613,6 +666,26 @@ _ENTRIES = [
              notes="alpha weighs false positives in the mathematics and optax's dice_loss, false negatives in Keras's "
                    "tversky (keras.losses.tversky(alpha=a, beta=b) = optax dice_loss(alpha=b, beta=a, smooth=0) up "
                    "to Keras's 1e-7)."),
+    # cos is a rounded quantity of size one (as for cosine_distance).
+    LossInfo(name="cosine_embedding_loss", kind="loss",
+             inputs=(Input("y_true", "target", discrete=True), Input("x1", "prediction", differentiable=True),
+                     Input("x2", "prediction", differentiable=True)),
+             args=(MARGIN, AXIS), generate=_embedding_pairs, variants=({}, {"margin": 0.3}),
+             strategy=_embedding_strategy, unit_intermediate=True, oracle=_oracle_of("cosine_embedding_loss"),
+             notes="One +-1 target per pair: 1 - cos for +1 (cosine_distance), max(0, cos - margin) for -1. torch "
+                   "takes (N, D) inputs and an (N,) target, adds 1e-12 (a float32 constant) to each squared norm and "
+                   "gives 0 for a target other than +-1 (the mathematics: undefined)."),
+    LossInfo(name="triplet_margin_loss", kind="loss",
+             inputs=(Input("anchor", "prediction", differentiable=True),
+                     Input("positive", "prediction", differentiable=True),
+                     Input("negative", "prediction", differentiable=True)),
+             args=(TRIPLET_MARGIN, NORM_DEGREE, SWAP, AXIS), generate=_triplet_generate,
+             variants=({}, {"p": 1, "margin": 2.0}, {"swap": True}), strategy=_triplet_strategy,
+             unit_intermediate=False, oracle=_oracle_of("triplet_margin_loss"),
+             notes="Three embeddings, gradients with respect to each. Both frameworks add eps = 1e-6 to the "
+                   "distance, in different places: torch to every element of the difference (|a - p + eps|_p), "
+                   "optax to the sum of powers ((sum |a - p|^p + eps)^(1/p)); optax's norm_degree takes no "
+                   "absolute value (norm_degree=1 is the signed sum); torch refuses margin <= 0."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),
@@ -678,7 +751,8 @@ def problems(info: LossInfo, cases=()) -> list[str]:
         found.append(f"{where}: arguments {sorted(a.name for a in info.args)} != the reference's keyword "
                      f"parameters {sorted(keywords)}")
     no_target_grad = [name for name in info.differentiable_inputs
-                      if name != info.prediction and info.name not in reference.grads.TARGET_GRADS]
+                      if name != info.prediction and info.name not in reference.grads.TARGET_GRADS
+                      and name not in reference.grads.INPUT_GRADS.get(info.name, {})]
     if no_target_grad:
         found.append(f"{where}: inputs {no_target_grad} are differentiable but reference.grads.TARGET_GRADS has no "
                      f"gradient of {info.name!r} with respect to them")

@@ -508,7 +508,9 @@ def _error_record(measured: dict, bound: np.ndarray, inputs: dict, reduced: tupl
         index = tuple(slice(None) if d in reduced else next(rest, 0) for d in range(ndim))
         worst_input = {name: small(np.asarray(x)[index]) for name, x in inputs.items() if np.ndim(x) == ndim}
     elif worst is not None:
-        worst_input = {name: small(np.asarray(x)[tuple(worst[: np.ndim(x)])] if np.ndim(x) else x)
+        # an input that broadcasts (an axis of size 1: one target per pair) is read at index 0 along that axis
+        worst_input = {name: small(np.asarray(x)[tuple(0 if n == 1 else i for i, n in zip(worst, np.shape(x)))]
+                                   if np.ndim(x) else x)
                        for name, x in inputs.items() if np.ndim(x) >= len(worst) or np.ndim(x) == 0}
     return {"abs": measured["abs"], "rel": measured["rel"], "ulps": measured["ulps"],
             "tol": float(np.max(bound)) if np.size(bound) else 0.0, "worst_index": worst, "worst_input": worst_input}

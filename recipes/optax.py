@@ -317,3 +317,15 @@ def tversky_from_keras(y_true, y_pred, alpha=0.5, beta=0.5, axis=-1):
     misses = jnp.sum((1 - y_pred) * y_true, axis=axis)        # Keras's "fp"
     false_alarms = jnp.sum(y_pred * (1 - y_true), axis=axis)  # Keras's "fn"
     return 1 - intersection / (intersection + alpha * misses + beta * false_alarms + 1e-7)
+# --------------------------------------------------------------------------------------------------- triplet
+
+@recipe("triplet_margin_loss", source="torch",
+        differences=("distance_difference_epsilon", "distance_power_sum_epsilon", "hinge_kink_grad",
+                     "written_from_ops"),
+        note="torch adds eps = 1e-6 to every element of the difference (pairwise_distance), optax to the sum of "
+             "powers; torch's clamp_min passes the whole gradient at the kink (jnp.maximum splits it). No swap.")
+def triplet_margin_loss_from_torch(anchor, positive, negative, margin=1.0):
+    def distance(x, y):  # torch.nn.functional.pairwise_distance(x, y, p=2, eps=1e-6) = |x - y + eps|
+        return jnp.sqrt(jnp.sum((x - y + 1e-6) ** 2, axis=-1))
+    z = margin + distance(anchor, positive) - distance(anchor, negative)
+    return jnp.where(z >= 0, z, 0.0)  # torch's clamp_min(z, 0): the whole gradient at z == 0

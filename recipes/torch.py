@@ -223,3 +223,29 @@ def cosine_similarity_from_optax(y_true, y_pred):
         note="F.cosine_embedding_loss(target=1) is 1 - cos but adds 1e-12 to each squared norm; optax adds nothing.")
 def cosine_distance_from_optax(y_true, y_pred):
     return 1 - F.cosine_similarity(y_pred, y_true, dim=-1, eps=0.0)
+
+
+# --------------------------------------------------------------------------------------------------- triplet
+
+@recipe("triplet_margin_loss", source="optax",
+        differences=("distance_difference_epsilon", "distance_power_sum_epsilon", "hinge_kink_grad",
+                     "written_from_ops"),
+        note="optax adds eps = 1e-6 to the sum of squares (F.triplet_margin_loss adds it to every element of the "
+             "difference), and jnp.maximum splits the gradient at the kink (torch.maximum does too).")
+def triplet_margin_loss_from_optax(anchor, positive, negative, margin=1.0):
+    def distance(x, y):  # optax: sqrt(sum((x - y) ** 2) + eps)
+        return (((x - y) ** 2).sum(-1) + 1e-6).sqrt()
+    z = distance(anchor, positive) - distance(anchor, negative) + margin
+    return torch.maximum(z, torch.zeros_like(z))  # splits the gradient at z == 0, like jnp.maximum
+
+
+@recipe("triplet_margin_loss", source="optax", args={"p": 1, "margin": 2.0},
+        differences=("distance_difference_epsilon", "distance_power_sum_epsilon", "distance_signed_power",
+                     "hinge_kink_grad", "written_from_ops"),
+        note="optax's norm_degree takes no absolute value: norm_degree=1 is the SIGNED sum of the differences, "
+             "not the L1 distance (F.triplet_margin_loss(p=1) is the L1 loss).")
+def triplet_margin_loss_signed_l1_from_optax(anchor, positive, negative, margin=2.0):
+    def distance(x, y):  # optax norm_degree=1: sum(x - y) + eps, signed
+        return (x - y).sum(-1) + 1e-6
+    z = distance(anchor, positive) - distance(anchor, negative) + margin
+    return torch.maximum(z, torch.zeros_like(z))

@@ -44,6 +44,7 @@ __all__ = [
     "similarity_negated", "cosine_inverse_norm_cap", "cosine_squared_norm_floor", "cosine_norm_floor",
     "cosine_squared_norm_epsilon", "clip_after_activation",
     "overlap_denominator_epsilon", "tversky_weights_swapped",
+    "distance_difference_epsilon", "distance_power_sum_epsilon", "distance_signed_power",
 ]
 
 
@@ -605,6 +606,46 @@ def cosine_squared_norm_epsilon(eps: float, *, source: str, versions: str,
         f"cos = sum(x y) / sqrt((sum x^2 + eps) (sum y^2 + eps)), eps = {eps!r} added to both squared norms "
         "(formed in the input's dtype): a zero vector gives cos 0 (math NaN) and every cosine is pulled "
         "toward 0 by a relative eps / |x|^2.", detail, source, versions)
+
+
+DISTANCE_LOSSES = ("triplet_margin_loss",)
+
+
+def distance_difference_epsilon(eps: float, *, source: str, versions: str,
+                                applies_to: Iterable[str] = DISTANCE_LOSSES, detail: str = "") -> Flag:
+    """The distance between two embeddings is ``|x - y + eps|_p``: ``eps`` ADDED to every element of the
+    difference (formed in the inputs' dtype), so coinciding vectors are ``eps D^(1/p)`` apart, not 0."""
+    eps = _epsilon("distance_difference_epsilon", eps)
+    return _flag(
+        "distance_difference_epsilon", eps, applies_to,
+        f"d(x, y) = (sum |x - y + eps|^p)^(1/p), eps = {eps!r} added to each element of the difference (in the "
+        "inputs' dtype): x = y gives eps D^(1/p) (math 0), and the gradient there is that of the norm at "
+        "(eps, ..., eps): 1/sqrt(D) per element of x for p = 2 (math 0); elsewhere every distance moves by "
+        "about eps sum(sign(x - y) |x - y|^(p-1)) / d^(p-1).", detail, source, versions)
+
+
+def distance_power_sum_epsilon(eps: float, *, source: str, versions: str,
+                               applies_to: Iterable[str] = DISTANCE_LOSSES, detail: str = "") -> Flag:
+    """The distance between two embeddings is ``(sum |x - y|^p + eps)^(1/p)``: ``eps`` ADDED to the sum of
+    powers (in the inputs' dtype), so coinciding vectors are ``eps^(1/p)`` apart (1e-3 for eps = 1e-6, p = 2)."""
+    eps = _epsilon("distance_power_sum_epsilon", eps)
+    return _flag(
+        "distance_power_sum_epsilon", eps, applies_to,
+        f"d(x, y) = (sum |x - y|^p + eps)^(1/p), eps = {eps!r} added to the sum of powers (in the inputs' dtype): "
+        f"x = y gives eps^(1/p) ({eps ** 0.5:.3g} for p = 2; math 0) with gradient 0 there; elsewhere every "
+        "distance moves by about eps / (p d^(p-1)).", detail, source, versions)
+
+
+def distance_signed_power(*, source: str, versions: str, applies_to: Iterable[str] = DISTANCE_LOSSES,
+                          detail: str = "") -> Flag:
+    """The "p-norm" of a difference is taken without the absolute value: ``(sum (x - y)^p)^(1/p)``, the same
+    for even p, a signed sum (p = 1) or NaN (p = 3 of a negative sum, fractional p of a negative element) else."""
+    return _flag(
+        "distance_signed_power", True, applies_to,
+        "d(x, y) = (sum (x - y)^p)^(1/p) with no absolute value: for p = 2 the Euclidean distance, for p = 1 the "
+        "signed sum sum(x - y) (negative for half the pairs: anchor [0,0], positive [-1,-1], negative [1,1] "
+        "give max(2 - (-2) + 1, 0) = 5 where the L1 triplet loss is max(2 - 2 + 1, 0) = 1); gradient (x - y)^(p-1) / d^(p-1) (1 per element for p = 1, math sign(x - y)).",
+        detail, source, versions)
 
 
 FOCAL_LOSSES = ("binary_focal_crossentropy", "categorical_focal_crossentropy")

@@ -243,3 +243,30 @@ def _make_target(name):
 # (log-probability targets: p (log(p/q) + 1)); the regression losses -d/dy_pred.  Conventions act as on the
 # value: a clip (prob_clip, kl_clip) fixes the log at its bound and zeroes p's gradient outside it.
 TARGET_GRADS = {name: _make_target(name) for name in _TARGET_IMPLEMENTATIONS}
+
+
+def _make_input_grad(name, wrt, parts):
+    def grad(*args, **kwargs):
+        return parts(*args, **kwargs)[1][wrt]
+
+    grad.__name__ = grad.__qualname__ = f"{name}_{wrt}"
+    grad.__signature__ = inspect.signature(LOSSES[name])
+    grad.__doc__ = (f"d(sum of per-sample ``{name}``)/d({wrt}), shaped like it; same arguments as "
+                    f"``reference.{name}``.")
+    grad.__module__ = __name__
+    return grad
+
+
+def _input_grads():
+    from .losses import _cosine_embedding_parts, _triplet_parts
+
+    return {"triplet_margin_loss": {wrt: _make_input_grad("triplet_margin_loss", wrt, _triplet_parts)
+                                    for wrt in ("anchor", "positive", "negative")},
+            "cosine_embedding_loss": {wrt: _make_input_grad("cosine_embedding_loss", wrt, _cosine_embedding_parts)
+                                      for wrt in ("x1", "x2")}}
+
+
+# d(sum of per-sample losses)/d(input) for losses with more than one differentiable input besides the
+# prediction, by input name (the triplet loss: anchor, positive and negative; "negative" is GRADS' too; the cosine
+# embedding loss: x1 and x2).
+INPUT_GRADS = _input_grads()

@@ -30,6 +30,7 @@ __all__ = [
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
     "dice", "tversky",
+    "triplet_margin_loss", "cosine_embedding_loss",
 ]
 
 
@@ -1144,7 +1145,7 @@ def margin_ranking_loss(y_true, x1, x2, *, margin: float = 0.0, axis: int = -1,
     return _margin_ranking(y_true, x1, x2, margin=margin, axis=axis, convention=convention)[0]
 
 
-def _multi_margin(labels, y_pred, *, p=1, margin=1.0, axis=-1, convention="math"):
+def _multi_margin(labels, y_pred, *, p=1, margin=1.0, axis=-1, class_weight=None, convention="math"):
     name = "multi_margin_loss"
     if not isinstance(p, (int, np.integer)) or isinstance(p, (bool, np.bool_)) or int(p) not in (1, 2):
         raise ValueError(f"{name}: p={p!r} is outside its domain: 1 or 2")
@@ -1159,17 +1160,20 @@ def _multi_margin(labels, y_pred, *, p=1, margin=1.0, axis=-1, convention="math"
     val = np.sum(terms, axis=-1) / k
     d = np.where(active, float(p) * np.where(active, z, 0.0) ** (p - 1), 0.0) / k
     g = d - onehot * np.sum(d, axis=-1, keepdims=True)
+    val, g = _weighted(val, g, _class_weight(name, class_weight, k), idx)
     return _finish_sparse(val, g, ignored, valid, axis)
 
 
-def multi_margin_loss(labels, y_pred, *, p: int = 1, margin: float = 1.0, axis: int = -1,
+def multi_margin_loss(labels, y_pred, *, p: int = 1, margin: float = 1.0, axis: int = -1, class_weight=None,
                       convention: ConventionLike = "math"):
     r"""Multi-class margin loss (Weston-Watkins, averaged over the classes) with integer labels:
 
-    .. math:: \frac1K \sum_{i \ne y} \max(0, \text{margin} - x_y + x_i)^p, \qquad p \in \{1, 2\}
+    .. math:: \frac{w_y}K \sum_{i \ne y} \max(0, \text{margin} - x_y + x_i)^p, \qquad p \in \{1, 2\}
 
     Divided by ``K``, the number of classes (the true class included), not ``K - 1``.  A label outside
-    ``[0, K)`` raises IndexError.  Gradient 0 at a kink.
+    ``[0, K)`` raises IndexError.  Gradient 0 at a kink.  ``class_weight`` (one per class, shape ``(K,)``)
+    multiplies each sample's loss by the weight of its label, outside the power (``w_y = 1`` without it);
+    a mean of the weighted losses divides by the number of samples (``reduce``), not by the weights.
 
     Example:
       >>> print(multi_margin_loss([3, 0], [[0.1, 0.2, 0.4, 0.8], [0.3, -0.2, 0.9, 0.0]]))
@@ -1179,7 +1183,8 @@ def multi_margin_loss(labels, y_pred, *, p: int = 1, margin: float = 1.0, axis: 
       Weston and Watkins, Support Vector Machines for Multi-Class Pattern Recognition (1999);
       torch.nn.MultiMarginLoss.
     """
-    return _multi_margin(labels, y_pred, p=p, margin=margin, axis=axis, convention=convention)[0]
+    return _multi_margin(labels, y_pred, p=p, margin=margin, axis=axis, class_weight=class_weight,
+                         convention=convention)[0]
 
 
 def _gaussian_nll(y_true, y_pred, var, *, full=False, axis=-1, convention="math"):
@@ -1640,6 +1645,169 @@ def tversky(y_true, y_pred, *, alpha: float = 0.5, beta: float = 0.5, smooth: fl
     return _tversky(y_true, y_pred, alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits,
                     ignore_background=ignore_background, axis=axis, class_weight=class_weight,
                     convention=convention)[0]
+def _cosine_embedding_parts(y_true, x1, x2, *, margin=0.0, axis=-1, convention="math"):
+    """``(value, {"x1": d/dx1, "x2": d/dx2})``."""
+    name = "cosine_embedding_loss"
+    margin = check_finite(name, "margin", margin)
+    conv = get_convention(convention)
+    dt = narrow_dtype(x2)
+    q = np.moveaxis(f64(x2), axis, -1)
+    if q.ndim == 0:
+        raise ValueError(f"{name}: x2 must have at least one dimension (the vector axis)")
+    p = np.broadcast_to(np.moveaxis(f64(x1), axis, -1), q.shape)
+    y = np.broadcast_to(np.moveaxis(f64(y_true), axis, -1), q.shape[:-1] + (1,))[..., 0]
+    kink = float(conv.value_for("hinge_kink_grad", name, 0.0))
+    a, da = _inverse_norm(p, conv, name, dt)
+    b, db = _inverse_norm(q, conv, name, dt)
+    with errstate():
+        dot = np.sum(p * q, axis=-1, keepdims=True)
+        cos = (dot * a * b)[..., 0]
+        dcos_q = p * a * b + dot * a * db
+        dcos_p = q * a * b + dot * b * da
+        z = cos - margin
+        # The kink is decided on the cosine and the margin as the inputs' dtype holds them.
+        zr = round_to(cos, dt) - round_to(np.float64(margin), dt)
+        active = np.where(zr > 0, 1.0, np.where(zr == 0, kink, 0.0))
+        value = np.where(y == 1, 1.0 - cos, np.where(y == -1, np.maximum(z, 0.0), np.nan))
+        factor = np.where(y == 1, -1.0, np.where(y == -1, active, np.nan))
+        factor = np.where(np.isnan(cos), np.nan, factor)[..., None]
+    return scalar(value), {"x1": _back(factor * dcos_p, axis), "x2": _back(factor * dcos_q, axis)}
+
+
+def _cosine_embedding(y_true, x1, x2, *, margin=0.0, axis=-1, convention="math"):
+    value, grads = _cosine_embedding_parts(y_true, x1, x2, margin=margin, axis=axis, convention=convention)
+    return value, grads["x2"]
+
+
+def cosine_embedding_loss(y_true, x1, x2, *, margin: float = 0.0, axis: int = -1,
+                          convention: ConventionLike = "math"):
+    r"""Cosine embedding loss of two batches of vectors (along ``axis``) and a target of +-1 per pair:
+
+    .. math:: \ell = 1 - \cos(x_1, x_2)\ (y = 1), \qquad \max(0, \cos(x_1, x_2) - \text{margin})\ (y = -1)
+
+    ``y_true`` holds one target per pair, shaped like the inputs with ``axis`` of size 1 (or broadcastable to
+    that); a target other than +-1 gives NaN (undefined).  A zero vector gives NaN.  Gradients with respect
+    to ``x2`` (``reference.grads``) and ``x1`` (``reference.grads.INPUT_GRADS``); 0 at the kink
+    ``cos = margin``.  Flags: ``cosine_squared_norm_epsilon`` (``eps`` added to each squared norm),
+    ``hinge_kink_grad``.
+
+    Example:
+      >>> loss = cosine_embedding_loss([[1.0], [-1.0]], [[1.0, 0.0], [1.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]], margin=0.5)
+      >>> print([round(float(v), 10) for v in loss])
+      [1.0, 0.2071067812]
+
+    References:
+      torch.nn.CosineEmbeddingLoss (target +1: optax.losses.cosine_distance).
+    """
+    return _cosine_embedding(y_true, x1, x2, margin=margin, axis=axis, convention=convention)[0]
+
+
+def _distance(x, y, k, conv, dt, name):
+    """``(d, g)``: the distance of ``x`` and ``y`` over the last axis as ``conv`` forms it, and ``g = dd/dx``
+    (``dd/dy = -g``); the norm's gradient is 0 where the distance is 0 (the subgradient frameworks take)."""
+    diff = x - y
+    shift = conv.value_for("distance_difference_epsilon", name)
+    if shift is not None:
+        diff = round_to(diff + float(np.asarray(shift).astype(dt)), dt)
+    signed = conv.applies("distance_signed_power", name)
+    with errstate():
+        powered = diff ** k if signed else np.abs(diff) ** k
+        total = np.sum(powered, axis=-1)
+        floor = conv.value_for("distance_power_sum_epsilon", name)
+        if floor is not None:
+            total = round_to(total + float(np.asarray(floor).astype(dt)), dt)
+        d = total if k == 1 else total ** (1.0 / k)
+        if k == 1:
+            g = np.ones_like(diff) if signed else np.sign(diff)
+        else:
+            num = diff ** (k - 1) if signed else np.sign(diff) * np.abs(diff) ** (k - 1)
+            den = d[..., None] ** (k - 1)
+            g = np.where(den == 0, 0.0, num / np.where(den == 0, 1.0, den))
+    return d, g
+
+
+def _triplet_parts(anchor, positive, negative, *, margin=1.0, p=2, swap=False, axis=-1, convention="math"):
+    """``(value, {input: gradient})``: the per-sample loss and d(sum of losses)/d(each input)."""
+    name = "triplet_margin_loss"
+    margin = check_finite(name, "margin", margin)
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(p) or float(p) < 1.0:
+        raise ValueError(f"{name}: p={p!r} is outside its domain: a finite number >= 1")
+    k = int(p) if float(p) == int(p) else float(p)
+    swap = check_bool(name, "swap", swap)
+    conv = get_convention(convention)
+    dt = narrow_dtype(negative)
+    n = np.moveaxis(f64(negative), axis, -1)
+    a = np.broadcast_to(np.moveaxis(f64(anchor), axis, -1), n.shape)
+    q = np.broadcast_to(np.moveaxis(f64(positive), axis, -1), n.shape)
+    if n.ndim == 0:
+        raise ValueError(f"{name}: the inputs must have at least one dimension (the embedding axis)")
+    dp, gp = _distance(a, q, k, conv, dt, name)
+    dn, gn = _distance(a, n, k, conv, dt, name)
+    wn, ws = np.ones_like(dn), np.zeros_like(dn)
+    gs = np.zeros_like(gn)
+    if swap:
+        ds, gs = _distance(q, n, k, conv, dt, name)
+        with errstate():
+            # the smaller of the two negative distances; a tie splits the gradient (the subgradient's average)
+            wn = np.where(dn < ds, 1.0, np.where(dn == ds, 0.5, 0.0))
+            ws = np.where(np.isnan(ds), 0.0, 1.0 - wn)
+            dn = np.minimum(dn, ds)
+    kink = get_convention(convention).value_for("hinge_kink_grad", name, 0.0)
+    kink = 0.5 if kink == "tie_split" else float(kink)
+    with errstate():
+        z = margin + dp - dn
+        # The kink is decided on the distances as the inputs' dtype holds them (in float16 0.5 - 1.5 + 1 is 0).
+        zr = margin + round_to(dp, dt) - round_to(dn, dt)
+        active = np.where(zr > 0, 1.0, np.where(zr == 0, kink, 0.0))
+        value = np.where(np.isnan(z), np.nan, np.maximum(z, 0.0))
+        act = np.where(np.isnan(z), np.nan, active)[..., None]
+        grads = {
+            "anchor": act * (gp - wn[..., None] * gn),
+            "positive": act * (-gp - ws[..., None] * gs),
+            "negative": act * (wn[..., None] * gn + ws[..., None] * gs),
+        }
+    return scalar(value), {key: _back(g, axis) for key, g in grads.items()}
+
+
+def _triplet(anchor, positive, negative, *, margin=1.0, p=2, swap=False, axis=-1, convention="math"):
+    value, grads = _triplet_parts(anchor, positive, negative, margin=margin, p=p, swap=swap, axis=axis,
+                                  convention=convention)
+    return value, grads["negative"]
+
+
+def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: float = 2, swap: bool = False,
+                        axis: int = -1, convention: ConventionLike = "math"):
+    r"""Triplet margin loss over the embedding axis ``axis``, one loss per triplet:
+
+    .. math:: \max\bigl(0,\ \text{margin} + d(a, p) - d(a, n)\bigr), \qquad
+              d(x, y) = \Bigl(\sum_i |x_i - y_i|^p\Bigr)^{1/p}
+
+    ``anchor``, ``positive``, ``negative``: embeddings of one shape (broadcast to ``negative``'s).  ``swap``
+    (distance swap, Balntas et al. 2016) replaces ``d(a, n)`` by ``min(d(a, n), d(p, n))``; a tie splits the
+    gradient.  Gradients (``reference.grads.INPUT_GRADS``) are taken with respect to all three inputs, the
+    default (``reference.grads``) with respect to ``negative``:
+    ``dL/da = g(a - p) - g(a - n)``, ``dL/dp = -g(a - p)``, ``dL/dn = g(a - n)`` where the hinge is active,
+    with ``g(v) = sign(v) |v|^(p-1) / d^(p-1)`` (``v / |v|`` for p = 2), 0 where a distance is 0 (the
+    norm's subgradient frameworks take), 0 at the kink ``margin + d(a, p) - d(a, n) = 0``.
+    ``p`` is a number >= 1; ``margin`` any finite number (ValueError otherwise).
+
+    Flags: ``distance_difference_epsilon`` (``|x - y + eps|_p``), ``distance_power_sum_epsilon``
+    (``(sum |x - y|^p + eps)^(1/p)``), ``distance_signed_power`` (no absolute value), ``hinge_kink_grad``
+    (the gradient at the kink, decided on the distances rounded to the inputs' dtype).
+
+    Example:
+      >>> a, pos, neg = [[0.0, 0.0], [1.0, 1.0]], [[0.1, 0.1], [1.1, 1.1]], [[1.0, 0.0], [0.0, 1.0]]
+      >>> print([round(float(v), 10) for v in triplet_margin_loss(a, pos, neg)])
+      [0.1414213562, 0.1414213562]
+      >>> print([round(float(v), 10) for v in triplet_margin_loss(a, pos, neg, p=1, margin=0.9)])
+      [0.1, 0.1]
+
+    References:
+      V. Balntas et al., Learning shallow convolutional feature descriptors with triplet losses (BMVC 2016);
+      torch.nn.TripletMarginLoss; optax.losses.triplet_margin_loss.
+    """
+    return _triplet(anchor, positive, negative, margin=margin, p=p, swap=swap, axis=axis, convention=convention)[0]
 
 
 IMPLEMENTATIONS = {
@@ -1677,6 +1845,8 @@ IMPLEMENTATIONS = {
     "categorical_focal_crossentropy": _cfocal,
     "dice": _dice,
     "tversky": _tversky,
+    "triplet_margin_loss": _triplet,
+    "cosine_embedding_loss": _cosine_embedding,
 }
 
 LOSSES = {
@@ -1712,4 +1882,6 @@ LOSSES = {
     "categorical_focal_crossentropy": categorical_focal_crossentropy,
     "dice": dice,
     "tversky": tversky,
+    "triplet_margin_loss": triplet_margin_loss,
+    "cosine_embedding_loss": cosine_embedding_loss,
 }

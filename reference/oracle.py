@@ -32,7 +32,7 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
-    "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
+    "triplet_margin_loss", "cosine_embedding_loss", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
 DPS = 60
@@ -349,7 +349,38 @@ def _row_multi_margin(label, x, c):
     if not 0 <= label < len(x):
         return NAN
     m, power = mpf(c.get("margin", 1.0)), int(c.get("p", 1))
-    return mpmath.fsum(max(m - x[label] + v, 0) ** power for j, v in enumerate(x) if j != label) / len(x)
+    w = 1 if c.get("class_weight") is None else mpf(float(np.asarray(c["class_weight"], dtype=np.float64)[label]))
+    return w * mpmath.fsum(max(m - x[label] + v, 0) ** power for j, v in enumerate(x) if j != label) / len(x)
+
+
+def _distance(x, y, c):
+    k = c.get("p", 2)
+    k = int(k) if float(k) == int(k) else mpf(k)
+    conv, name, dt = c["conv"], "triplet_margin_loss", c["dt"]
+    shift = conv.value_for("distance_difference_epsilon", name)
+    diffs = [a - b if shift is None else _rnd(a - b + _rnd(mpf(shift), dt), dt) for a, b in zip(x, y)]
+    signed = conv.applies("distance_signed_power", name)
+    if signed and not isinstance(k, int) and any(v < 0 for v in diffs):
+        return NAN  # a fractional power of a negative difference
+    total = mpmath.fsum((v ** k if signed else abs(v) ** k) for v in diffs)
+    floor = conv.value_for("distance_power_sum_epsilon", name)
+    if floor is not None:
+        total = _rnd(total + _rnd(mpf(floor), dt), dt)
+    if k == 1:
+        return total
+    if total < 0:
+        return NAN
+    return total ** (mpf(1) / k)
+
+
+def _row_triplet(ap, n, c):
+    a, p = ap
+    dp, dn = _distance(a, p, c), _distance(a, n, c)
+    if c.get("swap", False):
+        ds = _distance(p, n, c)
+        dn = NAN if mpmath.isnan(ds) or mpmath.isnan(dn) else min(dn, ds)
+    z = mpf(c.get("margin", 1.0)) + dp - dn
+    return NAN if mpmath.isnan(z) else max(z, 0)
 
 
 def _row_gaussian_nll(yv, p, c):
@@ -401,6 +432,16 @@ def _row_cosine_similarity(y, p, c):
 
 def _row_cosine_distance(y, p, c):
     return 1 - _cos(y, p, c)
+
+
+def _row_cosine_embedding(yx, p, c):
+    y, x1 = yx
+    cos = _cos(x1, p, c)
+    if y[0] == 1:
+        return 1 - cos
+    if y[0] == -1:
+        return NAN if mpmath.isnan(cos) else max(cos - mpf(c.get("margin", 0.0)), 0)
+    return NAN
 
 
 def _row_binary_focal(y, p, c):
@@ -481,10 +522,13 @@ _ROWS = {
     "log_cosh": _row_log_cosh, "poisson": _row_poisson, "cosine_similarity": _row_cosine_similarity,
     "cosine_distance": _row_cosine_distance, "binary_focal_crossentropy": _row_binary_focal,
     "categorical_focal_crossentropy": _row_categorical_focal,
+    "triplet_margin_loss": _row_triplet,
+    "cosine_embedding_loss": _row_cosine_embedding,
 }
 _SPARSE = ("sparse_categorical_crossentropy", "nll", "categorical_generalized_cross_entropy", "multi_margin_loss")
 # Losses of three inputs: which argument is the prediction (differentiated) and which rides along with the target.
-_THREE = {"margin_ranking_loss": (2, 1), "gaussian_nll_loss": (1, 2)}
+_THREE = {"margin_ranking_loss": (2, 1), "gaussian_nll_loss": (1, 2), "triplet_margin_loss": (2, 1),
+          "cosine_embedding_loss": (2, 1)}
 
 
 def _prepare(name, args, kwargs):

@@ -203,9 +203,9 @@ def test_unknown_convention():
 def test_adapters_declare_their_conventions():
     names = {a.name: sorted(a.conventions) for a in adapters.builtin()}
     assert names == {"keras": ["keras"], "tf_keras": ["keras2"], "keras_jax": ["keras_jax"],
-                     "keras_torch": ["keras_torch"], "torch": ["torch", "torch_distributions", "torch_multilabel"], "optax": ["optax", "optax_safe"]}
+                     "keras_torch": ["keras_torch"], "torch": ["torch", "torch_distributions", "torch_multilabel"], "optax": ["optax", "optax_cosine_epsilon", "optax_safe"]}
     assert set(CONVENTIONS) == {"math", "keras", "keras2", "keras_jax", "keras_torch", "torch", "optax",
-                                "optax_safe", "torch_multilabel", "torch_distributions"}
+                                "optax_safe", "optax_cosine_epsilon", "torch_multilabel", "torch_distributions"}
 
 
 @pytest.mark.parametrize("name", CONSTRUCTORS)

@@ -191,3 +191,115 @@ def test_a_wrong_target_gradient_is_caught():
     down[0, 0] -= h
     numeric = (np.sum(R.LOSSES[name](up, pred, **kw)) - np.sum(R.LOSSES[name](down, pred, **kw))) / (2 * h)
     assert not np.isclose(wrong[0, 0], numeric, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The triplet margin loss: gradients with respect to each of its three inputs (reference.grads.INPUT_GRADS).
+
+def _triplet_inputs():
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(5, 4))
+    scale = rng.uniform(0.1, 0.6, size=(5, 1))
+    return a, a + scale * rng.normal(size=(5, 4)), a + 2.5 * scale * rng.normal(size=(5, 4))
+
+
+def _central(fn, args, index, kw, h=1e-6):
+    numeric = np.zeros_like(args[index])
+    for i in np.ndindex(numeric.shape):
+        up, down = [x.copy() for x in args], [x.copy() for x in args]
+        up[index][i] += h
+        down[index][i] -= h
+        numeric[i] = (np.nansum(fn(*up, **kw)) - np.nansum(fn(*down, **kw))) / (2 * h)
+    return numeric
+
+
+@pytest.mark.parametrize("conv_name", CONVS)
+@pytest.mark.parametrize("kw", [{}, {"p": 1, "margin": 2.0}, {"swap": True}, {"p": 3, "margin": 1.5}],
+                         ids=["default", "p1", "swap", "p3"])
+def test_triplet_gradients_match_central_differences(kw, conv_name):
+    conv = CONVENTIONS[conv_name]
+    args = list(_triplet_inputs())
+    loss = R.LOSSES["triplet_margin_loss"]
+    values = loss(*args, convention=conv, **kw)
+    if conv_name == "math":
+        assert np.any(values > 0.05) and np.any(values == 0), "the batch should have active and inactive triplets"
+    finite = np.isfinite(values)  # a signed power (optax, p = 3) is NaN for a negative sum: both sides NaN there
+    assert np.any(finite)
+    for index, wrt in enumerate(("anchor", "positive", "negative")):
+        analytic = np.asarray(G.INPUT_GRADS["triplet_margin_loss"][wrt](*args, convention=conv, **kw))
+        numeric = _central(loss, args, index, dict(kw, convention=conv))
+        assert np.all(np.isnan(analytic[~finite]))
+        np.testing.assert_allclose(analytic[finite], numeric[finite], rtol=1e-6, atol=1e-7, err_msg=f"{wrt} {kw}")
+    np.testing.assert_array_equal(G.triplet_margin_loss(*args, convention=conv, **kw),
+                                  G.INPUT_GRADS["triplet_margin_loss"]["negative"](*args, convention=conv, **kw))
+    if conv_name == "math":  # d/dnegative against the oracle's 60-digit central differences
+        assert_grad("triplet_margin_loss", *args, **kw)
+
+
+def test_a_wrong_triplet_gradient_is_caught():
+    """The test above fails on a planted fault: the anchor's gradient without its negative-distance term."""
+    args = list(_triplet_inputs())
+    loss = R.LOSSES["triplet_margin_loss"]
+    wrong = -np.asarray(G.INPUT_GRADS["triplet_margin_loss"]["positive"](*args))  # g(a - p) only
+    numeric = _central(loss, args, 0, {})
+    assert not np.allclose(wrong, numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_triplet_choices_at_coincidence_and_kink():
+    torch, optax = CONVENTIONS["torch"], CONVENTIONS["optax"]
+    grad = G.INPUT_GRADS["triplet_margin_loss"]
+    # anchor == positive: the norm at 0 has subgradient 0 (math, and optax's sqrt(sum + eps)); torch's
+    # |a - p + eps| is the norm at (eps, ..., eps), whose gradient is 1/sqrt(D) per element (measured 0.4472).
+    a = np.zeros((1, 5))
+    n = np.array([[2.0 ** -10, 0, 0, 0, 0]])
+    np.testing.assert_allclose(grad["positive"](a, a, n), 0.0)
+    np.testing.assert_allclose(grad["positive"](a, a, n, convention=optax), 0.0)
+    np.testing.assert_allclose(grad["positive"](a, a, n, convention=torch), -np.full((1, 5), 5 ** -0.5), rtol=1e-6)
+    assert R.LOSSES["triplet_margin_loss"](a, a, n)[0] == 1 - 2.0 ** -10
+    assert R.LOSSES["triplet_margin_loss"](a, a, n, convention=optax)[0] == pytest.approx(
+        1 + 1e-3 - np.sqrt(2.0 ** -20 + 1e-6), rel=1e-15)
+    # the kink (margin + d(a, p) - d(a, n) = 0, exact in float32 with either eps): math 0, torch all, optax half.
+    a, p, n = (np.array([[v, 0.0]], dtype=np.float32) for v in (0.0, 48.0, 49.0))
+    for conv, want in (("math", 0.0), (torch, -1.0), (optax, -0.5)):
+        assert grad["negative"](a, p, n, convention=conv)[0, 0] == pytest.approx(want, abs=1e-7)
+    # p = 1 without the absolute value (optax): the signed sums 2 and -2.
+    a, p, n = np.zeros((1, 2)), -np.ones((1, 2)), np.ones((1, 2))
+    assert R.LOSSES["triplet_margin_loss"](a, p, n, p=1)[0] == 1.0
+    assert R.LOSSES["triplet_margin_loss"](a, p, n, p=1, convention=optax)[0] == pytest.approx(5.0, rel=1e-12)
+    np.testing.assert_allclose(grad["negative"](a, p, n, p=1, convention=optax), [[1.0, 1.0]])
+    np.testing.assert_allclose(grad["negative"](a, p, n, p=1), [[-1.0, -1.0]])
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_multi_margin_class_weight(p):
+    """torch's MultiMarginLoss(weight=w): w[y] * sum_i max(0, margin - x[y] + x[i])^p / C, the weight outside
+    the power (measured, torch 2.13: [0.38125, 0.4125] for p = 2; inside it would be [0.953, 0.206])."""
+    x = np.array([[0.1, 0.2, 0.4, 0.8], [0.3, -0.2, 0.9, 0.0]])
+    labels, w = np.array([3, 0]), np.array([0.5, 2.0, 3.0, 2.5])
+    want = {1: [0.8125, 0.35], 2: [0.38125, 0.4125]}[p]
+    np.testing.assert_allclose(R.LOSSES["multi_margin_loss"](labels, x, p=p, class_weight=w), want, rtol=1e-14)
+    np.testing.assert_allclose(O.multi_margin_loss(labels, x, p=p, class_weight=w), want, rtol=1e-15)
+    assert_grad("multi_margin_loss", labels, x, p=p, class_weight=w)
+
+
+@pytest.mark.parametrize("conv_name", ["math", "torch"])
+@pytest.mark.parametrize("margin", [0.0, 0.3])
+def test_cosine_embedding_gradients(margin, conv_name):
+    """d/dx1 and d/dx2 of the cosine embedding loss (one +-1 target per pair) against central differences;
+    d/dx2 against the oracle's."""
+    conv = CONVENTIONS[conv_name]
+    rng = np.random.default_rng(5)
+    x1, x2 = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    y = np.array([[1.0], [-1.0], [1.0], [-1.0], [-1.0], [-1.0]])
+    loss = R.LOSSES["cosine_embedding_loss"]
+    args = [y, x1, x2]
+    values = loss(*args, margin=margin, convention=conv)
+    assert np.any(values[y[:, 0] == -1] == 0) and np.any(values[y[:, 0] == -1] > 0)
+    for index, wrt in ((1, "x1"), (2, "x2")):
+        analytic = G.INPUT_GRADS["cosine_embedding_loss"][wrt](*args, margin=margin, convention=conv)
+        numeric = _central(loss, args, index, {"margin": margin, "convention": conv})
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7, err_msg=wrt)
+    assert_grad("cosine_embedding_loss", *args, margin=margin, convention=conv)
+    # target +1 is the cosine distance
+    np.testing.assert_allclose(loss(np.ones((6, 1)), x1, x2, convention=conv),
+                               R.LOSSES["cosine_distance"](x1, x2, convention=conv), rtol=1e-15)

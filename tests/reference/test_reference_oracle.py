@@ -246,3 +246,20 @@ def test_fuzz_probability_losses_against_oracle(p, e, conv_name):
     yb = (np.arange(n) % 2).astype(float)
     pb = np.minimum(p, 1.0)
     assert_close(R.binary_crossentropy(yb, pb, convention=conv), O.binary_crossentropy(yb, pb, convention=conv), n)
+
+
+@pytest.mark.parametrize("conv_name", ["math", "torch", "optax"])
+@pytest.mark.parametrize("kw", [{}, {"p": 1, "margin": 2.0}, {"swap": True}, {"p": 3}], ids=["default", "p1", "swap", "p3"])
+def test_triplet_margin_loss_against_oracle(kw, conv_name):
+    conv = registry(adapters.builtin())[conv_name]
+    a = rng.normal(size=(6, 5))
+    p = a + 0.3 * rng.normal(size=(6, 5))
+    n = a + 0.8 * rng.normal(size=(6, 5))
+    p[0] = a[0]  # anchor == positive
+    ref = R.LOSSES["triplet_margin_loss"](a, p, n, convention=conv, **kw)
+    exact = O.triplet_margin_loss(a, p, n, convention=conv, **kw)
+    # a difference of the two distances: the bound is relative to margin + d(a, p) + d(a, n) (+ the swap's
+    # d(p, n)), not to the loss
+    k = kw.get("p", 2)
+    s = abs(kw.get("margin", 1.0)) + sum(np.sum(np.abs(x - y) ** k, axis=-1) ** (1 / k) for x, y in ((a, p), (a, n), (p, n)))
+    assert_close(ref, exact, 5, s=s, what=f"triplet {kw} {conv_name}")
