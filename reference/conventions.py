@@ -37,7 +37,7 @@ __all__ = [
     "prob_clip", "cce_renormalize", "sparse_renormalize", "kl_clip", "hinge_binary_labels",
     "categorical_hinge_max_includes_target", "hinge_kink_grad", "log_cosh_log2", "zero_times_inf_nan",
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
-    "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon", "log_floor", "percentage_floor",
+    "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon", "mean_divides_by_target_length", "log_floor", "percentage_floor",
     "variance_floor", "distribution_renormalize", "log_clamp_machine_eps",
     "class_weight_mean_divides_by_weight_sum", "weight_mean_divides_by_weight_sum", "ignored_mean_divides_by_kept",
     "target_shape_alignment",
@@ -421,6 +421,17 @@ def log_clamp_machine_eps(*, source: str, versions: str, applies_to: Iterable[st
         "log(p) is log(clamp(p, eps, 1 - eps)), eps the dtype's machine epsilon: the entropy of a one-hot row is "
         "-log(1 - eps) = eps (1.1920929e-07 in float32, 2.220446e-16 in float64) where the mathematics gives 0, "
         "and its gradient at a zero entry is -log(eps) (15.94 in float32) where the mathematics gives inf.",
+        detail, source, versions)
+
+
+def mean_divides_by_target_length(*, source: str, versions: str, applies_to: Iterable[str] = ("ctc_loss",),
+                                  detail: str = "") -> Flag:
+    """A ``"mean"`` reduction of a sequence loss divides each sample's loss by its target length (at least 1)
+    before averaging over the batch (torch ``ctc_loss``), not the plain mean of the per-sample losses."""
+    return _flag(
+        "mean_divides_by_target_length", True, applies_to,
+        "reduction 'mean' is mean_b(loss_b / max(label_lengths_b, 1)): a per-token loss, not the mean of the "
+        "per-sequence losses (reduce(loss / max(label_lengths, 1), 'mean')); 'sum' and 'none' are unchanged.",
         detail, source, versions)
 
 

@@ -32,7 +32,7 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
-    "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
+    "ctc_loss", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
 DPS = 60
@@ -650,3 +650,44 @@ def logsumexp(z, axis: int = -1) -> np.ndarray:
             out.append(to_float(m if m in (INF, -INF) else m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in r))))
     out = np.array(out).reshape(z.shape[:-1])
     return out[()] if out.ndim == 0 else out
+
+
+# ------------------------------------------------------------------------------------------------
+# CTC: brute force over every frame-level path (independent of the reference's forward algorithm)
+
+
+def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False):
+    """``reference.ctc_loss`` by enumeration: every one of the ``C ** T_b`` frame-level paths of sample ``b``
+    whose collapse (repeats merged, then blanks removed) is its label sequence adds the product of its
+    softmax probabilities (at 60 digits); the loss is minus the log of the sum, correctly rounded.  For tiny
+    ``T`` and ``C`` only (``C ** T`` paths)."""
+    import itertools
+
+    z = f64(logits)
+    lab = as_labels(labels)
+    lengths, label_lengths = as_labels(logit_lengths).reshape(-1), as_labels(label_lengths).reshape(-1)
+    out = []
+    with mp.workdps(DPS):
+        for b in range(z.shape[0]):
+            t_b, target = int(lengths[b]), tuple(int(v) for v in lab[b, :label_lengths[b]])
+            probs = []
+            for t in range(t_b):
+                row = [mpf(float(v)) for v in z[b, t]]
+                top = max(row)
+                e = [mpmath.exp(v - top) for v in row]
+                total = mpmath.fsum(e)
+                probs.append([v / total for v in e])
+            mass = []
+            for path in itertools.product(range(z.shape[2]), repeat=t_b):
+                merged = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]
+                if tuple(k for k in merged if k != blank) == target:
+                    term = mpf(1)
+                    for t, k in enumerate(path):
+                        term *= probs[t][k]
+                    mass.append(term)
+            total = mpmath.fsum(mass)
+            loss = -mpmath.log(total) if total > 0 else INF
+            if loss == INF and zero_infinity:
+                loss = mpf(0)
+            out.append(to_float(loss))
+    return np.array(out, dtype=np.float64)
