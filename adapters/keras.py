@@ -48,6 +48,9 @@ from reference import conventions as C
 CONVENTION = "keras"
 # Functions whose float32 constant promotes half-precision inputs (ops.maximum(y, convert_to_tensor(epsilon()))).
 PROMOTES_HALF = ("mean_squared_logarithmic_error",)
+# Computed in float32 whatever the input dtype: keras.ops.ctc_loss casts the logits to result_type(dtype, float32),
+# and on TensorFlow a float64 result to float32 (tf.nn.ctc_loss has no float64 kernel), then casts the loss back.
+COMPUTES_FLOAT32 = ("ctc_loss",)
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight")
 # Versions the bindings and deviations were measured with (see ``DEVIATIONS``).
@@ -197,6 +200,25 @@ class _Spec:
     klass: str | None         # keras.losses class name
     tfnn: str | None = None   # tf.nn attribute
     activation: bool = False
+    # Builds the target the API takes from the call's inputs, when it is not one of them (a layout translation).
+    translate: Callable[[Mapping[str, Any]], np.ndarray] | None = None
+
+
+def ctc_y_true(inputs: Mapping[str, Any]) -> np.ndarray:
+    """keras.losses.ctc's y_true: the labels with every position past a row's label length set to 0, Keras's
+    padding value (its mask_index, the blank): Keras reads each label length as the count of nonzero entries."""
+    labels = np.array(inputs["labels"], dtype=np.int64)
+    lengths = np.asarray(inputs["label_lengths"]).reshape(-1)
+    labels[np.arange(labels.shape[1])[None, :] >= lengths[:, None]] = 0
+    return labels
+
+
+def every_frame_used(call: Call) -> bool:
+    """keras.losses.ctc uses every frame of y_pred (its input length is the time axis): it takes a batch only
+    when every ``logit_lengths`` is the whole time axis."""
+    if "logit_lengths" not in call.inputs:
+        return True
+    return bool(np.all(np.asarray(call.inputs["logit_lengths"]) == np.shape(call.inputs["logits"])[1]))
 
 
 _SPECS: dict[str, _Spec] = {
@@ -226,10 +248,13 @@ _SPECS: dict[str, _Spec] = {
     "binary_focal_crossentropy": _Spec("y_true", "y_pred", "binary_focal_crossentropy", "BinaryFocalCrossentropy"),
     "categorical_focal_crossentropy": _Spec("y_true", "y_pred", "categorical_focal_crossentropy",
                                             "CategoricalFocalCrossentropy"),
+    "ctc_loss": _Spec("labels", "logits", "ctc", "CTC", translate=ctc_y_true),
     "softmax": _Spec(None, "z", "softmax", None, "softmax", activation=True),
     "log_softmax": _Spec(None, "z", "log_softmax", None, "log_softmax", activation=True),
     "sigmoid": _Spec(None, "z", "sigmoid", None, "sigmoid", activation=True),
 }
+# What a binding needs of a call's inputs beyond its arguments (Keras's CTC has no input lengths).
+_NEEDS: dict[str, Callable[[Call], bool]] = {"ctc_loss": every_frame_used}
 
 _ARGS: dict[str, tuple[str, ...]] = {
     "huber": ("delta",),
@@ -259,8 +284,11 @@ class KerasBinding(Binding):
     """A :class:`Binding` whose ``sample_weight`` goes to the Loss classes only (``obj(y_true, y_pred,
     sample_weight=w)``): the functions in keras.losses take none."""
 
+    needs: Callable[[Call], bool] | None = None
+
     def accepts(self, call: Call) -> bool:
-        return super().accepts(call) and ("sample_weight" not in call.inputs or call.api == "class")
+        return (super().accepts(call) and ("sample_weight" not in call.inputs or call.api == "class")
+                and (self.needs is None or self.needs(call)))
 
 
 def _bindings() -> dict[str, Binding]:
@@ -279,7 +307,8 @@ def _bindings() -> dict[str, Binding]:
                                  forms=_CLASS_FORMS, convention=CONVENTION, granularity="sample",
                                  args=args + ("sample_weight",),
                                  dtypes=DTYPES, grad_wrt=spec.pred,
-                                 differentiable=(spec.true,) if loss in _SOFT_TARGETS else ())
+                                 differentiable=(spec.true,) if loss in _SOFT_TARGETS else (),
+                                 needs=_NEEDS.get(loss))
         if spec.tfnn:
             out[loss + "@tf.nn"] = Binding(
                 loss=loss, api="tf.nn." + spec.tfnn, forms=("tfnn:none",), convention=CONVENTION,
@@ -379,6 +408,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
          {"case": ("fuzz.keras.mean_absolute_error.6e20697dc54b", "fuzz.keras.categorical_hinge.fa10d68c0451",
                    "fuzz.keras.binary_crossentropy.9f1ba924cb5a"), "kind": "grad"},
          "differs", "tensorflow/core/platform/denormal.h (ScopedFlushDenormal around CPU kernels); measured"),
+    _dev("ctc-infeasible-target-finite",
+         "keras.losses.ctc (tf.nn.ctc_loss's CPU kernel) returns a finite loss for a target no alignment reaches "
+         "(1, 1, 1 in 4 frames: each repeat needs a blank frame between): 709.598 on edge.ctc.infeasible, about "
+         "-log(1e-308), where the loss is -log 0 = inf; the feasible sample beside it is unchanged. A CTC loss near "
+         "710 marks an infeasible target.",
+         {"loss": "ctc_loss", "case": "edge.ctc.infeasible", "kind": "edge"},
+         "value", f"ctc in {_K3_LOSSES} -> ctc_loss in {_K3_NN} -> tf.nn.ctc_loss (tensorflow/python/ops/ctc_ops.py "
+                  "ctc_loss_v3 -> _ctc_loss_op_standard, the compiled CTCLossV2 kernel, tensorflow 2.21.0); measured"),
     _dev("flushes-subnormals-kl",
          "The same flushing in the KL value: float16 q = 8.3e-7 (subnormal in float16) counts as 0 before the "
          "clip, so p/q overflows to inf where the reference gives 6.31, and the gradient is NaN where it is "
@@ -655,15 +692,20 @@ class KerasAdapter:
         return binding is not None and binding.accepts(call) and call.device in (self.devices() or ["cpu"])
 
     def output_dtype(self, call: Call) -> str:
-        """Functions return their prediction's dtype; Loss classes their dtype policy's (floatx)."""
+        """Functions return their prediction's dtype; Loss classes their dtype policy's (floatx); ``ctc`` returns
+        result_type(dtype, float32): float32 for half inputs, float64 for float64."""
+        if call.api == "function" and call.loss in COMPUTES_FLOAT32 and call.dtype == "float64":
+            return "float64"
         return self.compute_dtype(call)
 
     def compute_dtype(self, call: Call) -> str:
         """The dtype the call computes in: a Loss class casts its inputs to ``keras.config.floatx()``;
         ``mean_squared_logarithmic_error`` takes ``maximum`` with a float32 epsilon, which promotes float16 and
-        bfloat16 inputs to float32 (and returns float32)."""
+        bfloat16 inputs to float32 (and returns float32); ``ctc`` computes in float32 (COMPUTES_FLOAT32)."""
         if call.api == "class":
             return _runtime().keras.config.floatx()
+        if call.loss in COMPUTES_FLOAT32:
+            return "float32"
         if call.loss in PROMOTES_HALF and call.dtype in ("float16", "bfloat16"):
             return "float32"
         return call.dtype
@@ -709,7 +751,7 @@ class KerasAdapter:
 
         true_np = None
         if spec.true is not None:
-            true_np = np.asarray(call.inputs[spec.true])
+            true_np = np.asarray(call.inputs[spec.true]) if spec.translate is None else spec.translate(call.inputs)
             if spec.true == "labels":
                 pass  # labels keep their own dtype (ints; a float array stays float): the framework reacts
             else:

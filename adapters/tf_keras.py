@@ -134,8 +134,9 @@ KERAS2 = Convention(
 CONVENTIONS: Mapping[str, Convention] = MappingProxyType({KERAS2.name: KERAS2})
 
 # tf_keras.activations has softmax and sigmoid but no log_softmax (tf_keras/src/activations.py).
-# categorical_generalized_cross_entropy is Keras 3 only (tf_keras 2.21 has none).
-MISSING = ("log_softmax", "categorical_generalized_cross_entropy")
+# categorical_generalized_cross_entropy is Keras 3 only (tf_keras 2.21 has none), and so is the ctc loss (tf_keras has
+# only tf_keras.backend.ctc_batch_cost, a backend utility: probabilities, blank = the last class).
+MISSING = ("log_softmax", "categorical_generalized_cross_entropy", "ctc_loss")
 BINDINGS = derived_bindings(CONVENTION, "tf_keras",
                             forms=lambda form: form == "function:none" or form.split(":", 1)[1] in REDUCTIONS,
                             losses=lambda loss: loss not in MISSING)
