@@ -315,6 +315,13 @@ def _bindings() -> dict[str, Binding]:
                 granularity="element" if loss == "binary_crossentropy" else "sample",
                 args=("from_logits",), dtypes=DTYPES, grad_wrt=spec.pred, requires={"from_logits": True},
                 differentiable=(spec.true,) if loss in _SOFT_TARGETS else ())
+    # tf.nn.ctc_loss takes the lengths itself (and the blank index): the TensorFlow op under keras.losses.ctc.
+    out["ctc_loss@tf.nn"] = Binding(
+        loss="ctc_loss", api="tf.nn.ctc_loss(labels=labels, logits=logits, label_length=label_lengths, "
+        "logit_length=logit_lengths, logits_time_major=False, blank_index=blank); float16, bfloat16 and float32 "
+        "(float64 raises InvalidArgumentError: the op has no float64 kernel)", forms=("tfnn:none",),
+        convention=CONVENTION, granularity="sample", args=("blank",), dtypes=("float16", "bfloat16", "float32"),
+        grad_wrt="logits")
     return out
 
 
@@ -694,8 +701,8 @@ class KerasAdapter:
     def output_dtype(self, call: Call) -> str:
         """Functions return their prediction's dtype; Loss classes their dtype policy's (floatx); ``ctc`` returns
         result_type(dtype, float32): float32 for half inputs, float64 for float64."""
-        if call.api == "function" and call.loss in COMPUTES_FLOAT32 and call.dtype == "float64":
-            return "float64"
+        if call.loss in COMPUTES_FLOAT32 and (call.api == "tfnn" or (call.api == "function" and call.dtype == "float64")):
+            return call.dtype  # tf.nn.ctc_loss, and keras.losses.ctc on float64, cast the float32 loss back
         return self.compute_dtype(call)
 
     def compute_dtype(self, call: Call) -> str:
@@ -766,7 +773,11 @@ class KerasAdapter:
             true = tf.constant(true_np) if true_np is not None else None
             weight = call.inputs.get("sample_weight")
             weight = None if weight is None else tf.constant(np.asarray(weight).astype(np_dtype))
-            fn = self._callable(rt, binding, spec, api, reduction, call.dtype, args, weight)
+            if key == "ctc_loss@tf.nn":
+                true = tf.constant(np.asarray(call.inputs["labels"]))  # as given: label_length says what is used
+                fn = _tfnn_ctc(rt, call, args)
+            else:
+                fn = self._callable(rt, binding, spec, api, reduction, call.dtype, args, weight)
             if call.grad:
                 binding.wrt(call)  # refuses an input the binding does not differentiate
                 source = true if on_target(call, spec) else pred
@@ -825,6 +836,16 @@ class KerasAdapter:
                 return lambda true, pred: obj(true, pred, sample_weight=sample_weight)
             return lambda true, pred: obj(true, pred)
         raise ValueError(f"unknown API form {api!r}")
+
+
+def _tfnn_ctc(rt: _Runtime, call: Call, args: Mapping[str, Any]) -> Callable[[Any, Any], Any]:
+    """tf.nn.ctc_loss on the call's labels and logits (batch-major), with its lengths and blank index."""
+    tf = rt.tf
+    op = lookup(tf.nn, "ctc_loss", label=_label(rt))
+    label_length = tf.constant(np.asarray(call.inputs["label_lengths"]).astype(np.int32))
+    logit_length = tf.constant(np.asarray(call.inputs["logit_lengths"]).astype(np.int32))
+    return lambda true, pred: op(labels=true, logits=pred, label_length=label_length, logit_length=logit_length,
+                                 logits_time_major=False, blank_index=int(args.get("blank", 0)))
 
 
 def _takes_axis(rt: _Runtime, spec: _Spec, form: str) -> bool:
