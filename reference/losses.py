@@ -1540,12 +1540,12 @@ def _ctc_inputs(labels, logits, logit_lengths, label_lengths, blank):
         raise ValueError("ctc_loss: a length is negative or longer than its padded axis")
     for b in range(B):
         used = lab[b, :label_lengths[b]]
-        if np.any(used < 0) or np.any(used >= C) or np.any(used == blank):
-            raise ValueError(f"ctc_loss: labels of sample {b} must lie in [0, {C}) and differ from blank={blank}")
+        if np.any(used < 0) or np.any(used >= C):
+            raise ValueError(f"ctc_loss: the labels of sample {b} must lie in [0, {C})")
     return z, lab, lengths, label_lengths, int(blank)
 
 
-def _ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False):
+def _ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False, convention="math"):
     zero_infinity = check_bool("ctc_loss", "zero_infinity", zero_infinity)
     z, lab, lengths, label_lengths, blank = _ctc_inputs(labels, logits, logit_lengths, label_lengths, blank)
     with errstate():
@@ -1553,8 +1553,11 @@ def _ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_inf
         losses = np.empty(z.shape[0])
         grad = np.zeros(z.shape)
         for b in range(z.shape[0]):
-            t = lengths[b]
-            loss, q = _ctc_one(lp[b, :t], lab[b, :label_lengths[b]], blank)
+            t, used = lengths[b], lab[b, :label_lengths[b]]
+            if np.any(used == blank):  # no path collapses to a sequence holding the blank: probability 0
+                loss, q = np.inf, np.full((t, z.shape[2]), np.nan)
+            else:
+                loss, q = _ctc_one(lp[b, :t], used, blank)
             if np.isinf(loss) and zero_infinity:
                 loss, q = 0.0, np.exp(lp[b, :t])  # the loss and its gradient are 0
             losses[b] = loss
@@ -1562,7 +1565,8 @@ def _ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_inf
     return scalar(losses), grad
 
 
-def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank: int = 0, zero_infinity: bool = False):
+def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank: int = 0, zero_infinity: bool = False,
+             convention: ConventionLike = "math"):
     r"""Connectionist temporal classification: the negative log-probability of ``labels`` summed over every
     frame-level alignment of them to ``logits`` (Graves et al., 2006), one loss per sequence.
 
@@ -1573,13 +1577,15 @@ def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank: int = 0, ze
     reference applies ``log_softmax`` over the classes), the first ``logit_lengths[b]`` frames of sample ``b``
     used; ``logit_lengths``, ``label_lengths``: ``(B,)`` integers.  :math:`\mathcal{B}` removes repeated
     labels, then blanks, so a repeated label (``[1, 1]``) needs a blank frame between its two copies: it needs
-    ``T_b >= L_b + (number of adjacent repeats)``.  A target no alignment reaches gives ``inf`` (``0``, and a
-    zero gradient, with ``zero_infinity``).  Computed by the forward algorithm in log space, float64; the
+    ``T_b >= L_b + (number of adjacent repeats)``.  A target no alignment reaches (too long for its frames, or
+    holding the blank, which no path collapses to) gives ``inf`` (``0``, and a zero gradient, with
+    ``zero_infinity``).  ``convention`` is taken for a uniform signature: no flag changes the per-sequence loss
+    (how a ``"mean"`` divides is the reduction's flag, ``mean_divides_by_target_length``).  Computed by the forward algorithm in log space, float64; the
     gradient with respect to the logits is ``softmax(z_t) - q_t`` (forward-backward occupation ``q``), 0 on
     frames past ``logit_lengths``.
 
-    Raises ValueError for a logits array that is not rank 3, a length outside its axis, a label outside
-    ``[0, C)`` or equal to ``blank``, ``blank`` outside ``[0, C)``.
+    Raises ValueError for a logits array that is not rank 3, a length outside its axis, a used label outside
+    ``[0, C)``, ``blank`` outside ``[0, C)``.
 
     Example:
       >>> import numpy as np
@@ -1592,7 +1598,8 @@ def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank: int = 0, ze
       A. Graves, S. Fernandez, F. Gomez, J. Schmidhuber, "Connectionist temporal classification: labelling
       unsegmented sequence data with recurrent neural networks", ICML 2006 (forward-backward: section 4.1).
     """
-    return _ctc_loss(labels, logits, logit_lengths, label_lengths, blank=blank, zero_infinity=zero_infinity)[0]
+    return _ctc_loss(labels, logits, logit_lengths, label_lengths, blank=blank, zero_infinity=zero_infinity,
+                     convention=convention)[0]
 
 
 IMPLEMENTATIONS = {

@@ -32,7 +32,7 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
-    "ctc_loss", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
+    "ctc_loss", "ctc_loss_grad", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
 DPS = 60
@@ -656,38 +656,68 @@ def logsumexp(z, axis: int = -1) -> np.ndarray:
 # CTC: brute force over every frame-level path (independent of the reference's forward algorithm)
 
 
-def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False):
-    """``reference.ctc_loss`` by enumeration: every one of the ``C ** T_b`` frame-level paths of sample ``b``
-    whose collapse (repeats merged, then blanks removed) is its label sequence adds the product of its
-    softmax probabilities (at 60 digits); the loss is minus the log of the sum, correctly rounded.  For tiny
-    ``T`` and ``C`` only (``C ** T`` paths)."""
+def _ctc_enumerate(z, target, blank):
+    """``(softmax rows, total probability, occupation)`` of one sequence by enumeration at 60 digits: every one of
+    the ``C ** T`` frame-level paths whose collapse (repeats merged, then blanks removed) is ``target`` adds the
+    product of its softmax probabilities; ``occupation[t][k]`` sums those whose frame ``t`` emits ``k``."""
     import itertools
 
+    steps, classes = len(z), (len(z[0]) if len(z) else 0)
+    probs = []
+    for row in z:
+        row = [mpf(float(v)) for v in row]
+        top = max(row)
+        e = [mpmath.exp(v - top) for v in row]
+        total = mpmath.fsum(e)
+        probs.append([v / total for v in e])
+    occupation = [[mpf(0)] * classes for _ in range(steps)]
+    mass = []
+    for path in itertools.product(range(classes), repeat=steps):
+        merged = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]
+        if tuple(k for k in merged if k != blank) == target:
+            term = mpf(1)
+            for t, k in enumerate(path):
+                term *= probs[t][k]
+            mass.append(term)
+            for t, k in enumerate(path):
+                occupation[t][k] += term
+    return probs, mpmath.fsum(mass), occupation
+
+
+def _ctc_sequences(labels, logits, logit_lengths, label_lengths):
     z = f64(logits)
     lab = as_labels(labels)
     lengths, label_lengths = as_labels(logit_lengths).reshape(-1), as_labels(label_lengths).reshape(-1)
+    for b in range(z.shape[0]):
+        yield b, z[b, :int(lengths[b])], tuple(int(v) for v in lab[b, :label_lengths[b]])
+
+
+def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False, convention="math"):
+    """``reference.ctc_loss`` by enumeration of every frame-level path (:func:`_ctc_enumerate`): minus the log of
+    the total probability, correctly rounded.  For tiny ``T`` and ``C`` only (``C ** T`` paths)."""
     out = []
     with mp.workdps(DPS):
-        for b in range(z.shape[0]):
-            t_b, target = int(lengths[b]), tuple(int(v) for v in lab[b, :label_lengths[b]])
-            probs = []
-            for t in range(t_b):
-                row = [mpf(float(v)) for v in z[b, t]]
-                top = max(row)
-                e = [mpmath.exp(v - top) for v in row]
-                total = mpmath.fsum(e)
-                probs.append([v / total for v in e])
-            mass = []
-            for path in itertools.product(range(z.shape[2]), repeat=t_b):
-                merged = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]
-                if tuple(k for k in merged if k != blank) == target:
-                    term = mpf(1)
-                    for t, k in enumerate(path):
-                        term *= probs[t][k]
-                    mass.append(term)
-            total = mpmath.fsum(mass)
+        for _, z, target in _ctc_sequences(labels, logits, logit_lengths, label_lengths):
+            _, total, _ = _ctc_enumerate(z, target, blank)
             loss = -mpmath.log(total) if total > 0 else INF
             if loss == INF and zero_infinity:
                 loss = mpf(0)
             out.append(to_float(loss))
     return np.array(out, dtype=np.float64)
+
+
+def ctc_loss_grad(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False, convention="math"):
+    """d(sum of ``ctc_loss``)/d(logits) by enumeration: ``softmax(z_t) - occupation_t / total`` on the used frames,
+    0 past them (NaN for a target no path reaches, 0 with ``zero_infinity``), correctly rounded."""
+    shape = np.shape(logits)
+    out = np.zeros(shape)
+    with mp.workdps(DPS):
+        for b, z, target in _ctc_sequences(labels, logits, logit_lengths, label_lengths):
+            probs, total, occupation = _ctc_enumerate(z, target, blank)
+            for t in range(len(z)):
+                for k in range(shape[2]):
+                    if total > 0:
+                        out[b, t, k] = to_float(probs[t][k] - occupation[t][k] / total)
+                    else:
+                        out[b, t, k] = 0.0 if zero_infinity else np.nan
+    return out
