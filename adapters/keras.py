@@ -701,7 +701,8 @@ class KerasAdapter:
     def output_dtype(self, call: Call) -> str:
         """Functions return their prediction's dtype; Loss classes their dtype policy's (floatx); ``ctc`` returns
         result_type(dtype, float32): float32 for half inputs, float64 for float64."""
-        if call.loss in COMPUTES_FLOAT32 and (call.api == "tfnn" or (call.api == "function" and call.dtype == "float64")):
+        back = call.api == "tfnn" or (call.api == "function" and call.dtype == "float64")
+        if call.loss in COMPUTES_FLOAT32 and back:
             return call.dtype  # tf.nn.ctc_loss, and keras.losses.ctc on float64, cast the float32 loss back
         return self.compute_dtype(call)
 
