@@ -438,7 +438,7 @@ APPLY_CLASS_BALANCING = Arg("apply_class_balancing", "bool", "True (weight class
 
 
 BLANK = Arg("blank", "int", "an integer class index in [0, C) (the blank label)",
-            lambda v: isinstance(v, (int, np.integer)) and not _is_bool(v) and int(v) >= 0, samples=(0, 3))
+            lambda v: isinstance(v, (int, np.integer)) and not _is_bool(v) and int(v) >= 0, samples=(0, 4))
 ZERO_INFINITY = Arg("zero_infinity", "bool", "True (a target no alignment reaches costs 0, gradient 0) or False (inf)",
                     _is_bool, samples=(False, True))
 
@@ -463,7 +463,8 @@ def _ctc_generate(rng, shape, args):
     batch = shape[0] if len(shape) > 1 else 1
     classes = max(int(shape[-1]), blank + 1, 4)
     frames = 5 if len(shape) == 2 else 6
-    label_lengths = np.array([2, 3, 0, 4][:batch] + [2] * max(0, batch - 4))
+    # An empty target in the default variant (torch divides its 'mean' by max(length, 1)); none in the others.
+    label_lengths = np.array([2, 3, 0 if blank == 0 else 1, 4][:batch] + [2] * max(0, batch - 4))
     logit_lengths = np.full(batch, frames)
     if len(shape) != 2 and batch > 1:
         logit_lengths[1] = 4
@@ -614,7 +615,7 @@ _ENTRIES = [
     LossInfo(name="ctc_loss", kind="loss",
              inputs=(_LABELS, Input("logits", "prediction", differentiable=True), Input("logit_lengths", "lengths"),
                      Input("label_lengths", "lengths")),
-             args=(BLANK, ZERO_INFINITY), generate=_ctc_generate, variants=({}, {"blank": 3}),
+             args=(BLANK, ZERO_INFINITY), generate=_ctc_generate, variants=({}, {"blank": 4}),
              strategy=_ctc_strategy, unit_intermediate=True, oracle=_oracle_of("ctc_loss"), event_rank=2,
              notes="logits (batch, time, classes), one loss per sequence. torch takes log-probabilities laid out "
                    "(time, batch, classes) and lengths; optax logits and paddings (1 past the length); Keras 3 "

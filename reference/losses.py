@@ -1547,9 +1547,14 @@ def _ctc_inputs(labels, logits, logit_lengths, label_lengths, blank):
 
 def _ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False, convention="math"):
     zero_infinity = check_bool("ctc_loss", "zero_infinity", zero_infinity)
+    eps = get_convention(convention).value_for("ctc_probability_epsilon", "ctc_loss")
+    dt = narrow_dtype(logits)
     z, lab, lengths, label_lengths, blank = _ctc_inputs(labels, logits, logit_lengths, label_lengths, blank)
     with errstate():
         lp = log_softmax(z, axis=-1)
+        if eps is not None:  # probabilities through log(p + eps), normalised again: log((p + eps) / sum(p + eps))
+            p, shifted = np.exp(lp), np.exp(lp) + float(np.asarray(eps).astype(dt))
+            lp = np.log(shifted) - np.log(np.sum(shifted, axis=-1, keepdims=True))
         losses = np.empty(z.shape[0])
         grad = np.zeros(z.shape)
         for b in range(z.shape[0]):
@@ -1561,7 +1566,10 @@ def _ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_inf
             if np.isinf(loss) and zero_infinity:
                 loss, q = 0.0, np.exp(lp[b, :t])  # the loss and its gradient are 0
             losses[b] = loss
-            grad[b, :t] = np.exp(lp[b, :t]) - q   # softmax - occupation: d loss / d logits
+            grad[b, :t] = np.exp(lp[b, :t]) - q   # softmax - occupation: d loss / d logits (of lp's softmax)
+        if eps is not None:  # back through log(p + eps), then through p = softmax(z)
+            through = grad / shifted
+            grad = p * (through - np.sum(p * through, axis=-1, keepdims=True))
     return scalar(losses), grad
 
 
@@ -1579,10 +1587,10 @@ def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank: int = 0, ze
     labels, then blanks, so a repeated label (``[1, 1]``) needs a blank frame between its two copies: it needs
     ``T_b >= L_b + (number of adjacent repeats)``.  A target no alignment reaches (too long for its frames, or
     holding the blank, which no path collapses to) gives ``inf`` (``0``, and a zero gradient, with
-    ``zero_infinity``).  ``convention`` is taken for a uniform signature: no flag changes the per-sequence loss
-    (how a ``"mean"`` divides is the reduction's flag, ``mean_divides_by_target_length``).  Computed by the forward algorithm in log space, float64; the
-    gradient with respect to the logits is ``softmax(z_t) - q_t`` (forward-backward occupation ``q``), 0 on
-    frames past ``logit_lengths``.
+    ``zero_infinity``).  Computed by the forward algorithm in log space, float64; the gradient with respect to
+    the logits is ``softmax(z_t) - q_t`` (forward-backward occupation ``q``), 0 on frames past ``logit_lengths``.
+    Flag ``ctc_probability_epsilon`` (an API that reads probabilities through ``log(p + eps)``); how a
+    ``"mean"`` divides is the reduction's flag, ``mean_divides_by_target_length``.
 
     Raises ValueError for a logits array that is not rank 3, a length outside its axis, a used label outside
     ``[0, C)``, ``blank`` outside ``[0, C)``.

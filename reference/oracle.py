@@ -656,7 +656,7 @@ def logsumexp(z, axis: int = -1) -> np.ndarray:
 # CTC: brute force over every frame-level path (independent of the reference's forward algorithm)
 
 
-def _ctc_enumerate(z, target, blank):
+def _ctc_enumerate(z, target, blank, eps=None):
     """``(softmax rows, total probability, occupation)`` of one sequence by enumeration at 60 digits: every one of
     the ``C ** T`` frame-level paths whose collapse (repeats merged, then blanks removed) is ``target`` adds the
     product of its softmax probabilities; ``occupation[t][k]`` sums those whose frame ``t`` emits ``k``."""
@@ -669,7 +669,11 @@ def _ctc_enumerate(z, target, blank):
         top = max(row)
         e = [mpmath.exp(v - top) for v in row]
         total = mpmath.fsum(e)
-        probs.append([v / total for v in e])
+        row = [v / total for v in e]
+        if eps is not None:  # ctc_probability_epsilon: (p + eps) / sum(p + eps)
+            shifted = [v + mpf(eps) for v in row]
+            row = [v / mpmath.fsum(shifted) for v in shifted]
+        probs.append(row)
     occupation = [[mpf(0)] * classes for _ in range(steps)]
     mass = []
     for path in itertools.product(range(classes), repeat=steps):
@@ -684,6 +688,12 @@ def _ctc_enumerate(z, target, blank):
     return probs, mpmath.fsum(mass), occupation
 
 
+def _ctc_epsilon(logits, convention):
+    """``ctc_probability_epsilon``'s epsilon rounded to the logits' dtype, or None."""
+    eps = get_convention(convention).value_for("ctc_probability_epsilon", "ctc_loss")
+    return None if eps is None else float(np.asarray(eps).astype(narrow_dtype(logits)))
+
+
 def _ctc_sequences(labels, logits, logit_lengths, label_lengths):
     z = f64(logits)
     lab = as_labels(labels)
@@ -694,11 +704,12 @@ def _ctc_sequences(labels, logits, logit_lengths, label_lengths):
 
 def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False, convention="math"):
     """``reference.ctc_loss`` by enumeration of every frame-level path (:func:`_ctc_enumerate`): minus the log of
-    the total probability, correctly rounded.  For tiny ``T`` and ``C`` only (``C ** T`` paths)."""
+    the total probability, correctly rounded (under ``ctc_probability_epsilon``, of the probabilities
+    ``(p + eps) / sum(p + eps)``).  For tiny ``T`` and ``C`` only (``C ** T`` paths)."""
     out = []
     with mp.workdps(DPS):
         for _, z, target in _ctc_sequences(labels, logits, logit_lengths, label_lengths):
-            _, total, _ = _ctc_enumerate(z, target, blank)
+            _, total, _ = _ctc_enumerate(z, target, blank, _ctc_epsilon(logits, convention))
             loss = -mpmath.log(total) if total > 0 else INF
             if loss == INF and zero_infinity:
                 loss = mpf(0)
@@ -713,8 +724,16 @@ def ctc_loss_grad(labels, logits, logit_lengths, label_lengths, *, blank=0, zero
     out = np.zeros(shape)
     with mp.workdps(DPS):
         for b, z, target in _ctc_sequences(labels, logits, logit_lengths, label_lengths):
-            probs, total, occupation = _ctc_enumerate(z, target, blank)
+            eps = _ctc_epsilon(logits, convention)
+            probs, total, occupation = _ctc_enumerate(z, target, blank, eps)
+            plain = _ctc_enumerate(z, (), blank)[0] if eps is not None else probs  # softmax(z_t)
             for t in range(len(z)):
+                if total > 0 and eps is not None:  # d/dp_k = -occ_k / (P (p_k + eps)), then through the softmax
+                    g = [-occupation[t][k] / (total * (plain[t][k] + mpf(eps))) for k in range(shape[2])]
+                    mean = mpmath.fsum(plain[t][k] * g[k] for k in range(shape[2]))
+                    for k in range(shape[2]):
+                        out[b, t, k] = to_float(plain[t][k] * (g[k] - mean))
+                    continue
                 for k in range(shape[2]):
                     if total > 0:
                         out[b, t, k] = to_float(probs[t][k] - occupation[t][k] / total)

@@ -91,3 +91,21 @@ def test_refuses_malformed_inputs(call, message):
     with pytest.raises(ValueError) as info:
         call()
     assert message in str(info.value)
+
+
+def test_probability_epsilon_flag_against_enumeration():
+    """``ctc_probability_epsilon``: frames read as (p + eps) / sum(p + eps); on confident logits (probabilities far
+    below eps) it changes the loss by orders of magnitude more than the rounding, and the reference follows the
+    enumeration in value and gradient."""
+    from reference.conventions import Convention, ctc_probability_epsilon
+
+    conv = Convention("eps", "test", [ctc_probability_epsilon(1e-7, source="test", versions="*")])
+    inputs = CATALOGUE["ctc_loss"].generate(np.random.default_rng(1), SHAPES["small"], {"blank": 4})
+    inputs["logits"] = inputs["logits"] * 10.0
+    ref, exact = CTC(**inputs, blank=4, convention=conv), O.ctc_loss(**inputs, blank=4, convention=conv)
+    bound = _bound(inputs, exact)
+    assert np.all(np.abs(ref - exact) <= bound), (ref, exact)
+    assert np.max(np.abs(ref - CTC(**inputs, blank=4))) > 1e3 * np.max(bound)
+    g = G.GRADS["ctc_loss"](**inputs, blank=4, convention=conv)
+    g_exact = O.ctc_loss_grad(**inputs, blank=4, convention=conv)
+    assert np.max(np.abs(g - g_exact)) <= np.max(bound), np.max(np.abs(g - g_exact))
