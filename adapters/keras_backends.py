@@ -260,6 +260,14 @@ def _float64_in_float32(backend: str, settings: Mapping[str, Any] | None = None)
              "for log cosh(30) = 29.306852819440056, and -1.9046542e-09 (float32) for log cosh(0) = 0.",
              {"loss": "log_cosh", "case": "edge.log-cosh.*", "dtype": "float64", "kind": "edge"}, "differs",
              f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; log_cosh in {_LOSSES}", settings=settings),
+        _dev("float64-ctc-returns-float32",
+             "keras.losses.ctc returns float32 for float64 logits: ops.ctc_loss casts them to result_type(float64, "
+             "'float32'), float32 on every backend but TensorFlow (BIT64_TO_BIT32_DTYPE), and returns that (computed "
+             "in float32, which the value and gradient checks judge; TensorFlow also computes in float32 but casts "
+             "the loss back to float64).",
+             {"loss": "ctc_loss", "form": "function:none", "dtype": "float64", "kind": "dtype"}, "differs",
+             f"ctc_loss in keras/src/backend/{backend}/nn.py ({_K3}); BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; measured",
+             settings=settings),
     )
 
 
@@ -347,13 +355,6 @@ TORCH_DEVIATIONS: tuple[Deviation, ...] = _common("torch") + _float64_in_float32
          "differs",
          f"one_hot in keras/src/backend/torch/nn.py ({_K3}); categorical_generalized_cross_entropy in {_LOSSES}; "
          "measured"),
-    _dev("float64-ctc-returns-float32",
-         "keras.losses.ctc returns float32 for float64 logits: ops.ctc_loss casts them to result_type(float64, "
-         "'float32'), float32 on every backend but TensorFlow (BIT64_TO_BIT32_DTYPE), and F.ctc_loss returns that "
-         "(computed in float32, which the value and gradient checks judge; TensorFlow also computes in float32 but "
-         "casts the loss back to float64).",
-         {"loss": "ctc_loss", "form": "function:none", "dtype": "float64", "kind": "dtype"}, "differs",
-         f"ctc_loss in {_TORCH_NN}; BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; measured"),
     _dev("float64-msle-returns-float32",
          "mean_squared_logarithmic_error returns float32 for float64 inputs: ops.maximum(y_pred, convert_to_tensor("
          "epsilon())) takes result_type(float64, float32), float32 off TensorFlow, and the rest follows (float16 and "
