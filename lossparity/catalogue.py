@@ -619,7 +619,8 @@ _ENTRIES = [
              strategy=_ctc_strategy, unit_intermediate=True, oracle=_oracle_of("ctc_loss"), event_rank=2,
              notes="logits (batch, time, classes), one loss per sequence. torch takes log-probabilities laid out "
                    "(time, batch, classes) and lengths; optax logits and paddings (1 past the length); Keras 3 "
-                   "logits, every frame used and the label padding 0 (the blank, fixed at 0). torch's 'mean' "
+                   "logits, every frame used and the label padding 0 (the blank, fixed at 0); Keras 2's "
+                   "backend.ctc_batch_cost probabilities (log(p + 1e-7)), the blank the LAST class. torch's 'mean' "
                    "divides each loss by its target length before averaging."),
     _activation("softmax"),
     _activation("log_softmax"),
