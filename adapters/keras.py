@@ -48,6 +48,9 @@ from reference import conventions as C
 CONVENTION = "keras"
 # Functions whose float32 constant promotes half-precision inputs (ops.maximum(y, convert_to_tensor(epsilon()))).
 PROMOTES_HALF = ("mean_squared_logarithmic_error",)
+# Computed in float32 whatever the input dtype: keras.ops.ctc_loss casts the logits to result_type(dtype, float32),
+# and on TensorFlow a float64 result to float32 (tf.nn.ctc_loss has no float64 kernel), then casts the loss back.
+COMPUTES_FLOAT32 = ("ctc_loss",)
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 CLASS_REDUCTIONS = ("sum_over_batch_size", "sum", "none", "mean_with_sample_weight")
 # Versions the bindings and deviations were measured with (see ``DEVIATIONS``).
@@ -211,6 +214,25 @@ class _Spec:
     klass: str | None         # keras.losses class name
     tfnn: str | None = None   # tf.nn attribute
     activation: bool = False
+    # Builds the target the API takes from the call's inputs, when it is not one of them (a layout translation).
+    translate: Callable[[Mapping[str, Any]], np.ndarray] | None = None
+
+
+def ctc_y_true(inputs: Mapping[str, Any]) -> np.ndarray:
+    """keras.losses.ctc's y_true: the labels with every position past a row's label length set to 0, Keras's
+    padding value (its mask_index, the blank): Keras reads each label length as the count of nonzero entries."""
+    labels = np.array(inputs["labels"], dtype=np.int64)
+    lengths = np.asarray(inputs["label_lengths"]).reshape(-1)
+    labels[np.arange(labels.shape[1])[None, :] >= lengths[:, None]] = 0
+    return labels
+
+
+def every_frame_used(call: Call) -> bool:
+    """keras.losses.ctc uses every frame of y_pred (its input length is the time axis): it takes a batch only
+    when every ``logit_lengths`` is the whole time axis."""
+    if "logit_lengths" not in call.inputs:
+        return True
+    return bool(np.all(np.asarray(call.inputs["logit_lengths"]) == np.shape(call.inputs["logits"])[1]))
 
 
 _SPECS: dict[str, _Spec] = {
@@ -242,10 +264,13 @@ _SPECS: dict[str, _Spec] = {
                                             "CategoricalFocalCrossentropy"),
     "dice": _Spec("y_true", "y_pred", "dice", "Dice"),
     "tversky": _Spec("y_true", "y_pred", "tversky", "Tversky"),
+    "ctc_loss": _Spec("labels", "logits", "ctc", "CTC", translate=ctc_y_true),
     "softmax": _Spec(None, "z", "softmax", None, "softmax", activation=True),
     "log_softmax": _Spec(None, "z", "log_softmax", None, "log_softmax", activation=True),
     "sigmoid": _Spec(None, "z", "sigmoid", None, "sigmoid", activation=True),
 }
+# What a binding needs of a call's inputs beyond its arguments (Keras's CTC has no input lengths).
+_NEEDS: dict[str, Callable[[Call], bool]] = {"ctc_loss": every_frame_used}
 
 _ARGS: dict[str, tuple[str, ...]] = {
     "huber": ("delta",),
@@ -288,8 +313,11 @@ class KerasBinding(Binding):
     """A :class:`Binding` whose ``sample_weight`` goes to the Loss classes only (``obj(y_true, y_pred,
     sample_weight=w)``): the functions in keras.losses take none."""
 
+    needs: Callable[[Call], bool] | None = None
+
     def accepts(self, call: Call) -> bool:
-        return super().accepts(call) and ("sample_weight" not in call.inputs or call.api == "class")
+        return (super().accepts(call) and ("sample_weight" not in call.inputs or call.api == "class")
+                and (self.needs is None or self.needs(call)))
 
 
 def _bindings() -> dict[str, Binding]:
@@ -308,13 +336,21 @@ def _bindings() -> dict[str, Binding]:
                                  forms=_CLASS_FORMS, convention=CONVENTION, granularity="sample",
                                  args=args + ("sample_weight",),
                                  dtypes=DTYPES, grad_wrt=spec.pred,
-                                 differentiable=(spec.true,) if loss in _SOFT_TARGETS else ())
+                                 differentiable=(spec.true,) if loss in _SOFT_TARGETS else (),
+                                 needs=_NEEDS.get(loss))
         if spec.tfnn:
             out[loss + "@tf.nn"] = Binding(
                 loss=loss, api="tf.nn." + spec.tfnn, forms=("tfnn:none",), convention=CONVENTION,
                 granularity="element" if loss == "binary_crossentropy" else "sample",
                 args=("from_logits",), dtypes=DTYPES, grad_wrt=spec.pred, requires={"from_logits": True},
                 differentiable=(spec.true,) if loss in _SOFT_TARGETS else ())
+    # tf.nn.ctc_loss takes the lengths itself (and the blank index): the TensorFlow op under keras.losses.ctc.
+    out["ctc_loss@tf.nn"] = Binding(
+        loss="ctc_loss", api="tf.nn.ctc_loss(labels=labels, logits=logits, label_length=label_lengths, "
+        "logit_length=logit_lengths, logits_time_major=False, blank_index=blank); float16, bfloat16 and float32 "
+        "(float64 raises InvalidArgumentError: the op has no float64 kernel)", forms=("tfnn:none",),
+        convention=CONVENTION, granularity="sample", args=("blank",), dtypes=("float16", "bfloat16", "float32"),
+        grad_wrt="logits")
     return out
 
 
@@ -408,6 +444,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
          {"case": ("fuzz.keras.mean_absolute_error.6e20697dc54b", "fuzz.keras.categorical_hinge.fa10d68c0451",
                    "fuzz.keras.binary_crossentropy.9f1ba924cb5a"), "kind": "grad"},
          "differs", "tensorflow/core/platform/denormal.h (ScopedFlushDenormal around CPU kernels); measured"),
+    _dev("ctc-infeasible-target-finite",
+         "keras.losses.ctc (tf.nn.ctc_loss's CPU kernel) returns a finite loss for a target no alignment reaches "
+         "(1, 1, 1 in 4 frames: each repeat needs a blank frame between): 709.598 on edge.ctc.infeasible, about "
+         "-log(1e-308), where the loss is -log 0 = inf; the feasible sample beside it is unchanged. A CTC loss near "
+         "710 marks an infeasible target.",
+         {"loss": "ctc_loss", "case": "edge.ctc.infeasible", "kind": "edge"},
+         "value", f"ctc in {_K3_LOSSES} -> ctc_loss in {_K3_NN} -> tf.nn.ctc_loss (tensorflow/python/ops/ctc_ops.py "
+                  "ctc_loss_v3 -> _ctc_loss_op_standard, the compiled CTCLossV2 kernel, tensorflow 2.21.0); measured"),
     _dev("flushes-subnormals-kl",
          "The same flushing in the KL value: float16 q = 8.3e-7 (subnormal in float16) counts as 0 before the "
          "clip, so p/q overflows to inf where the reference gives 6.31, and the gradient is NaN where it is "
@@ -684,15 +728,21 @@ class KerasAdapter:
         return binding is not None and binding.accepts(call) and call.device in (self.devices() or ["cpu"])
 
     def output_dtype(self, call: Call) -> str:
-        """Functions return their prediction's dtype; Loss classes their dtype policy's (floatx)."""
+        """Functions return their prediction's dtype; Loss classes their dtype policy's (floatx); ``ctc`` returns
+        result_type(dtype, float32): float32 for half inputs, float64 for float64."""
+        back = call.api == "tfnn" or (call.api == "function" and call.dtype == "float64")
+        if call.loss in COMPUTES_FLOAT32 and back:
+            return call.dtype  # tf.nn.ctc_loss, and keras.losses.ctc on float64, cast the float32 loss back
         return self.compute_dtype(call)
 
     def compute_dtype(self, call: Call) -> str:
         """The dtype the call computes in: a Loss class casts its inputs to ``keras.config.floatx()``;
         ``mean_squared_logarithmic_error`` takes ``maximum`` with a float32 epsilon, which promotes float16 and
-        bfloat16 inputs to float32 (and returns float32)."""
+        bfloat16 inputs to float32 (and returns float32); ``ctc`` computes in float32 (COMPUTES_FLOAT32)."""
         if call.api == "class":
             return _runtime().keras.config.floatx()
+        if call.loss in COMPUTES_FLOAT32:
+            return "float32"
         if call.loss in PROMOTES_HALF and call.dtype in ("float16", "bfloat16"):
             return "float32"
         return call.dtype
@@ -741,7 +791,7 @@ class KerasAdapter:
 
         true_np = None
         if spec.true is not None:
-            true_np = np.asarray(call.inputs[spec.true])
+            true_np = np.asarray(call.inputs[spec.true]) if spec.translate is None else spec.translate(call.inputs)
             if spec.true == "labels":
                 pass  # labels keep their own dtype (ints; a float array stays float): the framework reacts
             else:
@@ -756,7 +806,11 @@ class KerasAdapter:
             true = tf.constant(true_np) if true_np is not None else None
             weight = call.inputs.get("sample_weight")
             weight = None if weight is None else tf.constant(np.asarray(weight).astype(np_dtype))
-            fn = self._callable(rt, binding, spec, api, reduction, call.dtype, args, weight)
+            if key == "ctc_loss@tf.nn":
+                true = tf.constant(np.asarray(call.inputs["labels"]))  # as given: label_length says what is used
+                fn = _tfnn_ctc(rt, call, args)
+            else:
+                fn = self._callable(rt, binding, spec, api, reduction, call.dtype, args, weight)
             if call.grad:
                 binding.wrt(call)  # refuses an input the binding does not differentiate
                 source = true if on_target(call, spec) else pred
@@ -815,6 +869,16 @@ class KerasAdapter:
                 return lambda true, pred: obj(true, pred, sample_weight=sample_weight)
             return lambda true, pred: obj(true, pred)
         raise ValueError(f"unknown API form {api!r}")
+
+
+def _tfnn_ctc(rt: _Runtime, call: Call, args: Mapping[str, Any]) -> Callable[[Any, Any], Any]:
+    """tf.nn.ctc_loss on the call's labels and logits (batch-major), with its lengths and blank index."""
+    tf = rt.tf
+    op = lookup(tf.nn, "ctc_loss", label=_label(rt))
+    label_length = tf.constant(np.asarray(call.inputs["label_lengths"]).astype(np.int32))
+    logit_length = tf.constant(np.asarray(call.inputs["logit_lengths"]).astype(np.int32))
+    return lambda true, pred: op(labels=true, logits=pred, label_length=label_length, logit_length=logit_length,
+                                 logits_time_major=False, blank_index=int(args.get("blank", 0)))
 
 
 def _takes_axis(rt: _Runtime, spec: _Spec, form: str) -> bool:

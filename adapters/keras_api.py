@@ -178,7 +178,7 @@ class KerasAPIAdapter:
         pred_np = pred_np.astype(np_dtype)
         true_np = None
         if spec.true is not None:
-            true_np = np.asarray(call.inputs[spec.true])
+            true_np = np.asarray(call.inputs[spec.true]) if spec.translate is None else spec.translate(call.inputs)
             if spec.true != "labels":  # labels keep their own dtype: the framework reacts to it
                 if moved and true_np.ndim == np.asarray(call.inputs[spec.pred]).ndim:
                     true_np = np.moveaxis(true_np, axis, -1)

@@ -262,6 +262,14 @@ def _float64_in_float32(backend: str, settings: Mapping[str, Any] | None = None)
              "for log cosh(30) = 29.306852819440056, and -1.9046542e-09 (float32) for log cosh(0) = 0.",
              {"loss": "log_cosh", "case": "edge.log-cosh.*", "dtype": "float64", "kind": "edge"}, "differs",
              f"BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; log_cosh in {_LOSSES}", settings=settings),
+        _dev("float64-ctc-returns-float32",
+             "keras.losses.ctc returns float32 for float64 logits: ops.ctc_loss casts them to result_type(float64, "
+             "'float32'), float32 on every backend but TensorFlow (BIT64_TO_BIT32_DTYPE), and returns that (computed "
+             "in float32, which the value and gradient checks judge; TensorFlow also computes in float32 but casts "
+             "the loss back to float64).",
+             {"loss": "ctc_loss", "form": "function:none", "dtype": "float64", "kind": "dtype"}, "differs",
+             f"ctc_loss in keras/src/backend/{backend}/nn.py ({_K3}); BIT64_TO_BIT32_DTYPE in {_DTYPES_PY}; measured",
+             settings=settings),
     )
 
 
@@ -273,6 +281,12 @@ JAX_DEVIATIONS: tuple[Deviation, ...] = _common("jax") + _float64_in_float32("ja
          "binary_focal_crossentropy with gamma = 0 (plain BCE) has a NaN gradient wherever p = y exactly: ops.power(1 - p_t, 0) at 1 - p_t = 0 differentiates as 0 * 0^-1 = 0 * inf (the value, 0^0 = 1, is right; the reference gradient there is BCE's, [0.5, -0.5] for y = [0, 1], p = [0, 1]). (jax's pow JVP; the torch backend's pow backward gives 0 there.)",
          {"loss": "binary_focal_crossentropy", "case": "edge.focal.gamma-zero-grad", "kind": "grad"}, "nan",
          f"binary_focal_crossentropy in {_LOSSES}; jax pow JVP (jax 0.10.2); measured"),
+    _dev("ctc-infeasible-target-finite",
+         "keras.losses.ctc (the jax backend's forward recursion, optax's, with log_epsilon = -1e5 for log 0) "
+         "returns 100001.96 for a target no alignment reaches (1, 1, 1 in 4 frames: edge.ctc.infeasible) where the "
+         "loss is -log 0 = inf (TensorFlow: 709.6; the torch backend: inf).",
+         {"loss": "ctc_loss", "case": "edge.ctc.infeasible", "kind": "edge"}, "value",
+         f"ctc_loss in {_JAX_NN} (log_epsilon = -1e5); measured"),
     _dev("float64-needs-x64",
          "Without JAX's x64 mode (off by default) float64 inputs become float32 arrays: the loss and its gradient "
          "come back float32, computed in float32 (value and gradient checks judge them so); with "
@@ -519,6 +533,8 @@ class KerasBackendAdapter(KerasAPIAdapter):
             return self._runtime().keras.backend.floatx()
         if self._promotes_half(call):
             return "float32"
+        if call.loss in _keras.COMPUTES_FLOAT32 and call.dtype in _HALF:
+            return "float32"  # ops.ctc_loss casts to result_type(dtype, "float32"), as on TensorFlow
         return call.dtype
 
     def compute_dtype(self, call: Call) -> str:
@@ -526,6 +542,8 @@ class KerasBackendAdapter(KerasAPIAdapter):
         without JAX's x64 mode (JAX computes it in float32)."""
         if call.api == "class":
             return self._runtime().keras.backend.floatx()
+        if call.loss in _keras.COMPUTES_FLOAT32:
+            return "float32"  # result_type(dtype, "float32") is float32 for every dtype here (BIT64_TO_BIT32_DTYPE)
         if call.dtype == "float64" and not self._x64():
             return "float32"
         if self._promotes_half(call):

@@ -400,6 +400,16 @@ def _binary_dice(jax, jnp, optax, a, args):
     out = optax.losses.binary_dice_loss(a["y_pred"], a["y_true"], smooth=float(args.get("smooth", 0.0)),
                                         apply_sigmoid=True)
     return out[..., None] if a["y_pred"].ndim >= 3 else out
+def _ctc(jax, jnp, optax, a, args):
+    # optax takes paddings (1.0 at and past a sequence's length, in the logits' dtype, as its docstring describes
+    # them) where the reference takes lengths: the same information, laid out per position.
+    logits, labels = a["logits"], a["labels"]
+
+    def paddings(lengths, width):
+        return (jnp.arange(width)[None, :] >= lengths[:, None]).astype(logits.dtype)
+
+    return optax.losses.ctc_loss(logits, paddings(a["logit_lengths"], logits.shape[1]), labels,
+                                 paddings(a["label_lengths"], labels.shape[1]), blank_id=int(args.get("blank", 0)))
 
 
 def _softmax(jax, jnp, optax, a, args):
@@ -438,6 +448,7 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "cosine_similarity@epsilon": _cosine_similarity_epsilon,
     "cosine_distance@epsilon": _cosine_distance_epsilon,
     "triplet_margin_loss": _triplet,
+    "ctc_loss": _ctc,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -549,6 +560,11 @@ BINDINGS: dict[str, Binding] = {
         "negatives=negative, axis=axis, norm_degree=p, margin=margin) (eps=1e-6, its default; no swap); gradients "
         "with respect to all three", _FORMS, CONVENTION, granularity="sample", args=("margin", "p"),
         grad_wrt="negative", differentiable=("anchor", "positive")),
+    "ctc_loss": OptaxBinding(
+        "ctc_loss", "optax.losses.ctc_loss(logits=logits, logit_paddings=(arange(T) >= logit_lengths[:, None]), "
+        "labels=labels, label_paddings=(arange(N) >= label_lengths[:, None]), blank_id=blank) (paddings in the "
+        "logits' dtype; log_epsilon=-1e5, its default); one loss per sequence, no reduction, no zero_infinity",
+        _FORMS, CONVENTION, granularity="sample", grad_wrt="logits", args=("blank",)),
     "softmax": OptaxBinding("softmax", "jax.nn.softmax(z, axis=axis)", _FORMS, CONVENTION,
                             granularity="sample", grad_wrt="z"),
     "log_softmax": OptaxBinding("log_softmax", "jax.nn.log_softmax(z, axis=axis)", _FORMS, CONVENTION,
@@ -679,6 +695,32 @@ DEVIATIONS: tuple[Deviation, ...] = (
         when={"loss": "categorical_hinge", "kind": "dtype", "dtype": ("float16", "bfloat16")},
         shows="differs", versions=OPTAX_VERSIONS, settings={"x64": "off"},
         source=f"{_OPTAX_CLS} multiclass_hinge_loss (jax.nn.one_hot default dtype; optax 0.2.8)"),
+    Deviation(
+        name="ctc_promotes_half_dtype",
+        summary="ctc_loss starts its forward recursion from jnp.ones((B, N + 1)) * log_epsilon, in JAX's default "
+                "float dtype: without x64 float16/bfloat16 logits give a float32 loss (the log-softmax is taken in "
+                "the half dtype, the recursion in float32; the gradient keeps the input dtype).",
+        when={"loss": "ctc_loss", "kind": "dtype", "dtype": ("float16", "bfloat16")},
+        shows="differs", versions=OPTAX_VERSIONS, settings={"x64": "off"},
+        source=f"{_OPTAX_CLS} ctc_loss_with_forward_probs (logalpha_phi_init = jnp.ones(...) * log_epsilon; optax "
+               "0.2.8); measured"),
+    Deviation(
+        name="ctc_promotes_dtype",
+        summary="Under x64 the same initial state is float64: float16/bfloat16/float32 logits give a float64 "
+                "loss (the gradient keeps the input dtype).",
+        when={"loss": "ctc_loss", "kind": "dtype", "dtype": "*[13][26]"},
+        shows="differs", versions=OPTAX_VERSIONS, settings={"x64": "on"},
+        source=f"{_OPTAX_CLS} ctc_loss_with_forward_probs (jnp.ones default dtype; optax 0.2.8)"),
+    Deviation(
+        name="ctc_infeasible_target_finite",
+        summary="ctc_loss stands log_epsilon = -1e5 in for log 0 (impossible states and transitions): a target no "
+                "alignment reaches (1, 1, 1 in 4 frames: a repeat needs a blank between) costs 100001.96, a finite "
+                "number about -log_epsilon, where the loss is -log 0 = inf (torch: inf, or 0 with zero_infinity). "
+                "A loss above 1e4 from optax's ctc_loss marks an infeasible target; mask it before averaging.",
+        when={"loss": "ctc_loss", "case": "edge.ctc.infeasible", "kind": "edge"}, shows="value",
+        versions=OPTAX_VERSIONS,
+        source=f"{_OPTAX_CLS} ctc_loss (log_epsilon: 'Numerically-stable approximation of log(+0)', default -1e5; "
+               "optax 0.2.8); measured"),
     # -- added with the half-precision tolerance model (docs/tolerances.md) and the reference's argument checks
     Deviation(
         name="accepts_invalid_arguments",
@@ -904,7 +946,7 @@ def _device(jax, name: str):
 def _array(jax, name: str, arr, dtype, device):
     """A case array on ``device``: floats in the call's dtype, integer labels as int64 indices."""
     a = np.asarray(arr)
-    if a.dtype.kind in "iub" and name == "labels":
+    if a.dtype.kind in "iub" and name in ("labels", "logit_lengths", "label_lengths"):  # indices and lengths
         return jax.device_put(a.astype(np.int64), device)
     return jax.device_put(a.astype(np.float64), device).astype(dtype)
 

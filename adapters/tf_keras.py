@@ -31,7 +31,7 @@ import numpy as np
 
 from adapters import keras as _keras
 from adapters.keras_api import KerasAPIAdapter, derived_bindings
-from adapters.protocol import Call, Deviation, Outcome, describe, timed
+from adapters.protocol import Call, Deviation, Outcome, describe, lookup, timed
 from reference import Convention
 from reference import conventions as C
 
@@ -54,6 +54,10 @@ _V = "<2.22"  # every Keras 2 (tf.keras of TF 2.x, tf_keras 2.x)
 
 KERAS2 = Convention(
     "keras2", "Keras 2: tf_keras (tf.keras of TF <= 2.15; tf.keras under TF_USE_LEGACY_KERAS=1 since).", [
+        C.ctc_probability_epsilon(
+            1e-7, source=f"ctc_batch_cost in {_BACKEND}", versions=_V,
+            detail="y_pred = tf.math.log(transpose(y_pred) + epsilon()) is fed to tf.compat.v1.nn.ctc_loss as its "
+                   "'inputs' (logits: the CTCLoss op normalises them with its own softmax)."),
         C.prob_clip(1e-7, source=f"categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy "
                                  f"in {_BACKEND}; binary_focal_crossentropy, categorical_focal_crossentropy in {_BACKEND}",
                     versions=_V, applies_to=C.PROB_LOSSES + C.FOCAL_LOSSES,
@@ -135,11 +139,29 @@ CONVENTIONS: Mapping[str, Convention] = MappingProxyType({KERAS2.name: KERAS2})
 
 # tf_keras.activations has softmax and sigmoid but no log_softmax (tf_keras/src/activations.py).
 # categorical_generalized_cross_entropy, dice and tversky are Keras 3 only (tf_keras 2.21 has none: no dice or
-# tversky in tf_keras/src/losses.py nor in tf_keras.losses).
-MISSING = ("log_softmax", "categorical_generalized_cross_entropy", "dice", "tversky")
+# tversky in tf_keras/src/losses.py nor in tf_keras.losses), and so is the ctc loss (tf_keras has only
+# tf_keras.backend.ctc_batch_cost, a backend utility: probabilities, blank = the last class).
+MISSING = ("log_softmax", "categorical_generalized_cross_entropy", "dice", "tversky", "ctc_loss")
 BINDINGS = derived_bindings(CONVENTION, "tf_keras",
                             forms=lambda form: form == "function:none" or form.split(":", 1)[1] in REDUCTIONS,
                             losses=lambda loss: loss not in MISSING)
+
+
+def _ctc_batch_cost_takes(call: Call) -> bool:
+    """ctc_batch_cost's blank is the last class (tf.compat.v1.nn.ctc_loss), and its op refuses an empty target
+    ('Labels length is zero'): it takes a batch whose ``blank`` is C - 1 and every label length at least 1."""
+    classes = np.shape(call.inputs["logits"])[-1] if "logits" in call.inputs else None
+    return (classes is not None and int(call.args.get("blank", 0)) == classes - 1
+            and bool(np.all(np.asarray(call.inputs.get("label_lengths", [0])) >= 1)))
+
+
+# Keras 2 has no CTC loss function or class: its CTC is the backend function the Keras 2 examples train with.
+BINDINGS["ctc_loss@ctc_batch_cost"] = _keras.KerasBinding(
+    loss="ctc_loss", api="tf_keras.backend.ctc_batch_cost(y_true=labels, y_pred=tf.nn.softmax(logits) (probabilities, "
+    "the softmax taken in TensorFlow in the call's dtype), input_length=logit_lengths[:, None], "
+    "label_length=label_lengths[:, None]) (its (B, 1) output squeezed); the blank is the last class (blank = C - 1 "
+    "only); every label length at least 1", forms=("backend:none",), convention=CONVENTION, granularity="sample",
+    args=("blank",), grad_wrt="logits", needs=_ctc_batch_cost_takes)
 
 
 def _dev(name: str, summary: str, when: Mapping[str, Any], shows: str, source: str,
@@ -155,6 +177,14 @@ _FUZZ = "fuzz.keras."
 # Measured with tf_keras 2.21.0 / tensorflow 2.21.0 on CPU against reference/ under "keras2" (default matrix,
 # edge battery), oneDNN on and off (``settings`` says which state a deviation needs).
 DEVIATIONS: tuple[Deviation, ...] = (
+    _dev("ctc-batch-cost-float64-inexact",
+         "ctc_batch_cost on float64 is not float64-accurate: the CTCLoss op (tf.compat.v1.nn.ctc_loss) returns losses "
+         "2.5e-8 off (7e6 ulps, about 2.5e-9 relative) and gradients 6.5e-8 off on the core batch; the op alone, on "
+         "float64 logits, is 3.1e-8 off a loss of 5.36 (float32: 3.3e-7). Its float64 kernel rounds something to "
+         "lower precision (compiled code, not read).",
+         {"binding": "ctc_loss@ctc_batch_cost", "dtype": "float64", "kind": ("value", "grad")}, "differs",
+         f"ctc_batch_cost in {_BACKEND} -> tf.compat.v1.nn.ctc_loss (tensorflow/python/ops/ctc_ops.py ctc_loss -> "
+         "gen_ctc_ops.ctc_loss, the compiled CTCLoss kernel, tensorflow 2.21.0); measured"),
     _dev("class-expands-target-rank",
          "The Loss classes, given tensors, squeeze or expand a target of shape (N,) against a prediction of shape "
          "(N, 1) (LossFunctionWrapper.call: squeeze_or_expand_dimensions when both are tensors) where the functions "
@@ -374,6 +404,32 @@ class TfKerasAdapter(KerasAPIAdapter):
         if call.loss == "huber":
             return self._runtime().keras.backend.floatx()
         return call.dtype
+
+    def _run(self, call: Call) -> Outcome:
+        if self._by_form.get((call.loss, call.form)) == "ctc_loss@ctc_batch_cost":
+            return self._ctc_batch_cost(call)
+        return super()._run(call)
+
+    def _ctc_batch_cost(self, call: Call) -> Outcome:
+        """tf_keras.backend.ctc_batch_cost on softmax(logits) (TensorFlow's, in the call's dtype), with its lengths
+        as (B, 1) columns; its (B, 1) output squeezed to one loss per sequence."""
+        rt = self._runtime()
+        tf = rt.tf
+        op = lookup(rt.keras.backend, "ctc_batch_cost", label=f"tf_keras {_keras.keras_version(rt)}")
+        column = lambda name: tf.constant(np.asarray(call.inputs[name]).reshape(-1, 1))  # noqa: E731
+        with tf.device("/GPU:0" if call.device == "gpu" else "/CPU:0"):
+            logits = tf.constant(np.asarray(call.inputs["logits"]).astype(rt.np_dtypes[call.dtype]))
+            labels = tf.constant(np.asarray(call.inputs["labels"]))
+            with tf.GradientTape() as tape:
+                tape.watch(logits)
+                out = tf.squeeze(op(labels, tf.nn.softmax(logits), column("logit_lengths"), column("label_lengths")),
+                                 axis=-1)
+                total = tf.reduce_sum(out)
+            grad = tape.gradient(total, logits) if call.grad else None
+        outcome = Outcome(value=np.asarray(out.numpy()).astype(np.float64), dtype=out.dtype.name)
+        if grad is not None:
+            outcome.grad, outcome.grad_dtype = np.asarray(grad.numpy()).astype(np.float64), grad.dtype.name
+        return outcome
 
     def _execute(self, rt: _Runtime, fn, true, pred, weight, seed, call: Call):
         tf = rt.tf

@@ -9,7 +9,8 @@ What this adapter translates, and nothing more:
 * **argument order** - torch takes ``(input=prediction, target=truth)``; ``kl_div`` takes
   ``input=log q, target=p``.
 * **log space** - ``kl_div``'s ``input`` is documented as log-probabilities, so the adapter passes
-  ``torch.log(q)`` computed in the call's dtype on the call's device (the gradient flows through it).
+  ``torch.log(q)`` computed in the call's dtype on the call's device (the gradient flows through it);
+  ``ctc_loss``'s ``log_probs`` likewise get ``torch.log_softmax(logits, -1)``, moved to (time, batch, classes).
 * **dtype and device** - float inputs become tensors of the call's dtype on ``cpu`` or ``cuda``
   (the suite's ``"gpu"``); integer ``labels`` become ``int64`` (what torch requires for class indices);
   float-typed ``labels`` stay float so torch's own reaction to them is observed.
@@ -116,6 +117,14 @@ TORCH = Convention(
             versions=">=1.0",
             detail="F.binary_cross_entropy_with_logits computes (1 - y) x - logsigmoid(x): NaN at x=-inf (any y) "
                    "and at (x=+inf, y=1)."),
+        C.mean_divides_by_target_length(
+            source=f"ctc_loss in {_FUNCTIONAL_SRC} and nn.CTCLoss in torch/nn/modules/loss.py (docstrings: \"'mean': "
+                   f"the output losses will be divided by the target lengths and then the mean over the batch is "
+                   f"taken\"); aten/src/ATen/native/LossCTC.cpp ctc_loss (target_lengths.clamp_min(1)); measured",
+            versions=">=1.0",
+            detail="An empty target divides by 1 (clamp_min(1)). On edge.ctc.mean-per-target-length (targets of 4 "
+                   "labels and 1) F.ctc_loss(reduction='mean') is 1.8755 where the mean of the per-sequence losses "
+                   "(optax's ctc_loss averaged, Keras's CTC class) is 4.2077: 55% lower."),
         C.variance_floor(
             1e-6, source=f"gaussian_nll_loss in {_FUNCTIONAL_SRC}", versions=">=1.8",
             detail="var = var.clone(); with torch.no_grad(): var.clamp_(min=eps), eps=1e-6: the clamp is invisible to "
@@ -398,6 +407,13 @@ def _cosine_embedding(torch, t, args, api, red):
     out = _apply(torch, api, red, "cosine_embedding_loss", "CosineEmbeddingLoss", (x1, x2, y),
                  margin=float(args.get("margin", 0.0)))
     return out.reshape(batch) if red == "none" else out
+def _ctc(torch, t, args, api, red):
+    # ctc_loss takes log-probabilities laid out (time, batch, classes): the log_softmax over the classes is taken
+    # by torch in the call's dtype (the gradient flows through it to the logits), then the layout is moved.
+    log_probs = torch.log_softmax(t["logits"], dim=-1).transpose(0, 1)
+    return _apply(torch, api, red, "ctc_loss", "CTCLoss", (log_probs, t["labels"], t["logit_lengths"],
+                                                              t["label_lengths"]),
+                  blank=int(args.get("blank", 0)), zero_infinity=bool(args.get("zero_infinity", False)))
 
 
 def _softmax(torch, t, args, api, red):
@@ -435,6 +451,7 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "cosine_similarity": _cosine_similarity,
     "cosine_distance": _cosine_distance,
     "cosine_embedding_loss": _cosine_embedding,
+    "ctc_loss": _ctc,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "sigmoid": _sigmoid,
@@ -549,6 +566,13 @@ BINDINGS: dict[str, Binding] = {
         "(one +-1 per pair), margin=margin) / nn.CosineEmbeddingLoss; (N, D) inputs only, so the batch axes are "
         "flattened; gradients with respect to x1 and x2", _SAMPLE_FORMS, CONVENTION, granularity="sample",
         args=("margin",), grad_wrt="x2", differentiable=("x1",)),
+    "ctc_loss": TorchBinding(
+        "ctc_loss", "torch.nn.functional.ctc_loss(log_probs=torch.log_softmax(logits, -1).transpose(0, 1) (log-space "
+        "input laid out (T, N, C), taken in torch in the call's dtype), targets=labels, input_lengths=logit_lengths, "
+        "target_lengths=label_lengths, blank=blank, zero_infinity=zero_infinity) / nn.CTCLoss; float32 and float64 "
+        "only (the CPU kernel is not implemented for float16 / bfloat16)",
+        _SAMPLE_FORMS, CONVENTION, granularity="sample", grad_wrt="logits", args=("blank", "zero_infinity"),
+        dtypes=("float32", "float64")),
     "softmax": TorchBinding("softmax", "torch.nn.functional.softmax(z, dim=axis)", _ACTIVATION_FORMS,
                             CONVENTION, granularity="sample", grad_wrt="z"),
     "log_softmax": TorchBinding("log_softmax", "torch.nn.functional.log_softmax(z, dim=axis)",
@@ -822,7 +846,7 @@ def _tensor(torch, name: str, arr, dtype, device):
     """A case array as a tensor: floats in the call's dtype, integer labels as int64 class indices."""
     a = np.asarray(arr)
     if a.dtype.kind in "iub":
-        if name == "labels":
+        if name in ("labels", "logit_lengths", "label_lengths"):  # class indices and sequence lengths
             return torch.from_numpy(a.astype(np.int64)).to(device)
         return torch.from_numpy(a.astype(np.float64)).to(device=device, dtype=dtype)
     # float16/bfloat16 (ml_dtypes) and float32 widen to float64 exactly before torch rounds to `dtype`.

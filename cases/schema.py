@@ -127,7 +127,7 @@ NUMBER_PATTERN = re.compile(r"\A[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
 # A convention name: the loader knows none (no framework is named here); callers say which exist.
 CONVENTION_PATTERN = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 DEFAULT_CONVENTION = "math"
-LABEL_INPUTS = ("labels",)
+LABEL_INPUTS = ("labels", "logit_lengths", "label_lengths")  # integer inputs: class labels, sequence lengths
 EDGE_KIND = "edge"   # the one kind whose inputs may be NaN/inf, mismatched in shape, or labels out of range
 MAX_RANK = 32        # deepest nesting of an array (NumPy 1 allows 32 dimensions, NumPy 2 64)
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1

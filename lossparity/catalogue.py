@@ -33,7 +33,7 @@ from lossparity import inputs as gen
 
 __all__ = ["Input", "Arg", "LossInfo", "CATALOGUE", "ROLES", "entry"]
 
-ROLES = ("target", "prediction", "labels", "weights", "mask", "input", "variance")
+ROLES = ("target", "prediction", "labels", "weights", "mask", "input", "variance", "lengths")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class Input:
     ``role``: ``target`` (a float target: one-hot rows, probabilities, regression values), ``prediction``
     (what a model outputs: logits, probabilities, scores; a loss may have two, like a ranking loss's two
     scores), ``labels`` (integer class indices), ``weights``, ``mask``, ``input`` (an activation's argument),
-    or ``variance`` (a predicted variance beside a predicted mean: the Gaussian likelihood).  ``differentiable``: gradients are taken with
+    or ``variance`` (a predicted variance beside a predicted mean: the Gaussian likelihood), or ``lengths`` (one
+    integer per sample: how much of a padded sequence axis is used, CTC's input and label lengths).  ``differentiable``: gradients are taken with
     respect to it.  ``discrete``: its values are compared exactly by frameworks when they are integers
     ({0, 1} targets, one-hot rows), so the tolerance model does not perturb them.
     """
@@ -121,6 +122,9 @@ class LossInfo:
       weights: the optional weight inputs (role ``weights``): array keyword parameters of the reference
         function (``reference.WEIGHT_PARAMETERS``: ``class_weight``, ``weight``, ``pos_weight``), which the
         generator gives their own batch (``gen.<name>.<variant>``).
+      event_rank: how many trailing axes of the prediction one sample's loss reduces: 1 (the class axis) for
+        most losses, 2 (time and classes) for a sequence loss (CTC), whose samples are then not rows: the
+        tolerance model perturbs the whole batch and counts a sample's time x class terms.
     """
 
     name: str
@@ -135,6 +139,7 @@ class LossInfo:
     clip_witness: Callable[[dict], dict] | None = None
     notes: str = ""
     weights: tuple[Input, ...] = ()
+    event_rank: int = 1
 
     # -- derived ---------------------------------------------------------------------------------------
     @property
@@ -182,7 +187,8 @@ class LossInfo:
 
     @property
     def label_inputs(self) -> frozenset[str]:
-        return frozenset(i.name for i in self.inputs if i.role == "labels")
+        """The integer inputs (class labels, lengths): never rounded to a float dtype nor perturbed."""
+        return frozenset(i.name for i in self.inputs if i.role in ("labels", "lengths"))
 
     @property
     def discrete_inputs(self) -> frozenset[str]:
@@ -530,6 +536,67 @@ def _triplet_strategy(draw, st, S, dtype, args):
     values = st.floats(-cap, cap)
     return {name: draw(S.float_arrays(shape, values).map(lambda x: S.rounded(x, dtype)))
             for name in ("anchor", "positive", "negative")}
+BLANK = Arg("blank", "int", "an integer class index in [0, C) (the blank label)",
+            lambda v: isinstance(v, (int, np.integer)) and not _is_bool(v) and int(v) >= 0, samples=(0, 4))
+ZERO_INFINITY = Arg("zero_infinity", "bool", "True (a target no alignment reaches costs 0, gradient 0) or False (inf)",
+                    _is_bool, samples=(False, True))
+
+
+def _ctc_labels(rng, lengths, width, classes, blank, repeat_first):
+    """``(B, width)`` labels: row ``b``'s first ``lengths[b]`` entries are classes other than ``blank`` (row 0
+    starts with a repeated pair when ``repeat_first``), the padding past them random non-blank classes too,
+    so an implementation that reads the padding shows it."""
+    others = np.array([k for k in range(classes) if k != blank])
+    labels = rng.choice(others, size=(len(lengths), width))
+    if repeat_first and lengths[0] >= 2:
+        labels[0, 1] = labels[0, 0]
+    return labels
+
+
+def _ctc_generate(rng, shape, args):
+    """A batch of ``(B, T, C)`` logits from ``shape`` (B its first axis, C its last, at least 4; T = 5 for a rank-2
+    shape, 6 otherwise) with its labels and lengths: a repeated label (a blank frame needed between), an empty
+    target, the longest target the frames allow; every input frame used for a rank-2 shape (the core set, which
+    APIs without per-sample input lengths take), fewer frames in the second sample otherwise."""
+    blank = int(args.get("blank", 0))
+    batch = shape[0] if len(shape) > 1 else 1
+    classes = max(int(shape[-1]), blank + 1, 4)
+    frames = 5 if len(shape) == 2 else 6
+    # An empty target in the default variant (torch divides its 'mean' by max(length, 1)); none in the others.
+    label_lengths = np.array([2, 3, 0 if blank == 0 else 1, 4][:batch] + [2] * max(0, batch - 4))
+    logit_lengths = np.full(batch, frames)
+    if len(shape) != 2 and batch > 1:
+        logit_lengths[1] = 4
+    labels = _ctc_labels(rng, label_lengths, 4, classes, blank, repeat_first=True)
+    if batch > 3:  # sample 3: four labels in five frames, no two adjacent alike (a repeat would need six)
+        for n in range(1, 4):
+            if labels[3, n] == labels[3, n - 1]:
+                labels[3, n] = next(k for k in range(classes) if k not in (blank, labels[3, n - 1]))
+    if batch > 1:  # sample 1: three labels, at most one adjacent repeat (3 + 1 <= 4 frames)
+        if labels[1, 2] == labels[1, 1] and labels[1, 1] == labels[1, 0]:
+            labels[1, 2] = next(k for k in range(classes) if k not in (blank, labels[1, 1]))
+    logits = rng.normal(scale=2.0, size=(batch, frames, classes))
+    return {"labels": labels, "logits": logits, "logit_lengths": logit_lengths, "label_lengths": label_lengths}
+
+
+@_composite
+def _ctc_strategy(draw, st, S, dtype, args):
+    blank = int(args.get("blank", 0))
+    batch, frames = draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    classes = draw(st.integers(max(2, blank + 1), 5))
+    others = [k for k in range(classes) if k != blank]
+    width = draw(st.integers(1, 4))
+    labels = draw(S.float_arrays((batch, width), st.sampled_from(others))).astype(np.int64)
+    logit_lengths = np.array([draw(st.integers(0, frames)) for _ in range(batch)], dtype=np.int64)
+    label_lengths = np.zeros(batch, dtype=np.int64)
+    for b in range(batch):  # the longest prefix the frames reach: L + adjacent repeats <= T
+        for n in range(width, -1, -1):
+            repeats = int(np.sum(labels[b, 1:n] == labels[b, :max(n - 1, 0)])) if n > 1 else 0
+            if n + repeats <= logit_lengths[b]:
+                label_lengths[b] = draw(st.integers(0, n))
+                break
+    logits = draw(S.float_arrays((batch, frames, classes), st.floats(-20.0, 20.0)).map(lambda x: S.rounded(x, dtype)))
+    return {"labels": labels, "logits": logits, "logit_lengths": logit_lengths, "label_lengths": label_lengths}
 
 
 _ENTRIES = [
@@ -686,6 +753,16 @@ _ENTRIES = [
                    "distance, in different places: torch to every element of the difference (|a - p + eps|_p), "
                    "optax to the sum of powers ((sum |a - p|^p + eps)^(1/p)); optax's norm_degree takes no "
                    "absolute value (norm_degree=1 is the signed sum); torch refuses margin <= 0."),
+    LossInfo(name="ctc_loss", kind="loss",
+             inputs=(_LABELS, Input("logits", "prediction", differentiable=True), Input("logit_lengths", "lengths"),
+                     Input("label_lengths", "lengths")),
+             args=(BLANK, ZERO_INFINITY), generate=_ctc_generate, variants=({}, {"blank": 4}),
+             strategy=_ctc_strategy, unit_intermediate=True, oracle=_oracle_of("ctc_loss"), event_rank=2,
+             notes="logits (batch, time, classes), one loss per sequence. torch takes log-probabilities laid out "
+                   "(time, batch, classes) and lengths; optax logits and paddings (1 past the length); Keras 3 "
+                   "logits, every frame used and the label padding 0 (the blank, fixed at 0); Keras 2's "
+                   "backend.ctc_batch_cost probabilities (log(p + 1e-7)), the blank the LAST class. torch's 'mean' "
+                   "divides each loss by its target length before averaging."),
     _activation("softmax"),
     _activation("log_softmax"),
     _activation("logsumexp"),

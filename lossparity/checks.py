@@ -162,7 +162,9 @@ def reference_loss(loss: str, args: dict, convention, granularity: str = "sample
             return out
         shape = per_output_shape(loss, inputs, args, granularity)
         per_sample = reference.reduce_loss_grad(shape, reduction, **how)
-        if granularity != "element" and out.ndim > len(shape):  # the reduced axes to broadcast over
+        if granularity != "element" and entry(loss).event_rank > 1:  # time and class axes to broadcast over
+            per_sample = np.reshape(per_sample, np.shape(per_sample) + (1,) * (out.ndim - np.ndim(per_sample)))
+        elif granularity != "element" and out.ndim > len(shape):  # the reduced axes to broadcast over
             per_sample = np.expand_dims(per_sample, reduced_axes(loss, args, out.ndim))
         return out * per_sample
 
@@ -199,8 +201,10 @@ def _convention_key(convention) -> tuple:
 
 
 def denominator_weights(inputs: dict) -> dict:
-    """The weights a convention's ``"mean"`` may divide by (``class_weight``, ``weight``), as given."""
-    return {name: np.asarray(inputs[name], dtype=np.float64) for name in ("class_weight", "weight") if name in inputs}
+    """What a convention's ``"mean"`` may divide by (``class_weight``, ``weight``, a sequence loss's
+    ``label_lengths``), as given."""
+    return {name: np.asarray(inputs[name], dtype=np.float64) for name in ("class_weight", "weight", "label_lengths")
+            if name in inputs}
 
 
 def per_output_shape(loss: str, inputs: dict, args: dict, granularity: str) -> tuple:
@@ -210,6 +214,8 @@ def per_output_shape(loss: str, inputs: dict, args: dict, granularity: str) -> t
     shape = prediction.shape[:-1] if granularity == "element" else prediction.shape
     if entry(loss).kind == "activation" or granularity == "element":
         return shape
+    if entry(loss).event_rank > 1:  # a sequence loss: one loss per sample, over its time and class axes
+        return shape[:len(shape) - entry(loss).event_rank]
     axes = reduced_axes(loss, args, len(shape))
     return tuple(n for i, n in enumerate(shape) if i not in axes)
 
@@ -444,12 +450,18 @@ def value_bound(fn, inputs: dict, dtype: str, call: Call, loss: str, gradient: b
     which saves the condition estimate's evaluations.
     """
     axis = call.args.get("axis", -1)
-    rows = axis == -1 or (axis is None and not sums_over_axes(loss))
+    events = entry(loss).event_rank
+    rows = (axis == -1 or (axis is None and not sums_over_axes(loss))) and events == 1
     unit = entry(loss).unit_intermediate and not judged_relatively(loss, call.args, gradient)
     floats = float_inputs(inputs, loss)
     # The longest reduction inside one output element: a row (the class axis) when rows are independent,
-    # else every element.  A batch reduction is bounded separately below.
-    terms = row_terms(inputs) if rows else reduced_terms(inputs)
+    # a sample's trailing axes (time x classes) for a sequence loss, else every element.  A batch reduction
+    # is bounded separately below.
+    if events > 1:
+        prediction = np.shape(inputs[entry(loss).prediction])
+        terms = int(np.prod(prediction[len(prediction) - events:]))
+    else:
+        terms = row_terms(inputs) if rows else reduced_terms(inputs)
     if gradient or call.reduction == "none":
         return tol.bound(fn.widened, inputs, floats, dtype, terms, unit, independent_rows=rows, model=model,
                          scale=scale)

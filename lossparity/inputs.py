@@ -107,7 +107,8 @@ def activation(rng, shape, args):
 def sample_weights(rng, inputs: dict, info) -> np.ndarray:
     """One non-negative weight per sample (the prediction's shape without its last axis), one of them 0 and
     their sum not the sample count, so that every weighted reduction's denominator shows."""
-    shape = np.shape(inputs[info.prediction])[:-1]
+    shape = np.shape(inputs[info.prediction])
+    shape = shape[:len(shape) - info.event_rank]
     w = np.round(rng.uniform(0.0, 3.0, size=shape), 2)
     w.reshape(-1)[0] = 0.0
     return w

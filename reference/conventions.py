@@ -38,6 +38,7 @@ __all__ = [
     "categorical_hinge_max_includes_target", "hinge_kink_grad", "log_cosh_log2", "zero_times_inf_nan",
     "bce_logits_formula", "smoothing_classes_last_axis", "bce_log_epsilon", "bce_log_clamp",
     "bce_grad_epsilon", "ignore_index", "abs_grad_at_zero", "poisson_log_epsilon", "log_floor", "percentage_floor",
+    "mean_divides_by_target_length", "ctc_probability_epsilon",
     "variance_floor", "distribution_renormalize", "log_clamp_machine_eps",
     "class_weight_mean_divides_by_weight_sum", "weight_mean_divides_by_weight_sum", "ignored_mean_divides_by_kept",
     "target_shape_alignment",
@@ -424,6 +425,30 @@ def log_clamp_machine_eps(*, source: str, versions: str, applies_to: Iterable[st
         "-log(1 - eps) = eps (1.1920929e-07 in float32, 2.220446e-16 in float64) where the mathematics gives 0, "
         "and its gradient at a zero entry is -log(eps) (15.94 in float32) where the mathematics gives inf.",
         detail, source, versions)
+
+
+def mean_divides_by_target_length(*, source: str, versions: str, applies_to: Iterable[str] = ("ctc_loss",),
+                                  detail: str = "") -> Flag:
+    """A ``"mean"`` reduction of a sequence loss divides each sample's loss by its target length (at least 1)
+    before averaging over the batch (torch ``ctc_loss``), not the plain mean of the per-sample losses."""
+    return _flag(
+        "mean_divides_by_target_length", True, applies_to,
+        "reduction 'mean' is mean_b(loss_b / max(label_lengths_b, 1)): a per-token loss, not the mean of the "
+        "per-sequence losses (reduce(loss / max(label_lengths, 1), 'mean')); 'sum' and 'none' are unchanged.",
+        detail, source, versions)
+
+
+def ctc_probability_epsilon(eps: float, *, source: str, versions: str, applies_to: Iterable[str] = ("ctc_loss",),
+                            detail: str = "") -> Flag:
+    """A CTC loss on probabilities ``p = softmax(z)`` takes ``log(p + eps)`` (``eps`` in the logits' dtype) and
+    normalises it again over the classes (the op's own log-softmax): each frame's log-probabilities are
+    ``log((p + eps) / sum(p + eps))`` instead of ``log p``."""
+    eps = _epsilon("ctc_probability_epsilon", eps)
+    return _flag(
+        "ctc_probability_epsilon", eps, applies_to,
+        f"Frame log-probabilities log_softmax(log(softmax(z) + eps)), eps = {eps!r} in the logits' dtype: each "
+        f"probability is (p + eps) / (1 + C eps), so an impossible frame costs about -log(eps) instead of inf, and "
+        f"the gradient with respect to the logits passes through the epsilon.", detail, source, versions)
 
 
 def bce_log_clamp(value: float, *, source: str, versions: str,

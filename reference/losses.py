@@ -30,7 +30,7 @@ __all__ = [
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
     "dice", "tversky",
-    "triplet_margin_loss", "cosine_embedding_loss",
+    "triplet_margin_loss", "cosine_embedding_loss", "ctc_loss",
 ]
 
 
@@ -1808,6 +1808,136 @@ def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: f
       torch.nn.TripletMarginLoss; optax.losses.triplet_margin_loss.
     """
     return _triplet(anchor, positive, negative, margin=margin, p=p, swap=swap, axis=axis, convention=convention)[0]
+def _ctc_path(labels, blank):
+    """The extended label sequence ``blank, l_1, blank, ..., l_L, blank`` and, per position, whether the
+    position two back may be skipped into it (a label that differs from the label before it)."""
+    ext = np.full(2 * len(labels) + 1, blank, dtype=np.int64)
+    ext[1::2] = labels
+    skip = np.zeros(ext.shape, dtype=bool)
+    skip[2:] = (ext[2:] != blank) & (ext[2:] != ext[:-2])
+    return ext, skip
+
+
+def _ctc_one(lp, labels, blank):
+    """``(-log p(labels | lp), occupation)`` of one sequence: ``lp`` its ``(T, C)`` log-probabilities, the
+    occupation ``q[t, k]`` the posterior probability that frame ``t`` emits class ``k`` (forward-backward)."""
+    T = lp.shape[0]
+    ext, skip = _ctc_path(labels, blank)
+    S = ext.size
+    if T == 0:
+        return (0.0 if S == 1 else np.inf), np.zeros(lp.shape)
+    emit = lp[:, ext]                                    # (T, S)
+    alpha = np.full((T, S), -np.inf)
+    alpha[0, :2] = emit[0, :2]
+    pad1, pad2 = np.full(1, -np.inf), np.full(2, -np.inf)
+    for t in range(1, T):
+        a = alpha[t - 1]
+        one = np.concatenate([pad1, a])[:S]
+        two = np.where(skip, np.concatenate([pad2, a])[:S], -np.inf)
+        alpha[t] = np.logaddexp(np.logaddexp(a, one), two) + emit[t]
+    beta = np.full((T, S), -np.inf)
+    beta[T - 1, S - 2 if S > 1 else 0:] = emit[T - 1, S - 2 if S > 1 else 0:]
+    skip_from = np.concatenate([skip, [False, False]])[2:]  # position s may skip to s + 2
+    for t in range(T - 2, -1, -1):
+        b = beta[t + 1]
+        one = np.concatenate([b, pad1])[1:]
+        two = np.where(skip_from, np.concatenate([b, pad2])[2:], -np.inf)
+        beta[t] = np.logaddexp(np.logaddexp(b, one), two) + emit[t]
+    log_p = np.logaddexp(alpha[T - 1, -1], alpha[T - 1, -2]) if S > 1 else alpha[T - 1, -1]
+    if not np.isfinite(log_p):
+        return np.inf, np.full(lp.shape, np.nan)
+    posterior = np.exp(alpha + beta - emit - log_p)     # (T, S): the paths through (t, s), normalised
+    q = np.zeros(lp.shape)
+    np.add.at(q, (slice(None), ext), posterior)
+    return -log_p, q
+
+
+def _ctc_inputs(labels, logits, logit_lengths, label_lengths, blank):
+    z = f64(logits)
+    if z.ndim != 3:
+        raise ValueError(f"ctc_loss: logits must have shape (batch, time, classes), got {z.shape}")
+    B, T, C = z.shape
+    lab = as_labels(labels)
+    if lab.ndim != 2 or lab.shape[0] != B:
+        raise ValueError(f"ctc_loss: labels must have shape (batch, max_label_length), got {lab.shape}")
+    lengths = as_labels(logit_lengths).reshape(-1)
+    label_lengths = as_labels(label_lengths).reshape(-1)
+    if lengths.shape != (B,) or label_lengths.shape != (B,):
+        raise ValueError(f"ctc_loss: logit_lengths and label_lengths must hold one length per sample ({B})")
+    if isinstance(blank, bool) or not isinstance(blank, (int, np.integer)) or not 0 <= int(blank) < C:
+        raise ValueError(f"ctc_loss: blank={blank!r} is outside [0, {C})")
+    if np.any(lengths < 0) or np.any(lengths > T) or np.any(label_lengths < 0) or np.any(label_lengths > lab.shape[1]):
+        raise ValueError("ctc_loss: a length is negative or longer than its padded axis")
+    for b in range(B):
+        used = lab[b, :label_lengths[b]]
+        if np.any(used < 0) or np.any(used >= C):
+            raise ValueError(f"ctc_loss: the labels of sample {b} must lie in [0, {C})")
+    return z, lab, lengths, label_lengths, int(blank)
+
+
+def _ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False, convention="math"):
+    zero_infinity = check_bool("ctc_loss", "zero_infinity", zero_infinity)
+    eps = get_convention(convention).value_for("ctc_probability_epsilon", "ctc_loss")
+    dt = narrow_dtype(logits)
+    z, lab, lengths, label_lengths, blank = _ctc_inputs(labels, logits, logit_lengths, label_lengths, blank)
+    with errstate():
+        lp = log_softmax(z, axis=-1)
+        if eps is not None:  # probabilities through log(p + eps), normalised again: log((p + eps) / sum(p + eps))
+            p, shifted = np.exp(lp), np.exp(lp) + float(np.asarray(eps).astype(dt))
+            lp = np.log(shifted) - np.log(np.sum(shifted, axis=-1, keepdims=True))
+        losses = np.empty(z.shape[0])
+        grad = np.zeros(z.shape)
+        for b in range(z.shape[0]):
+            t, used = lengths[b], lab[b, :label_lengths[b]]
+            if np.any(used == blank):  # no path collapses to a sequence holding the blank: probability 0
+                loss, q = np.inf, np.full((t, z.shape[2]), np.nan)
+            else:
+                loss, q = _ctc_one(lp[b, :t], used, blank)
+            if np.isinf(loss) and zero_infinity:
+                loss, q = 0.0, np.exp(lp[b, :t])  # the loss and its gradient are 0
+            losses[b] = loss
+            grad[b, :t] = np.exp(lp[b, :t]) - q   # softmax - occupation: d loss / d logits (of lp's softmax)
+        if eps is not None:  # back through log(p + eps), then through p = softmax(z)
+            through = grad / shifted
+            grad = p * (through - np.sum(p * through, axis=-1, keepdims=True))
+    return scalar(losses), grad
+
+
+def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank: int = 0, zero_infinity: bool = False,
+             convention: ConventionLike = "math"):
+    r"""Connectionist temporal classification: the negative log-probability of ``labels`` summed over every
+    frame-level alignment of them to ``logits`` (Graves et al., 2006), one loss per sequence.
+
+    .. math:: -\log \sum_{\pi \in \mathcal{B}^{-1}(l)} \prod_{t=1}^{T_b} \mathrm{softmax}(z_t)_{\pi_t}
+
+    ``labels``: ``(B, N)`` integers, the first ``label_lengths[b]`` of row ``b`` used (the rest is padding),
+    none equal to ``blank``; ``logits``: ``(B, T, C)`` unnormalised scores (batch, time, classes: the
+    reference applies ``log_softmax`` over the classes), the first ``logit_lengths[b]`` frames of sample ``b``
+    used; ``logit_lengths``, ``label_lengths``: ``(B,)`` integers.  :math:`\mathcal{B}` removes repeated
+    labels, then blanks, so a repeated label (``[1, 1]``) needs a blank frame between its two copies: it needs
+    ``T_b >= L_b + (number of adjacent repeats)``.  A target no alignment reaches (too long for its frames, or
+    holding the blank, which no path collapses to) gives ``inf`` (``0``, and a zero gradient, with
+    ``zero_infinity``).  Computed by the forward algorithm in log space, float64; the gradient with respect to
+    the logits is ``softmax(z_t) - q_t`` (forward-backward occupation ``q``), 0 on frames past ``logit_lengths``.
+    Flag ``ctc_probability_epsilon`` (an API that reads probabilities through ``log(p + eps)``); how a
+    ``"mean"`` divides is the reduction's flag, ``mean_divides_by_target_length``.
+
+    Raises ValueError for a logits array that is not rank 3, a length outside its axis, a used label outside
+    ``[0, C)``, ``blank`` outside ``[0, C)``.
+
+    Example:
+      >>> import numpy as np
+      >>> print(round(float(ctc_loss([[1]], np.zeros((1, 2, 2)), [2], [1])[0]), 10))  # 3 paths of 1/4
+      0.2876820725
+      >>> print(ctc_loss([[1, 1]], np.zeros((1, 2, 2)), [2], [2]))  # a repeat needs 3 frames
+      [inf]
+
+    References:
+      A. Graves, S. Fernandez, F. Gomez, J. Schmidhuber, "Connectionist temporal classification: labelling
+      unsegmented sequence data with recurrent neural networks", ICML 2006 (forward-backward: section 4.1).
+    """
+    return _ctc_loss(labels, logits, logit_lengths, label_lengths, blank=blank, zero_infinity=zero_infinity,
+                     convention=convention)[0]
 
 
 IMPLEMENTATIONS = {
@@ -1847,6 +1977,7 @@ IMPLEMENTATIONS = {
     "tversky": _tversky,
     "triplet_margin_loss": _triplet,
     "cosine_embedding_loss": _cosine_embedding,
+    "ctc_loss": _ctc_loss,
 }
 
 LOSSES = {
@@ -1884,4 +2015,5 @@ LOSSES = {
     "tversky": tversky,
     "triplet_margin_loss": triplet_margin_loss,
     "cosine_embedding_loss": cosine_embedding_loss,
+    "ctc_loss": ctc_loss,
 }

@@ -33,6 +33,8 @@ __all__ = ["DPS", "to_float", "LOSSES", "grad"] + [
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
     "triplet_margin_loss", "cosine_embedding_loss", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
+    "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
+    "ctc_loss", "ctc_loss_grad", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus", "logsumexp",
 ]
 
 DPS = 60
@@ -796,3 +798,93 @@ def logsumexp(z, axis: int = -1) -> np.ndarray:
             out.append(to_float(m if m in (INF, -INF) else m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in r))))
     out = np.array(out).reshape(z.shape[:-1])
     return out[()] if out.ndim == 0 else out
+
+
+# ------------------------------------------------------------------------------------------------
+# CTC: brute force over every frame-level path (independent of the reference's forward algorithm)
+
+
+def _ctc_enumerate(z, target, blank, eps=None):
+    """``(softmax rows, total probability, occupation)`` of one sequence by enumeration at 60 digits: every one of
+    the ``C ** T`` frame-level paths whose collapse (repeats merged, then blanks removed) is ``target`` adds the
+    product of its softmax probabilities; ``occupation[t][k]`` sums those whose frame ``t`` emits ``k``."""
+    import itertools
+
+    steps, classes = len(z), (len(z[0]) if len(z) else 0)
+    probs = []
+    for row in z:
+        row = [mpf(float(v)) for v in row]
+        top = max(row)
+        e = [mpmath.exp(v - top) for v in row]
+        total = mpmath.fsum(e)
+        row = [v / total for v in e]
+        if eps is not None:  # ctc_probability_epsilon: (p + eps) / sum(p + eps)
+            shifted = [v + mpf(eps) for v in row]
+            row = [v / mpmath.fsum(shifted) for v in shifted]
+        probs.append(row)
+    occupation = [[mpf(0)] * classes for _ in range(steps)]
+    mass = []
+    for path in itertools.product(range(classes), repeat=steps):
+        merged = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]
+        if tuple(k for k in merged if k != blank) == target:
+            term = mpf(1)
+            for t, k in enumerate(path):
+                term *= probs[t][k]
+            mass.append(term)
+            for t, k in enumerate(path):
+                occupation[t][k] += term
+    return probs, mpmath.fsum(mass), occupation
+
+
+def _ctc_epsilon(logits, convention):
+    """``ctc_probability_epsilon``'s epsilon rounded to the logits' dtype, or None."""
+    eps = get_convention(convention).value_for("ctc_probability_epsilon", "ctc_loss")
+    return None if eps is None else float(np.asarray(eps).astype(narrow_dtype(logits)))
+
+
+def _ctc_sequences(labels, logits, logit_lengths, label_lengths):
+    z = f64(logits)
+    lab = as_labels(labels)
+    lengths, label_lengths = as_labels(logit_lengths).reshape(-1), as_labels(label_lengths).reshape(-1)
+    for b in range(z.shape[0]):
+        yield b, z[b, :int(lengths[b])], tuple(int(v) for v in lab[b, :label_lengths[b]])
+
+
+def ctc_loss(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False, convention="math"):
+    """``reference.ctc_loss`` by enumeration of every frame-level path (:func:`_ctc_enumerate`): minus the log of
+    the total probability, correctly rounded (under ``ctc_probability_epsilon``, of the probabilities
+    ``(p + eps) / sum(p + eps)``).  For tiny ``T`` and ``C`` only (``C ** T`` paths)."""
+    out = []
+    with mp.workdps(DPS):
+        for _, z, target in _ctc_sequences(labels, logits, logit_lengths, label_lengths):
+            _, total, _ = _ctc_enumerate(z, target, blank, _ctc_epsilon(logits, convention))
+            loss = -mpmath.log(total) if total > 0 else INF
+            if loss == INF and zero_infinity:
+                loss = mpf(0)
+            out.append(to_float(loss))
+    return np.array(out, dtype=np.float64)
+
+
+def ctc_loss_grad(labels, logits, logit_lengths, label_lengths, *, blank=0, zero_infinity=False, convention="math"):
+    """d(sum of ``ctc_loss``)/d(logits) by enumeration: ``softmax(z_t) - occupation_t / total`` on the used frames,
+    0 past them (NaN for a target no path reaches, 0 with ``zero_infinity``), correctly rounded."""
+    shape = np.shape(logits)
+    out = np.zeros(shape)
+    with mp.workdps(DPS):
+        for b, z, target in _ctc_sequences(labels, logits, logit_lengths, label_lengths):
+            eps = _ctc_epsilon(logits, convention)
+            probs, total, occupation = _ctc_enumerate(z, target, blank, eps)
+            plain = _ctc_enumerate(z, (), blank)[0] if eps is not None else probs  # softmax(z_t)
+            for t in range(len(z)):
+                if total > 0 and eps is not None:  # d/dp_k = -occ_k / (P (p_k + eps)), then through the softmax
+                    g = [-occupation[t][k] / (total * (plain[t][k] + mpf(eps))) for k in range(shape[2])]
+                    mean = mpmath.fsum(plain[t][k] * g[k] for k in range(shape[2]))
+                    for k in range(shape[2]):
+                        out[b, t, k] = to_float(plain[t][k] * (g[k] - mean))
+                    continue
+                for k in range(shape[2]):
+                    if total > 0:
+                        out[b, t, k] = to_float(probs[t][k] - occupation[t][k] / total)
+                    else:
+                        out[b, t, k] = 0.0 if zero_infinity else np.nan
+    return out

@@ -123,12 +123,21 @@ def _kept(loss: str, shape: tuple, *, convention, labels=None, ignore_class=None
     return np.broadcast_to(np.asarray(labels) != int(ignore_class), shape).astype(np.float64)
 
 
+def _per_target_length(loss: str, shape: tuple, *, convention, label_lengths=None):
+    """Under ``mean_divides_by_target_length`` with ``label_lengths``: each sample's factor
+    ``1 / max(label_length, 1)`` (None when the flag or the lengths are absent)."""
+    from .conventions import get_convention
+    if label_lengths is None or not get_convention(convention).value_for("mean_divides_by_target_length", loss):
+        return None
+    return np.broadcast_to(1.0 / np.maximum(f64(label_lengths), 1.0), shape)
+
+
 _MEANS = ("mean", "sum_over_batch_size", "weighted_mean", "mean_with_sample_weight")
 
 
 def reduce_loss(per_sample, reduction: Optional[str], *, loss: str, convention="math", labels=None,
                 sample_weight=None, class_weight=None, weight=None, ignore_class=None,
-                elements_per_sample: Optional[int] = None):
+                elements_per_sample: Optional[int] = None, label_lengths=None):
     """:func:`reduce` as a convention reduces ``loss``'s per-sample values (its flags decide the denominator).
 
     Example:
@@ -151,6 +160,11 @@ def reduce_loss(per_sample, reduction: Optional[str], *, loss: str, convention="
     """
     l = f64(per_sample)
     mean_as, weights = _weights_for(loss, l, convention=convention, labels=labels, sample_weight=sample_weight)
+    per_length = _per_target_length(loss, l.shape, convention=convention, label_lengths=label_lengths)
+    if per_length is not None and reduction == "mean":  # each loss over its target length, then the mean
+        w = per_length if weights is None else per_length * weights
+        with errstate():
+            return scalar(np.sum(l * w) / l.size if l.size else np.nan)
     kept = _kept(loss, l.shape, convention=convention, labels=labels, ignore_class=ignore_class)
     if kept is not None and reduction in _MEANS:
         w = np.ones(l.shape) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -171,11 +185,14 @@ def reduce_loss(per_sample, reduction: Optional[str], *, loss: str, convention="
 
 def reduce_loss_grad(per_sample_shape: tuple, reduction: Optional[str], *, loss: str, convention="math",
                      labels=None, sample_weight=None, class_weight=None, weight=None, ignore_class=None,
-                     elements_per_sample: Optional[int] = None) -> np.ndarray:
+                     elements_per_sample: Optional[int] = None, label_lengths=None) -> np.ndarray:
     """d reduce_loss(l) / d l_s for every sample s, shaped like the per-sample loss (the reductions are linear)."""
     ones = np.ones(per_sample_shape)
     mean_as, weights = _weights_for(loss, ones, convention=convention, labels=labels, sample_weight=sample_weight)
     w = ones if weights is None else np.asarray(weights, dtype=np.float64)
+    per_length = _per_target_length(loss, ones.shape, convention=convention, label_lengths=label_lengths)
+    if per_length is not None and reduction == "mean":
+        return w * per_length / ones.size if ones.size else w
     kept = _kept(loss, ones.shape, convention=convention, labels=labels, ignore_class=ignore_class)
     if kept is not None and reduction in _MEANS:
         size = np.sum(kept * w) if reduction in ("weighted_mean", "mean_with_sample_weight") else np.sum(kept)

@@ -65,6 +65,10 @@ WITNESSES = {
         ("sparse_categorical_crossentropy", ([1, 2, 2, 0],), [[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [0.1, 0.2, 0.3],
                                                               [2.0, 1.0, 0.0]],
          {"from_logits": True, "ignore_class": 2, "reduction": "sum_over_batch_size"}, "value")],
+    # torch's CTC 'mean': each sequence's loss over its target length (4 and 1 labels), then the batch mean.
+    "mean_divides_by_target_length": [
+        ("ctc_loss", ([[1, 2, 1, 2], [1, 0, 0, 0]], np.linspace(-1.0, 1.0, 30).reshape(2, 5, 3), [5, 5]), [4, 1],
+         {"reduction": "mean"}, "value")],
     "weight_mean_divides_by_weight_sum": [
         ("mean_squared_error", ([[1.5], [0.0], [3.0], [7.0]],), [[1.0], [2.0], [3.0], [4.0]],
          {"weight": [[0.5], [2.0], [1.0], [0.0]], "reduction": "mean"}, "value"),
@@ -115,10 +119,12 @@ def _eval(conv, loss, first, pred, kw, what):
         out = np.asarray(fn(*first, pred, convention=conv, **kw), dtype=np.float64)
         if reduction is not None:  # a flag about a reduction's denominator
             weight = kw.get("weight")
+            from lossparity.catalogue import CATALOGUE
+            given = dict(zip(CATALOGUE[loss].input_names, (*first, pred)))
             out = np.asarray(R.reduce_loss(
                 out, reduction, loss=loss, convention=conv, labels=first[0] if loss in ("nll",
                 "sparse_categorical_crossentropy") else None, class_weight=kw.get("class_weight"),
-                ignore_class=kw.get("ignore_class"),
+                ignore_class=kw.get("ignore_class"), label_lengths=given.get("label_lengths"),
                 weight=None if weight is None else np.reshape(weight, out.shape)))
         return out
     except (IndexError, ValueError) as exc:
