@@ -603,6 +603,17 @@ DEVIATIONS: tuple[Deviation, ...] = (
         versions=OPTAX_VERSIONS,
         source="XLA CPU backend (denormals flushed in its compiled kernels); measured with jax 0.10.2"),
     Deviation(
+        name="dice_empty_mask_probability_flushed",
+        summary="dice_loss / binary_dice_loss in float16 with smooth=0: sigmoid(-12) = 6.1e-6 is subnormal in "
+                "float16 and XLA on CPU flushes it to zero, so an empty mask's ratio 2I / (T + P) becomes 0/0: "
+                "value and gradient NaN where the mathematics gives 1 and 0 (found by the fuzzer; smooth > 0, "
+                "optax's default 1.0, avoids it).",
+        when={"loss": "dice", "case": "fuzz.optax.dice-binary.2b86512734c8", "dtype": "float16",
+              "kind": ("edge", "grad")},
+        shows="nan", versions=OPTAX_VERSIONS,
+        source="optax/losses/_segmentation.py dice_loss (0.2.8) on the XLA CPU backend (denormals flushed); "
+               "measured with jax 0.10.2"),
+    Deviation(
         name="multiclass_hinge_tie_from_rounding",
         summary="multiclass_hinge_loss adds the margin 1 in the input's dtype: in bfloat16 1 + 0.0039 rounds to 1, "
                 "a tie the exact scores do not have, and jax splits the gradient ([-0.5, 0.5, 0] against "

@@ -42,7 +42,7 @@ def test_bindings_name_declared_conventions(name):
 def test_declared_names():
     assert {n: sorted(a.conventions) for n, a in ADAPTERS.items()} == {
         "keras": ["keras"], "tf_keras": ["keras2"], "keras_jax": ["keras_jax"], "keras_torch": ["keras_torch"],
-        "torch": ["torch", "torch_distributions", "torch_multilabel"], "optax": ["optax", "optax_safe"]}
+        "torch": ["torch", "torch_distributions", "torch_multilabel"], "optax": ["optax", "optax_cosine_epsilon", "optax_safe"]}
     # keras2 (the numbers TF 2.x printed) is Keras 2's, run by the tf_keras adapter
     assert {b.convention for b in ADAPTERS["keras"].bindings.values()} == {"keras"}
     assert {b.convention for b in ADAPTERS["tf_keras"].bindings.values()} == {"keras2"}
@@ -51,8 +51,7 @@ def test_declared_names():
 def test_registry_gathers_the_declarations():
     reg = conventions.registry(adapters.builtin())
     assert list(reg) == ["math", "keras", "keras2", "keras_jax", "keras_torch", "torch", "torch_multilabel",
-                         "torch_distributions", "optax",
-                         "optax_safe"]
+                         "torch_distributions", "optax", "optax_safe", "optax_cosine_epsilon"]
     assert reg["math"] is reference.MATH
     for adapter in ADAPTERS.values():
         for key, convention in adapter.conventions.items():
