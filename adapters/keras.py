@@ -893,14 +893,19 @@ def _takes_axis(rt: _Runtime, spec: _Spec, form: str) -> bool:
     return "axis" in inspect.signature(target).parameters
 
 
+# Inputs a user's function gets in their own integer dtype (class indices, CTC's sequence lengths), as the torch and
+# optax adapters hand them over.
+_INTEGER_INPUTS = ("labels", "logit_lengths", "label_lengths")
+
+
 def run_tf_callable(rt, fn: Callable[..., Any], call: Call, wrt: str | None) -> Outcome:
     """A user's TensorFlow function ``fn(**tensors)`` on the call's inputs (floats as ``tf.constant`` of the
-    call's dtype, labels in their own dtype) and its ``tf.GradientTape`` gradient w.r.t. ``wrt``, seeded by
-    the call's cotangent; ``rt`` has ``tf`` and ``np_dtypes`` (this module's and tf_keras' runtimes)."""
+    call's dtype, labels and lengths in their own dtype) and its ``tf.GradientTape`` gradient w.r.t. ``wrt``,
+    seeded by the call's cotangent; ``rt`` has ``tf`` and ``np_dtypes`` (this module's and tf_keras' runtimes)."""
     tf, np_dtype = rt.tf, rt.np_dtypes[call.dtype]
     with tf.device("/GPU:0" if call.device == "gpu" else "/CPU:0"):
-        tensors = {name: tf.constant(np.asarray(arr) if name == "labels" else np.asarray(arr).astype(np_dtype))
-                   for name, arr in call.inputs.items()}
+        tensors = {name: tf.constant(np.asarray(arr) if name in _INTEGER_INPUTS
+                                     else np.asarray(arr).astype(np_dtype)) for name, arr in call.inputs.items()}
         with tf.GradientTape() as tape:
             if wrt is not None:
                 tape.watch(tensors[wrt])

@@ -156,6 +156,8 @@ def _ctc_batch_cost_takes(call: Call) -> bool:
 
 
 # Keras 2 has no CTC loss function or class: its CTC is the backend function the Keras 2 examples train with.
+# Bindings that call a tf_keras.backend function (no keras.losses function or class): key -> its attribute name.
+BACKEND_FUNCTIONS: Mapping[str, str] = MappingProxyType({"ctc_loss@ctc_batch_cost": "ctc_batch_cost"})
 BINDINGS["ctc_loss@ctc_batch_cost"] = _keras.KerasBinding(
     loss="ctc_loss", api="tf_keras.backend.ctc_batch_cost(y_true=labels, y_pred=tf.nn.softmax(logits) (probabilities, "
     "the softmax taken in TensorFlow in the call's dtype), input_length=logit_lengths[:, None], "
@@ -406,16 +408,17 @@ class TfKerasAdapter(KerasAPIAdapter):
         return call.dtype
 
     def _run(self, call: Call) -> Outcome:
-        if self._by_form.get((call.loss, call.form)) == "ctc_loss@ctc_batch_cost":
-            return self._ctc_batch_cost(call)
+        key = self._by_form.get((call.loss, call.form))
+        if key in BACKEND_FUNCTIONS:
+            return self._ctc_batch_cost(call, BACKEND_FUNCTIONS[key])
         return super()._run(call)
 
-    def _ctc_batch_cost(self, call: Call) -> Outcome:
+    def _ctc_batch_cost(self, call: Call, function: str) -> Outcome:
         """tf_keras.backend.ctc_batch_cost on softmax(logits) (TensorFlow's, in the call's dtype), with its lengths
         as (B, 1) columns; its (B, 1) output squeezed to one loss per sequence."""
         rt = self._runtime()
         tf = rt.tf
-        op = lookup(rt.keras.backend, "ctc_batch_cost", label=f"tf_keras {_keras.keras_version(rt)}")
+        op = lookup(rt.keras.backend, function, label=f"tf_keras {_keras.keras_version(rt)}")
         column = lambda name: tf.constant(np.asarray(call.inputs[name]).reshape(-1, 1))  # noqa: E731
         with tf.device("/GPU:0" if call.device == "gpu" else "/CPU:0"):
             logits = tf.constant(np.asarray(call.inputs["logits"]).astype(rt.np_dtypes[call.dtype]))

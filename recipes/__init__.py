@@ -53,7 +53,8 @@ STRUCTURAL: Mapping[str, str] = MappingProxyType({
                   "(ops.moveaxis(y_pred, axis, -1)).",
     "argument_order": "The target takes (prediction, target) or (log q, p) where the source takes "
                       "(target, prediction) or (p, q).",
-    "log_space_input": "The target's KL function takes log-probabilities of the model (log q), not q.",
+    "log_space_input": "The target takes log-probabilities of the model: its KL function log q, not q; torch's "
+                       "ctc_loss log_softmax(logits), not the logits.",
     "label_encoding": "The target wants another label encoding (integer class indices instead of one-hot "
                       "rows, {-1, 1} instead of {0, 1}).",
     "written_from_ops": "The target has no public function for this loss with these arguments (torch and "
@@ -63,6 +64,19 @@ STRUCTURAL: Mapping[str, str] = MappingProxyType({
                           "smoothed by hand.",
     "log_input_default": "torch's poisson_nll_loss defaults to log_input=True (log-rates); the source "
                          "takes rates.",
+    "time_major_layout": "torch's ctc_loss takes its log_probs laid out (time, batch, classes); optax's and "
+                         "Keras's CTC take (batch, time, classes): transpose(0, 1) either way.",
+    "lengths_as_paddings": "optax's ctc_loss takes paddings, (B, T) and (B, N) arrays that are 1.0 at and past "
+                           "each sequence's length, where torch and Keras take the lengths: "
+                           "lengths = width - paddings.sum(-1), paddings = (arange(width) >= lengths[:, None]).",
+    "blank_index": "The CTC blank's class index: keras.losses.ctc fixes it at 0 (and pads labels with it), "
+                   "torch's blank=, optax's blank_id= and keras.ops.ctc_loss's mask_index= choose it (default 0).",
+    "label_padding": "keras.losses.ctc takes no lengths: it reads each label length as the count of nonzero labels "
+                     "(labels padded with 0, its blank) and uses every frame; keras.ops.ctc_loss takes both lengths.",
+    "infeasible_target": "A CTC target no alignment reaches (a frame per label and one between adjacent repeats "
+                         "do not fit, or the target holds the blank) costs inf (-log 0); optax stands log_epsilon = "
+                         "-1e5 in for log 0 (about 1e5), TensorFlow's kernel under Keras gives about 709.6: the "
+                         "recipe tests feasibility and puts inf (torch's zero_infinity: 0) there.",
 })
 
 

@@ -289,3 +289,56 @@ def tversky_from_optax(y_true, y_pred, alpha=0.5, beta=0.5, smooth=1.0, axis=0):
     false_positives = ops.sum(probs, axis=axis) - intersection
     false_negatives = ops.sum(y_true, axis=axis) - intersection
     return 1 - (intersection + smooth) / (intersection + alpha * false_positives + beta * false_negatives + smooth)
+
+
+# ------------------------------------------------------------------------------------------------------- CTC
+
+@recipe("ctc_loss", source="torch",
+        differences=("time_major_layout", "log_space_input", "argument_order", "label_padding", "infeasible_target",
+                     "mean_divides_by_target_length"),
+        note="keras.ops.ctc_loss(target, output, target_length, output_length, mask_index=blank) takes logits "
+             "(B, T, C) and both lengths; keras.losses.ctc takes neither length (every frame, labels padded with "
+             "0) and fixes the blank at 0. torch's log_probs (T, B, C) go back with ops.transpose(log_probs, "
+             "(1, 0, 2)). Keras computes in float32 (float64 too). torch's reduction='mean' is "
+             "ops.mean(loss / ops.maximum(label_lengths, 1)). zero_infinity=True: put 0.0 where this puts inf.")
+def ctc_loss_from_torch(labels, logits, logit_lengths, label_lengths, blank=0):
+    loss = ops.ctc_loss(labels, logits, label_lengths, logit_lengths, mask_index=blank)  # lengths, blank
+    # TensorFlow's kernel gives about 709.6 (jax's about 1e5) for a target no alignment reaches, torch inf (0 with
+    # zero_infinity): it needs a frame per label and one more between adjacent repeats, and no blank.
+    used = ops.arange(ops.shape(labels)[1])[None, :] < ops.cast(label_lengths, "int32")[:, None]
+    repeats = ops.sum(ops.cast(ops.logical_and(labels[:, 1:] == labels[:, :-1], used[:, 1:]), "int32"), axis=-1)
+    feasible = ops.logical_and(ops.cast(label_lengths, "int32") + repeats <= ops.cast(logit_lengths, "int32"),
+                               ops.logical_not(ops.any(ops.logical_and(used, labels == blank), axis=-1)))
+    return ops.where(feasible, loss, float("inf"))  # zero_infinity=True: 0.0
+
+
+@recipe("ctc_loss", source="optax",
+        differences=("lengths_as_paddings", "label_padding", "infeasible_target"),
+        note="optax's paddings (1.0 at and past each length) are lengths here: T - ops.sum(logit_paddings, -1), "
+             "N - ops.sum(label_paddings, -1). keras.ops.ctc_loss takes the lengths and the blank (mask_index); "
+             "keras.losses.ctc takes neither (every frame, labels padded with 0, blank 0). Keras computes in "
+             "float32 (float64 too).")
+def ctc_loss_from_optax(labels, logits, logit_lengths, label_lengths, blank=0):
+    loss = ops.ctc_loss(labels, logits, label_lengths, logit_lengths, mask_index=blank)  # lengths, blank
+    # The loss is inf for a target no alignment reaches (a frame per label and one more between adjacent repeats,
+    # no blank); TensorFlow's kernel gives about 709.6 there (optax's own ctc_loss about 1e5: its log_epsilon).
+    used = ops.arange(ops.shape(labels)[1])[None, :] < ops.cast(label_lengths, "int32")[:, None]
+    repeats = ops.sum(ops.cast(ops.logical_and(labels[:, 1:] == labels[:, :-1], used[:, 1:]), "int32"), axis=-1)
+    feasible = ops.logical_and(ops.cast(label_lengths, "int32") + repeats <= ops.cast(logit_lengths, "int32"),
+                               ops.logical_not(ops.any(ops.logical_and(used, labels == blank), axis=-1)))
+    return ops.where(feasible, loss, float("inf"))
+
+
+@recipe("ctc_loss", source="torch", args={"blank": 4},
+        differences=("time_major_layout", "log_space_input", "argument_order", "label_padding", "infeasible_target",
+                     "mean_divides_by_target_length"),
+        note="torch's blank= is keras.ops.ctc_loss's mask_index= (keras.losses.ctc has blank 0 only).")
+def ctc_loss_blank_from_torch(labels, logits, logit_lengths, label_lengths, blank=4):
+    return ctc_loss_from_torch(labels, logits, logit_lengths, label_lengths, blank=blank)
+
+
+@recipe("ctc_loss", source="optax", args={"blank": 4}, differences=("lengths_as_paddings", "label_padding",
+                                                                     "infeasible_target"),
+        note="optax's blank_id= is keras.ops.ctc_loss's mask_index= (keras.losses.ctc has blank 0 only).")
+def ctc_loss_blank_from_optax(labels, logits, logit_lengths, label_lengths, blank=4):
+    return ctc_loss_from_optax(labels, logits, logit_lengths, label_lengths, blank=blank)

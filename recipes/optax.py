@@ -329,3 +329,53 @@ def triplet_margin_loss_from_torch(anchor, positive, negative, margin=1.0):
         return jnp.sqrt(jnp.sum((x - y + 1e-6) ** 2, axis=-1))
     z = margin + distance(anchor, positive) - distance(anchor, negative)
     return jnp.where(z >= 0, z, 0.0)  # torch's clamp_min(z, 0): the whole gradient at z == 0
+
+
+# ------------------------------------------------------------------------------------------------------- CTC
+
+@recipe("ctc_loss", source="torch",
+        differences=("time_major_layout", "log_space_input", "lengths_as_paddings", "infeasible_target",
+                     "mean_divides_by_target_length"),
+        note="F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=blank, reduction='none') takes "
+             "log-probabilities laid out (T, B, C) and lengths; optax takes (B, T, K) (logits or log-probabilities: "
+             "its log_softmax leaves the latter as they are) and paddings. torch's reduction='mean' is "
+             "jnp.mean(loss / jnp.maximum(label_lengths, 1)), not jnp.mean(loss). zero_infinity=True: put 0.0 "
+             "where this puts inf (jnp.where's gradient there is 0, as torch's).")
+def ctc_loss_from_torch(labels, logits, logit_lengths, label_lengths, blank=0):
+    def paddings(lengths, width):  # optax: 1.0 at and past each sequence's length
+        return (jnp.arange(width)[None, :] >= lengths[:, None]).astype(logits.dtype)
+
+    loss = optax.losses.ctc_loss(logits, paddings(logit_lengths, logits.shape[1]),  # torch's log_probs.transpose(0, 1)
+                                 labels, paddings(label_lengths, labels.shape[1]), blank_id=blank)
+    # optax's log_epsilon = -1e5 stands in for log 0: a target no alignment reaches costs about 1e5 there, inf in
+    # torch (0 with zero_infinity). It needs a frame per label and one more between adjacent repeats, and no blank.
+    used = jnp.arange(labels.shape[1])[None, :] < label_lengths[:, None]
+    repeats = jnp.sum((labels[:, 1:] == labels[:, :-1]) & used[:, 1:], axis=-1)
+    feasible = (label_lengths + repeats <= logit_lengths) & ~jnp.any(used & (labels == blank), axis=-1)
+    return jnp.where(feasible, loss, jnp.inf)  # zero_infinity=True: 0.0
+
+
+@recipe("ctc_loss", source="keras",
+        differences=("label_padding", "lengths_as_paddings", "blank_index", "infeasible_target", "argument_order"),
+        note="keras.losses.ctc(y_true, y_pred): y_pred logits (B, T, C) as optax takes them, every frame used "
+             "(logit_paddings all 0), y_true padded with 0, which is its blank, each label length read as the count "
+             "of nonzero labels. Keras computes in float32 (float64 too).")
+def ctc_loss_from_keras(labels, logits, logit_lengths, label_lengths):
+    positions = jnp.arange(labels.shape[1])[None, :]
+    y_true = jnp.where(positions < label_lengths[:, None], labels, 0)  # Keras's y_true: labels padded with 0
+    counts = jnp.sum(y_true != 0, axis=-1)                             # Keras: the count of nonzero labels
+    label_paddings = (positions >= counts[:, None]).astype(logits.dtype)
+    logit_paddings = (jnp.arange(logits.shape[1])[None, :] >= logit_lengths[:, None]).astype(logits.dtype)  # Keras: 0
+    loss = optax.losses.ctc_loss(logits, logit_paddings, y_true, label_paddings, blank_id=0)  # Keras's blank is 0
+    # optax's log_epsilon = -1e5 stands in for log 0: a target no alignment reaches (a frame per label and one more
+    # between adjacent repeats) costs about 1e5 there, inf in Keras's convention (about 709.6 on TensorFlow).
+    repeats = jnp.sum((y_true[:, 1:] == y_true[:, :-1]) & (positions[:, 1:] < counts[:, None]), axis=-1)
+    return jnp.where(counts + repeats <= logit_lengths, loss, jnp.inf)
+
+
+@recipe("ctc_loss", source="torch", args={"blank": 4},
+        differences=("time_major_layout", "log_space_input", "lengths_as_paddings", "infeasible_target",
+                     "mean_divides_by_target_length"),
+        note="torch's blank= is optax's blank_id= (the feasibility test reads it too).")
+def ctc_loss_blank_from_torch(labels, logits, logit_lengths, label_lengths, blank=4):
+    return ctc_loss_from_torch(labels, logits, logit_lengths, label_lengths, blank=blank)

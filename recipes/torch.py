@@ -249,3 +249,42 @@ def triplet_margin_loss_signed_l1_from_optax(anchor, positive, negative, margin=
         return (x - y).sum(-1) + 1e-6
     z = distance(anchor, positive) - distance(anchor, negative) + margin
     return torch.maximum(z, torch.zeros_like(z))
+
+
+# ------------------------------------------------------------------------------------------------------- CTC
+
+@recipe("ctc_loss", source="optax",
+        differences=("time_major_layout", "log_space_input", "lengths_as_paddings", "mean_divides_by_target_length"),
+        note="optax.losses.ctc_loss(logits, logit_paddings, labels, label_paddings, blank_id=blank) takes logits "
+             "(B, T, K) and paddings (1.0 at and past each length); F.ctc_loss takes log-probabilities laid out "
+             "(T, B, C) and lengths. A target no alignment reaches costs about 1e5 in optax (log_epsilon stands in "
+             "for log 0), inf here. The batch mean of optax's losses is reduction='sum' / B: reduction='mean' "
+             "divides each loss by its target length first.")
+def ctc_loss_from_optax(labels, logits, logit_lengths, label_lengths, blank=0):
+    # From optax's paddings: logit_lengths = T - logit_paddings.sum(-1), label_lengths = N - label_paddings.sum(-1)
+    log_probs = torch.log_softmax(logits, dim=-1).transpose(0, 1)  # (B, T, C) logits -> (T, B, C) log-probabilities
+    return F.ctc_loss(log_probs, labels, logit_lengths, label_lengths, blank=blank, reduction="none")
+
+
+@recipe("ctc_loss", source="keras",
+        differences=("time_major_layout", "log_space_input", "argument_order", "label_padding", "blank_index",
+                     "mean_divides_by_target_length"),
+        note="keras.losses.ctc(y_true, y_pred): y_pred logits (B, T, C), every frame used (logit_lengths = T for "
+             "each sample), y_true padded with 0, which is its blank, each label length read as the count of "
+             "nonzero labels. Keras computes in float32 (float64 too), and on TensorFlow gives about 709.6 where no "
+             "alignment reaches the target (inf here). keras.losses.CTC()'s mean is reduction='sum' / B, not "
+             "reduction='mean' (which divides each loss by its target length first).")
+def ctc_loss_from_keras(labels, logits, logit_lengths, label_lengths):
+    positions = torch.arange(labels.shape[1], device=labels.device)
+    y_true = torch.where(positions < label_lengths[:, None], labels, 0)  # Keras's y_true: labels padded with 0
+    target_lengths = (y_true != 0).sum(-1)                               # Keras: the count of nonzero labels
+    log_probs = torch.log_softmax(logits, dim=-1).transpose(0, 1)  # (B, T, C) logits -> (T, B, C) log-probabilities
+    return F.ctc_loss(log_probs, y_true, logit_lengths, target_lengths,  # keras.losses.ctc: logit_lengths = T
+                      blank=0, reduction="none")                         # Keras's blank is class 0
+
+
+@recipe("ctc_loss", source="optax", args={"blank": 4},
+        differences=("time_major_layout", "log_space_input", "lengths_as_paddings", "mean_divides_by_target_length"),
+        note="optax's blank_id= is torch's blank=.")
+def ctc_loss_blank_from_optax(labels, logits, logit_lengths, label_lengths, blank=4):
+    return ctc_loss_from_optax(labels, logits, logit_lengths, label_lengths, blank=blank)
