@@ -10,8 +10,9 @@ deviations of each state with ``Deviation.settings``, so verdicts depend on the 
 was imported first; :mod:`reports.variants` lines the processes' records up and shows what changes.
 
 ``python -m reports`` runs every variant with its full selection and merges the results files into one report
-(run labels = variant names).  The README's test command runs the ``default`` variant itself and the others
-as subprocesses from ``tests/variants/test_variants.py``, with the reduced selection :attr:`Variant.quick`.
+(run labels = variant names).  The README's test command runs the ``default`` variant itself; the full suite
+(``pytest --full``, run by ``.ci/run`` after it) runs the others as subprocesses from
+``tests/variants/test_variants.py``, with the reduced selection :attr:`Variant.quick`.
 
 Variant names are run labels; adapter names (``keras_jax``...) are what ``--framework`` and ``-m`` take.
 """

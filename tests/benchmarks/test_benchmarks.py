@@ -106,11 +106,10 @@ def bench_inputs(loss: str, size: str) -> dict:
     """Seeded float32-exact inputs of ``loss`` at ``size`` (built once per loss and size)."""
     key = (loss, size)
     if key not in _INPUTS:
-        make, _ = GENERATORS[loss]
         rng = np.random.default_rng(sum(map(ord, f"bench/{loss}/{size}")))
-        extra = {"logits": True} if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy",
-                                             "binary_crossentropy") else {}
-        raw = make(rng, SIZES[size], **extra)
+        args = {"from_logits": True} if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy",
+                                                 "binary_crossentropy") else {}
+        raw = CATALOGUE[loss].generate(rng, SIZES[size], args)
         _INPUTS.clear()  # one size at a time: the large inputs are gigabytes
         _INPUTS[key] = checks.quantized_inputs(raw, DTYPE)
     return _INPUTS[key]
