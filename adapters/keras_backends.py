@@ -106,10 +106,13 @@ KERAS_JAX = Convention(
             "tie_split", source=f"hinge, squared_hinge, categorical_hinge in {_LOSSES} (ops.maximum / ops.max = "
                                 "jnp.maximum / jnp.max); the jax.lax.max JVP (jax 0.10.2)", versions=_V,
             detail="(The TensorFlow backend gives the active branch the whole gradient.)"),
-        C.abs_grad_at_zero(-1.0, source=f"mean_absolute_error in {_LOSSES} (ops.abs = jnp.abs); jax abs JVP "
-                                        "(jax 0.10.2), measured", versions=_V,
-                           detail="Keras writes mean(abs(y_true - y_pred)) and jax takes d|x|/dx = 1 at 0, so the "
-                                  "derivative in y_pred is -1 there (TensorFlow and torch: 0)."),
+        C.abs_grad_at_zero(-1.0, source=f"mean_absolute_error, mean_absolute_percentage_error in {_LOSSES} "
+                                        "(ops.abs = jnp.abs); jax abs JVP (jax 0.10.2), measured", versions=_V,
+                           applies_to=("mean_absolute_error", "mean_absolute_percentage_error"),
+                           detail="Keras writes mean(abs(y_true - y_pred)) (MAPE: 100 abs((y_true - y_pred) / "
+                                  "max(|y_true|, eps))) and jax takes d|x|/dx = 1 at 0, so the derivative in y_pred "
+                                  "is -1 there (MAPE: -100 / |y_true|, found by the fuzzer at y_true = y_pred = 1); "
+                                  "TensorFlow and torch: 0."),
         C.bce_logits_formula(
             "optax", source=f"binary_crossentropy in {_nn('jax')}", versions=_V,
             detail="-target * log_sigmoid(output) - (1 - target) * log_sigmoid(-output): NaN at (x=-inf, y=0) and "
@@ -326,9 +329,12 @@ JAX_DEVIATIONS: tuple[Deviation, ...] = _common("jax") + _float64_in_float32("ja
     _dev("flushes-subnormals",
          "XLA on CPU flushes subnormals to zero: the fuzz counterexamples found on the other frameworks show it "
          "(float16 BCE gradient at p = 1.19e-7, the clip's lower bound, NaN; float16 KL with a subnormal q: "
-         "NaN gradients).",
+         "NaN gradients), and so do Dice and Tversky in float16 on an empty mask (y = 0, p = 0.0039 or 0.0078: "
+         "the quotient rule's squared denominator (p + 1e-7)^2 = 1.5e-5 is subnormal, flushes to 0, and the "
+         "gradient 0 / 0 is NaN where the mathematics gives 0; found by the fuzzer).",
          {"case": ("fuzz.keras.binary_crossentropy.9f1ba924cb5a", "fuzz.optax.kl_divergence.aa1ea7f4306d",
-                   "fuzz.torch.kl_divergence.fb969c23688d"), "kind": "grad"}, "differs", _XLA_FLUSH),
+                   "fuzz.torch.kl_divergence.fb969c23688d", "fuzz.keras_jax.dice.a0926f056a20",
+                   "fuzz.keras_jax.tversky.4b16e8de0dd4"), "kind": "grad"}, "differs", _XLA_FLUSH),
     _dev("clip-gradient-split-at-the-bound",
          "ops.clip is jnp.clip, a max and a min, and jax splits the gradient of a tie: an input exactly AT a clip "
          "bound gets half its gradient (bfloat16 BCE at p = bfloat16(1e-7), y = 0: 0.5 where the reference, like "

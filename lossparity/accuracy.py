@@ -171,7 +171,11 @@ def targets(adapters: Iterable[Adapter], losses: Sequence[str] | None = None,
             seen = []
             for variant in info.variants:
                 # Rows are (rows, classes): the class axis is the last, so an ``axis`` variant (the
-                # catalogue's rank-3 layouts) is the plain variant here.
+                # catalogue's rank-3 layouts) is the plain variant here.  A loss that sums over a set of axes
+                # (Dice) has one loss per row only when it sums over the classes: its other variants (over the
+                # rows, over everything) are not per-row computations, and this harness leaves them out.
+                if checks.sums_over_axes(binding.loss) and not _sums_over_last_axis(variant.get("axis", -1)):
+                    continue
                 variant = {k: v for k, v in variant.items() if k != "axis"}
                 if variant in seen:
                     continue
@@ -185,6 +189,13 @@ def targets(adapters: Iterable[Adapter], losses: Sequence[str] | None = None,
                         if binding.accepts(call):
                             out.append(Target(adapter, key, form, dict(variant), dtype, device))
     return out
+
+
+def _sums_over_last_axis(axis) -> bool:
+    """``axis`` (an overlap loss's summed axes) of a rank-2 ``(rows, classes)`` input is the classes alone."""
+    if axis is None:
+        return False
+    return sorted({int(a) % 2 for a in np.atleast_1d(axis)}) == [1]
 
 
 # ---------------------------------------------------------------------------------------------------
