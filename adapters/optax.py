@@ -669,6 +669,16 @@ DEVIATIONS: tuple[Deviation, ...] = (
         source="optax/losses/_segmentation.py dice_loss (0.2.8) on the XLA CPU backend (denormals flushed); "
                "measured with jax 0.10.2"),
     Deviation(
+        name="generalized_dice_weight_overflows_in_float16",
+        summary="multiclass_generalized_dice_loss computes its class weights 1 / (count^2 + 1e-7) in the input's "
+                "dtype: in float16 a class absent from the batch weighs 1 / 1.19e-7 = 8.4e6 > 65504, inf, and the "
+                "normalisation inf / inf gives NaN (value and gradient) where float32 and float64 give 0.3151 "
+                "(the reference keeps the weights finite).",
+        when={"loss": "generalized_dice", "case": "edge.generalized-dice.absent-class-float16", "dtype": "float16",
+              "kind": ("edge", "grad")},
+        shows="nan", versions=">=0.2.8",
+        source="optax/losses/_segmentation.py multiclass_generalized_dice_loss (0.2.8); measured with jax 0.10.2"),
+    Deviation(
         name="multiclass_hinge_tie_from_rounding",
         summary="multiclass_hinge_loss adds the margin 1 in the input's dtype: in bfloat16 1 + 0.0039 rounds to 1, "
                 "a tie the exact scores do not have, and jax splits the gradient ([-0.5, 0.5, 0] against "
