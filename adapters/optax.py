@@ -82,6 +82,22 @@ OPTAX = Convention(
             "optax", source=f"sigmoid_binary_cross_entropy in {_OPTAX_CLS_SRC}", versions=">=0.1",
             detail="sigmoid_binary_cross_entropy computes -y log_sigmoid(x) - (1-y) log_sigmoid(-x) with plain "
                    "products: NaN at (x=-inf, y=0) and (x=+inf, y=1)."),
+        C.generalized_dice_weight_epsilon(
+            1e-7, source=f"multiclass_generalized_dice_loss in optax/losses/_segmentation.py ({_OPTAX_SRC})",
+            versions=">=0.2.8",
+            detail="class_weights = 1.0 / (class_frequencies**2 + epsilon), epsilon = 1e-7 ('Add small epsilon to "
+                   "avoid division by zero'): a class absent from the whole batch weighs 1e7 before the "
+                   "normalisation, about K after it, and the others about 0 (edge.generalized-dice.absent-class: "
+                   "0.11424002171294428 in float64, the mathematics NaN)."),
+        C.generalized_dice_class_mean(
+            source=f"multiclass_generalized_dice_loss in optax/losses/_segmentation.py ({_OPTAX_SRC})",
+            versions=">=0.2.8",
+            detail="class_frequencies = jnp.sum(targets, axis=tuple(range(targets.ndim - 1))) (the whole batch), "
+                   "class_weights / jnp.sum(class_weights) * len(class_weights), then jnp.mean(dice_loss(..., "
+                   "class_weights=class_weights, reduction='none', ignore_background=...)): each (sample, class) "
+                   "Dice 1 - (I + s) / ((T + P) / 2 + s) over the axes between the first and the last, times its "
+                   "weight, averaged over samples and classes (measured to 1e-16 in float64 on (4, 2), (3, 5, 3) "
+                   "and (2, 3, 4, 3) batches, smooth 0 and 1, ignore_background both ways)."),
     ], {
         "argument_order": "optax losses take (logits/predictions, labels/targets): softmax_cross_entropy("
                           "logits, labels); kl_divergence(log_predictions, targets) = KL(targets || "
@@ -106,7 +122,10 @@ OPTAX = Convention(
                 "ValueError for any probability other than 1 (its single channel must 'sum to 1'). "
                 "ignore_background=True drops the first entry of the result's last axis whatever it is: with "
                 "the classes summed (axis=-1) it drops the first SAMPLE (not bound there). "
-                "multiclass_generalized_dice_loss weights classes by 1 / (count^2 + 1e-7) (not bound). "
+                "multiclass_generalized_dice_loss(predictions, targets, smooth=1.0, apply_softmax=True, "
+                "ignore_background=False) is the reference's generalized_dice under the flags "
+                "generalized_dice_class_mean and generalized_dice_weight_epsilon (not Sudre et al.'s one ratio), "
+                "with axis = every axis but the first, averaged over the samples: one scalar. "
                 "optax/losses/_segmentation.py (optax 0.2.8).",
         "cosine_epsilon": "cosine_similarity / cosine_distance take epsilon=0.0 by default: sqrt(clip(sum x^2, "
                           "epsilon)) is the plain norm, so a zero vector gives NaN (value and gradient), the "
@@ -221,6 +240,23 @@ class DiceBinding(OptaxBinding):
         if call.args.get("ignore_background"):  # K - 1 losses per sample: the check reduces K (its gradient)
             return False
         return ndim - summed == 1
+
+
+@dataclass(frozen=True)
+class GeneralizedDiceBinding(OptaxBinding):
+    """optax's multiclass_generalized_dice_loss returns one scalar, the mean over its first axis (the samples) of
+    each sample's loss summed over the other axes: the reference's ``axis`` must be every axis but the first
+    (form ``mean``), or None (every axis: the whole batch passed as one sample, a leading axis of length 1)."""
+
+    def accepts(self, call: Call) -> bool:
+        if not super().accepts(call):
+            return False
+        ndim = np.ndim(call.inputs.get("y_pred"))
+        axis = call.args.get("axis")
+        if axis is None:
+            return True
+        axes = sorted(int(a) % max(ndim, 1) for a in np.atleast_1d(axis))
+        return ndim >= 2 and axes == list(range(1, ndim))
 
 
 @dataclass(frozen=True)
@@ -393,6 +429,17 @@ def _tversky(jax, jnp, optax, a, args):
                                   axis=_overlap_axis(args, a["y_pred"].ndim), **_class_weights(a))
 
 
+def _generalized_dice(jax, jnp, optax, a, args):
+    # The reference's axis=None (one value for the whole batch) is the batch given a leading axis of length 1
+    # (one sample: optax sums over every axis between the first and the last); otherwise the arrays as they are.
+    y_pred, y_true = a["y_pred"], a["y_true"]
+    if args.get("axis") is None:
+        y_pred, y_true = y_pred[None], y_true[None]
+    return optax.losses.multiclass_generalized_dice_loss(
+        y_pred, y_true, smooth=float(args.get("smooth", 0.0)), apply_softmax=True,
+        ignore_background=bool(args.get("ignore_background", False)))
+
+
 def _binary_dice(jax, jnp, optax, a, args):
     # binary_dice_loss on (N, ..., 1) inputs sums over its default axes (between the first and the last) and
     # averages its one channel away: for a rank >= 3 input the (N,) losses get their channel axis back (layout:
@@ -445,6 +492,7 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "dice": _dice,
     "tversky": _tversky,
     "dice@binary": _binary_dice,
+    "generalized_dice": _generalized_dice,
     "cosine_similarity@epsilon": _cosine_similarity_epsilon,
     "cosine_distance@epsilon": _cosine_distance_epsilon,
     "triplet_margin_loss": _triplet,
@@ -541,6 +589,13 @@ BINDINGS: dict[str, Binding] = {
         _DICE_FORMS, CONVENTION, granularity="sample", args=("alpha", "beta", "smooth", "from_logits", "class_weight",
                                                                "ignore_background"),
         requires={"from_logits": True}),
+    "generalized_dice": GeneralizedDiceBinding(
+        "generalized_dice", "optax.losses.multiclass_generalized_dice_loss(predictions=y_pred, targets=y_true, "
+        "smooth=smooth, apply_softmax=True, ignore_background=ignore_background): the mean over the first axis, "
+        "axis = every other axis (axis=None: the batch given a leading axis of length 1) (from_logits=True only: "
+        "apply_softmax=False raises TracerBoolConversionError under jax.jit)",
+        ("function:mean",), CONVENTION, granularity="sample", args=("smooth", "from_logits", "ignore_background"),
+        requires={"from_logits": True}),
     "dice@binary": BinaryDiceBinding(
         "dice", "optax.losses.binary_dice_loss(predictions=y_pred, targets=y_true, smooth=smooth, apply_sigmoid=True) "
         "on (N, ..., 1) inputs, summed over the axes between the first and the last (axis = those), channel kept; "
@@ -613,6 +668,16 @@ DEVIATIONS: tuple[Deviation, ...] = (
         shows="nan", versions=OPTAX_VERSIONS,
         source="optax/losses/_segmentation.py dice_loss (0.2.8) on the XLA CPU backend (denormals flushed); "
                "measured with jax 0.10.2"),
+    Deviation(
+        name="generalized_dice_weight_overflows_in_float16",
+        summary="multiclass_generalized_dice_loss computes its class weights 1 / (count^2 + 1e-7) in the input's "
+                "dtype: in float16 a class absent from the batch weighs 1 / 1.19e-7 = 8.4e6 > 65504, inf, and the "
+                "normalisation inf / inf gives NaN (value and gradient) where float32 and float64 give 0.3151 "
+                "(the reference keeps the weights finite).",
+        when={"loss": "generalized_dice", "case": "edge.generalized-dice.absent-class-float16", "dtype": "float16",
+              "kind": ("edge", "grad")},
+        shows="nan", versions=">=0.2.8",
+        source="optax/losses/_segmentation.py multiclass_generalized_dice_loss (0.2.8); measured with jax 0.10.2"),
     Deviation(
         name="multiclass_hinge_tie_from_rounding",
         summary="multiclass_hinge_loss adds the margin 1 in the input's dtype: in bfloat16 1 + 0.0039 rounds to 1, "
@@ -768,7 +833,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
                           "sparse_categorical_crossentropy", "l2_loss", "categorical_crossentropy@safe",
                           "kl_divergence@log_targets", "generalized_kl_divergence",
                           "generalized_kl_divergence@convex", "dice", "tversky", "dice@binary",
-                          "triplet_margin_loss", "cosine_similarity@epsilon", "cosine_distance@epsilon"),
+                          "generalized_dice", "triplet_margin_loss", "cosine_similarity@epsilon", "cosine_distance@epsilon"),
               "dtype": ("float16", "bfloat16"), "kind": ("value", "edge")},
         shows="half-arithmetic", versions=OPTAX_VERSIONS,
         source="XLA CPU (jax 0.10.2): elementwise ops and reductions in the operands' dtype; measured "

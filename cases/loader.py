@@ -239,7 +239,8 @@ def _check_inputs_fit(c: _Checker, loss: str, fn, args: dict, inputs: dict[str, 
         if isinstance(axis, list) and labels:
             c.fail("args.axis", f"reference {loss}() reads integer labels along one class axis: give one "
                                 f"integer, not {S.short(axis)}")
-        axes = axis if isinstance(axis, list) else [axis]
+        # None (a loss summing over every axis, the generalised Dice's default) names no axis to check.
+        axes = axis if isinstance(axis, list) else [] if axis is None else [axis]
         for name in values:
             shape = inputs[name].shape
             nd = len(shape)
@@ -255,7 +256,7 @@ def _check_inputs_fit(c: _Checker, loss: str, fn, args: dict, inputs: dict[str, 
                 if a % nd in seen:
                     c.fail("args.axis", f"axis {a} repeated (the same axis of inputs.{name} twice)")
                 seen.add(a % nd)
-        class_axis = axes[0]
+        class_axis = axes[0] if axes else -1
     if edge:
         return
     want = inputs[pred].shape

@@ -511,6 +511,58 @@ def _overlap_strategy(draw, st, S, dtype, args):
         return {"y_true": y_true, "y_pred": draw(S.logits(shape, dtype))}
     probs = st.floats(1e-3, 1.0)
     return {"y_true": y_true, "y_pred": draw(S.float_arrays(shape, probs).map(lambda x: S.rounded(x, dtype)))}
+# The generalised Dice loss sums over the classes too (its axes must include the last): None, every axis (one value
+# for the batch), is its default; (1, ..., ndim - 1) is one value per sample.
+GDICE_AXIS = Arg("axis", "axes", "None (every axis) or a tuple of axes summed over that includes the last (the "
+                 "classes)", _is_axes, samples=(None, (1, 2)))
+
+
+def _present_labels(rng, shape, axes):
+    """Class indices of ``shape[:-1]`` in which every class appears in every segmentation (each slice over the
+    summed axes other than the last); the class count is cut to the pixels a segmentation has."""
+    ndim = len(shape)
+    axes = tuple(range(ndim)) if axes is None else tuple(int(a) % ndim for a in np.atleast_1d(axes))
+    spatial = [a for a in range(ndim - 1) if a in axes]
+    outer = [a for a in range(ndim - 1) if a not in axes]
+    pixels = int(np.prod([shape[a] for a in spatial])) if spatial else 1
+    k = max(1, min(shape[-1], pixels))
+    labels = rng.integers(0, k, size=shape[:-1])
+    moved = np.transpose(labels, outer + spatial).reshape(-1, pixels).copy()
+    for row in moved:
+        row[rng.permutation(pixels)[:k]] = np.arange(k)
+    back = moved.reshape([shape[a] for a in outer + spatial])
+    return np.transpose(back, np.argsort(outer + spatial)), k
+
+
+def _generalized_dice_generate(rng, shape, args):
+    """A one-hot segmentation in which every class is present in every segmentation (an absent class weighs
+    1/0: the edge case's job), with probabilities in (0.02, 0.98) normalised over the classes, or logits
+    (scale 2) when ``from_logits``."""
+    labels, k = _present_labels(rng, tuple(shape), args.get("axis"))
+    y_true = np.eye(k)[labels]
+    if args.get("from_logits"):
+        return {"y_true": y_true, "y_pred": rng.normal(scale=2.0, size=y_true.shape)}
+    p = rng.uniform(0.02, 0.98, size=y_true.shape)
+    return {"y_true": y_true, "y_pred": p / p.sum(axis=-1, keepdims=True)}
+
+
+@_composite
+def _generalized_dice_strategy(draw, st, S, dtype, args):
+    """One-hot masks with every class present in the batch (the fuzzer leaves ``axis`` at its default, None),
+    and logits or probabilities bounded away from 0."""
+    shape = draw(S.shapes())
+    pixels = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    k = max(1, min(shape[-1], pixels))
+    shape = tuple(shape[:-1]) + (k,)
+    labels = np.asarray(draw(st.lists(st.integers(0, k - 1), min_size=pixels, max_size=pixels)), dtype=np.int64)
+    labels[np.asarray(draw(st.permutations(range(pixels))))[:k]] = np.arange(k)
+    y_true = np.eye(k)[labels].reshape(shape)
+    if args.get("from_logits"):
+        return {"y_true": y_true, "y_pred": draw(S.logits(shape, dtype))}
+    probs = st.floats(1e-3, 1.0)
+    return {"y_true": y_true, "y_pred": draw(S.float_arrays(shape, probs).map(lambda x: S.rounded(x, dtype)))}
+
+
 NORM_DEGREE = Arg("p", "float", "a finite number >= 1 (the degree of the distance's norm)",
                   lambda v: _finite(v) and float(v) >= 1.0, samples=(2, 1, 3), interval=(1.0, 4.0))
 # Any finite margin is defined; torch refuses margin <= 0 (ValueError: the edge case edge.triplet.margin-zero and
@@ -733,6 +785,17 @@ _ENTRIES = [
              notes="alpha weighs false positives in the mathematics and optax's dice_loss, false negatives in Keras's "
                    "tversky (keras.losses.tversky(alpha=a, beta=b) = optax dice_loss(alpha=b, beta=a, smooth=0) up "
                    "to Keras's 1e-7)."),
+    # 1 - ratio near a perfect overlap cancels, as for Dice.
+    LossInfo(name="generalized_dice", kind="loss", inputs=(_TARGET, _PRED),
+             args=(SMOOTH, FROM_LOGITS, IGNORE_BACKGROUND, GDICE_AXIS), generate=_generalized_dice_generate,
+             variants=({}, {"from_logits": True, "smooth": 1.0, "axis": (1, 2)},
+                       {"from_logits": True, "ignore_background": True}),
+             strategy=_generalized_dice_strategy, unit_intermediate=True, oracle=_oracle_of("generalized_dice"),
+             notes="Sudre et al.: one ratio of class-weighted sums, w_c = 1 / count_c^2 (an absent class: NaN). "
+                   "optax's multiclass_generalized_dice_loss is a weighted mean of per-(sample, class) smoothed Dice "
+                   "losses, weights 1 / (count^2 + 1e-7) from the whole batch normalised to mean 1 (flags "
+                   "generalized_dice_class_mean, generalized_dice_weight_epsilon); logits only, smooth=1.0 by "
+                   "default, one scalar (the mean over the first axis)."),
     # cos is a rounded quantity of size one (as for cosine_distance).
     LossInfo(name="cosine_embedding_loss", kind="loss",
              inputs=(Input("y_true", "target", discrete=True), Input("x1", "prediction", differentiable=True),

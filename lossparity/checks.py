@@ -227,9 +227,19 @@ def sums_over_axes(loss: str) -> bool:
     return spec is not None and spec.kind == "axes"
 
 
+def axis_argument(loss: str, args: dict):
+    """The ``axis`` the reference computes with: the check's, else the reference function's default (-1 for
+    most losses; None, every axis, for the generalised Dice)."""
+    if "axis" in args:
+        return args["axis"]
+    fn = reference.LOSSES.get(loss)
+    param = inspect.signature(fn).parameters.get("axis") if fn is not None else None
+    return -1 if param is None or param.default is inspect.Parameter.empty else param.default
+
+
 def reduced_axes(loss: str, args: dict, ndim: int) -> tuple[int, ...]:
     """The axes of the prediction the loss reduces (non-negative): its class axis, or every axis it sums over."""
-    axis = args.get("axis", -1)
+    axis = axis_argument(loss, args)
     if sums_over_axes(loss):
         return reference.losses.overlap_axes(tuple(axis) if isinstance(axis, list) else axis, ndim)
     return (int(axis if axis is not None else -1) % max(ndim, 1),)
@@ -449,7 +459,7 @@ def value_bound(fn, inputs: dict, dtype: str, call: Call, loss: str, gradient: b
     own final rounding.  ``scale``: the ``scale`` of an earlier bound of the same check (another model),
     which saves the condition estimate's evaluations.
     """
-    axis = call.args.get("axis", -1)
+    axis = axis_argument(loss, call.args)
     events = entry(loss).event_rank
     rows = (axis == -1 or (axis is None and not sums_over_axes(loss))) and events == 1
     unit = entry(loss).unit_intermediate and not judged_relatively(loss, call.args, gradient)

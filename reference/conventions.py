@@ -45,6 +45,7 @@ __all__ = [
     "similarity_negated", "cosine_inverse_norm_cap", "cosine_squared_norm_floor", "cosine_norm_floor",
     "cosine_squared_norm_epsilon", "clip_after_activation",
     "overlap_denominator_epsilon", "tversky_weights_swapped",
+    "generalized_dice_weight_epsilon", "generalized_dice_class_mean",
     "distance_difference_epsilon", "distance_power_sum_epsilon", "distance_signed_power",
 ]
 
@@ -720,3 +721,35 @@ def tversky_weights_swapped(*, source: str, versions: str, applies_to: Iterable[
         "sum((1 - y_true) y_pred), the reverse of Salehi et al.'s alpha |P \\ G| + beta |G \\ P|: tversky(alpha=a, "
         "beta=b) here is the mathematics' tversky(alpha=b, beta=a) (the same only when a = b).", detail, source,
         versions)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The generalised Dice loss (Sudre et al. 2017): class weights w_c = 1 / (sum_i y_ic)^2 and one ratio of
+# class-weighted sums.  An absent class (sum_i y_ic = 0) has an infinite weight: the mathematics is NaN.
+
+
+def generalized_dice_weight_epsilon(eps: float, *, source: str, versions: str,
+                                    applies_to: Iterable[str] = ("generalized_dice",), detail: str = "") -> Flag:
+    """The class weights are ``1 / (count_c^2 + eps)`` (``eps`` formed in the input's dtype): an absent class
+    gets the weight ``1 / eps`` instead of ``1 / 0``."""
+    eps = _epsilon("generalized_dice_weight_epsilon", eps)
+    return _flag(
+        "generalized_dice_weight_epsilon", eps, applies_to,
+        f"w_c = 1 / (count_c^2 + eps), eps = {eps!r} (in the input's dtype): a class absent from the mask weighs "
+        "1 / eps (math: 1 / 0, and the loss is NaN); a present class's weight moves by a relative eps / count^2.",
+        detail, source, versions)
+
+
+def generalized_dice_class_mean(*, source: str, versions: str, applies_to: Iterable[str] = ("generalized_dice",),
+                                detail: str = "") -> Flag:
+    """Not one ratio of class-weighted sums but a weighted MEAN of per-class smoothed Dice losses: the weights
+    counted over the whole batch (every axis but the classes), normalised to mean 1 over all the classes."""
+    return _flag(
+        "generalized_dice_class_mean", True, applies_to,
+        "loss = mean over the kept classes of w~_c (1 - (2 I_c + 2s) / (T_c + P_c + 2s)), the per-class Dice summed "
+        "over the axes the loss sums (the classes aside), w~_c = K w_c / sum_k w_k over all K classes with the "
+        "counts taken over the whole batch (every axis but the last), where Sudre et al. take 1 - (2 sum_c w_c I_c "
+        "+ 2s) / (sum_c w_c (T_c + P_c) + 2s) with each segmentation's own counts; ignore_background drops class "
+        "0's term after the normalisation (the mean runs over K - 1 classes).  On a balanced 4-pixel, 2-class "
+        "segmentation with smooth=1: 0.20346779 where Sudre's formula (smooth=0) gives 0.30477659.",
+        detail, source, versions)

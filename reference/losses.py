@@ -29,7 +29,7 @@ __all__ = [
     "categorical_generalized_cross_entropy", "soft_margin_loss", "hinge_embedding_loss", "margin_ranking_loss",
     "multi_margin_loss", "gaussian_nll_loss",
     "cosine_similarity", "cosine_distance", "binary_focal_crossentropy", "categorical_focal_crossentropy",
-    "dice", "tversky",
+    "dice", "tversky", "generalized_dice",
     "triplet_margin_loss", "cosine_embedding_loss", "ctc_loss",
 ]
 
@@ -1645,6 +1645,93 @@ def tversky(y_true, y_pred, *, alpha: float = 0.5, beta: float = 0.5, smooth: fl
     return _tversky(y_true, y_pred, alpha=alpha, beta=beta, smooth=smooth, from_logits=from_logits,
                     ignore_background=ignore_background, axis=axis, class_weight=class_weight,
                     convention=convention)[0]
+
+
+def _generalized_dice(y_true, y_pred, *, smooth=0.0, from_logits=False, ignore_background=False, axis=None,
+                      convention="math"):
+    """``(value, grad)`` of the generalised Dice loss (see :func:`generalized_dice`)."""
+    name = "generalized_dice"
+    from_logits = check_bool(name, "from_logits", from_logits)
+    ignore_background = check_bool(name, "ignore_background", ignore_background)
+    smooth = check_nonnegative(name, "smooth", smooth)
+    conv = get_convention(convention)
+    dt = narrow_dtype(y_pred)
+    x = f64(y_pred)
+    y = f64(y_true)
+    if y.shape != x.shape:
+        raise ValueError(f"{name}: y_true {y.shape} and y_pred {x.shape} differ in shape")
+    if x.ndim == 0:
+        raise ValueError(f"{name}: y_pred must have at least one dimension (the classes, last)")
+    axes = overlap_axes(axis, x.ndim)
+    k = x.shape[-1]
+    if x.ndim - 1 not in axes:
+        raise ValueError(f"{name}: axis={axis!r} must sum over the classes (the last axis)")
+    spatial = tuple(a for a in axes if a != x.ndim - 1)
+    keep = np.ones(k)
+    if ignore_background and k > 1:
+        keep[0] = 0.0  # class 0 (background) left out; one channel is kept
+    eps = conv.value_for("generalized_dice_weight_epsilon", name)
+    eps = 0.0 if eps is None else _in_dtype(eps, dt)
+    class_mean = bool(conv.value_for("generalized_dice_class_mean", name, False))
+    with errstate():
+        q, back = _activated(x, from_logits)
+        inter = np.sum(y * q, axis=spatial, keepdims=True)
+        t = np.sum(y, axis=spatial, keepdims=True)
+        p = np.sum(q, axis=spatial, keepdims=True)
+        if class_mean:  # a weighted mean of per-class Dice losses, weights from the whole batch's counts
+            count = np.sum(y, axis=tuple(range(x.ndim - 1)), keepdims=True)
+            w = 1.0 / (count ** 2 + eps)
+            w = w / np.sum(w) * k
+            num = 2.0 * inter + 2.0 * smooth
+            den = t + p + 2.0 * smooth
+            kept = keep.sum()
+            value = np.sum(np.where(keep > 0, w * (1.0 - num / den), 0.0), axis=-1, keepdims=True) / kept
+            gq = np.where(keep > 0, -(w / kept) * (2.0 * y * den - num) / den ** 2, 0.0)
+        else:  # Sudre et al.: one ratio of class-weighted sums, each segmentation's own counts
+            w = np.where(keep > 0, 1.0 / (t ** 2 + eps), 0.0)
+            num = np.sum(np.where(keep > 0, 2.0 * w * inter, 0.0), axis=-1, keepdims=True) + 2.0 * smooth
+            den = np.sum(np.where(keep > 0, w * (t + p), 0.0), axis=-1, keepdims=True) + 2.0 * smooth
+            value = 1.0 - num / den
+            gq = np.where(keep > 0, -(2.0 * w * y * den - num * w) / den ** 2, 0.0)
+        g = back(gq)
+    value = np.squeeze(value, axis=axes)
+    return scalar(value), g
+
+
+def generalized_dice(y_true, y_pred, *, smooth: float = 0.0, from_logits: bool = False,
+                     ignore_background: bool = False, axis=None, convention: ConventionLike = "math"):
+    r"""Generalised Dice loss (Sudre et al.) over ``axis``, which must include the class axis (the last).
+
+    .. math:: 1 - \frac{2 \sum_c w_c \sum_i y_{ic} p_{ic} + 2s}{\sum_c w_c \sum_i (y_{ic} + p_{ic}) + 2s},
+              \qquad w_c = \frac{1}{\left(\sum_i y_{ic}\right)^2}
+
+    ``i`` runs over the axes of ``axis`` other than the last (one segmentation's pixels), ``c`` over the last
+    (the classes); the output is ``y_pred``'s shape without the axes of ``axis`` (None, the default: every axis,
+    one value for the batch).  ``p = y_pred``, or its softmax over the last axis (a sigmoid for one channel)
+    when ``from_logits``.  ``s = smooth`` enters as ``2s`` (as in :func:`dice`).  A class absent from a
+    segmentation has ``w_c = 1/0``: the loss is NaN.  ``ignore_background`` leaves class 0 out of both sums
+    (with more than one class).  Gradient w.r.t. ``p``: :math:`-w_c (2 y_{ic} D - N) / D^2`.  ValueError for
+    shapes that differ, or an ``axis`` that leaves the classes out.  Flags: ``generalized_dice_weight_epsilon``
+    (``w_c = 1 / (count^2 + eps)``), ``generalized_dice_class_mean`` (a weighted mean of per-class Dice losses,
+    weights from the whole batch, normalised to mean 1).
+
+    Example:
+      >>> y = [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]
+      >>> p = [[0.9525741268224331, 0.04742587317756678], [0.549833997312478, 0.4501660026875221],
+      ...      [0.07585818002124356, 0.9241418199787566], [0.6456563062257954, 0.35434369377420455]]
+      >>> print(generalized_dice(y, p))
+      0.30477659052803197
+      >>> print(generalized_dice([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], p))
+      0.6843709055572207
+      >>> print(generalized_dice([[1.0, 0.0], [1.0, 0.0]], [[0.8, 0.2], [0.6, 0.4]]))
+      nan
+
+    References:
+      Sudre, Li, Vercauteren, Ourselin, Cardoso, Generalised Dice overlap as a deep learning loss function for
+      highly unbalanced segmentations, DLMIA 2017 (arXiv:1707.03237), eq. (2); Crum et al., IEEE TMI 2006.
+    """
+    return _generalized_dice(y_true, y_pred, smooth=smooth, from_logits=from_logits,
+                             ignore_background=ignore_background, axis=axis, convention=convention)[0]
 def _cosine_embedding_parts(y_true, x1, x2, *, margin=0.0, axis=-1, convention="math"):
     """``(value, {"x1": d/dx1, "x2": d/dx2})``."""
     name = "cosine_embedding_loss"
@@ -1975,6 +2062,7 @@ IMPLEMENTATIONS = {
     "categorical_focal_crossentropy": _cfocal,
     "dice": _dice,
     "tversky": _tversky,
+    "generalized_dice": _generalized_dice,
     "triplet_margin_loss": _triplet,
     "cosine_embedding_loss": _cosine_embedding,
     "ctc_loss": _ctc_loss,
@@ -2013,6 +2101,7 @@ LOSSES = {
     "categorical_focal_crossentropy": categorical_focal_crossentropy,
     "dice": dice,
     "tversky": tversky,
+    "generalized_dice": generalized_dice,
     "triplet_margin_loss": triplet_margin_loss,
     "cosine_embedding_loss": cosine_embedding_loss,
     "ctc_loss": ctc_loss,

@@ -598,7 +598,8 @@ def _evaluate(name, *args, **kwargs):
 
 _PROB_INPUTS = ("entropy", "cross_entropy", "kl_divergence", "categorical_crossentropy",
                 "sparse_categorical_crossentropy", "binary_crossentropy", "generalized_kl_divergence",
-                "categorical_generalized_cross_entropy", "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky")
+                "categorical_generalized_cross_entropy", "binary_focal_crossentropy", "categorical_focal_crossentropy", "dice", "tversky",
+                "generalized_dice")
 
 
 def grad(name: str, *args, step: float = 1e-25, relative=None, **kwargs) -> np.ndarray:
@@ -643,12 +644,15 @@ LOSSES = {name: _make(name) for name in _ROWS}
 # Overlap losses (Dice, Tversky): sums over several axes, so evaluated on whole arrays (mpf object arrays),
 # not row by row.
 
-_OVERLAP = ("dice", "tversky")
+_OVERLAP = ("dice", "tversky", "generalized_dice")
 
 
 def _overlap_mp(name, y, x, kw):
     """The loss (an object array of mpf, or one mpf) on mpf arrays ``y``, ``x`` (``x``: y_pred)."""
     from .losses import overlap_axes
+
+    if name == "generalized_dice":
+        return _generalized_dice_mp(y, x, kw)
 
     conv, dt = kw["conv"], kw["dt"]
     alpha, beta = mpf(kw.get("alpha", 0.5)), mpf(kw.get("beta", 0.5))
@@ -696,6 +700,72 @@ def _overlap_mp(name, y, x, kw):
             out = out[..., 1:]
         return out
     return 1 - ratio(num, den)
+
+
+def _probabilities_mp(x, from_logits):
+    if not from_logits:
+        return x
+    if x.shape[-1] == 1:
+        return np.array([1 / (1 + mpmath.exp(-v)) for v in x.ravel()], dtype=object).reshape(x.shape)
+    flat = x.reshape(-1, x.shape[-1])
+    return np.array([[mpmath.exp(v) for v in _log_softmax_row(list(r))] for r in flat], dtype=object).reshape(x.shape)
+
+
+def _generalized_dice_mp(y, x, kw):
+    """Sudre et al.'s generalised Dice, or (``generalized_dice_class_mean``) the weighted mean of per-class Dice
+    losses; weights 1 / (count^2 [+ eps]); 1/0 is an infinite weight (the value is then NaN)."""
+    from .losses import overlap_axes
+
+    conv, dt, name = kw["conv"], kw["dt"], "generalized_dice"
+    smooth = mpf(kw.get("smooth", 0.0))
+    eps = conv.value_for("generalized_dice_weight_epsilon", name)
+    eps = mpf(0) if eps is None else mpf(float(np.asarray(eps, dtype=np.float64).astype(dt)))
+    axes = overlap_axes(kw.get("axis"), x.ndim)
+    if x.ndim - 1 not in axes:
+        raise ValueError(f"{name}: axis must sum over the classes (the last axis)")
+    spatial = tuple(a for a in axes if a != x.ndim - 1)
+    k = x.shape[-1]
+    kept = [c for c in range(k) if not (kw.get("ignore_background") and k > 1 and c == 0)]
+    q = _probabilities_mp(x, kw.get("from_logits"))
+
+    def inv(v):
+        return INF if v == 0 else 1 / v
+
+    def ratio(n, d):
+        return NAN if (d == 0 and n == 0) or mpmath.isinf(d) or mpmath.isnan(d) or mpmath.isnan(n) else n / d
+
+    inter = np.sum(y * q, axis=spatial, keepdims=True)
+    t = np.sum(y, axis=spatial, keepdims=True)
+    p = np.sum(q, axis=spatial, keepdims=True)
+    out_shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    rest = [i for i in range(x.ndim - 1) if i not in spatial]  # the kept axes (of the output)
+    values = []
+    if conv.value_for("generalized_dice_class_mean", name, False):
+        count = np.sum(y, axis=tuple(range(x.ndim - 1))).ravel()
+        w = [inv(c ** 2 + eps) for c in count]
+        total = mpmath.fsum(w)
+        w = [NAN if mpmath.isinf(total) else wc / total * k for wc in w]
+    for idx in np.ndindex(*out_shape) if out_shape else [()]:
+        at = [0] * x.ndim
+        for axis_index, i in zip(rest, idx):
+            at[axis_index] = i
+        terms = []
+        for c in kept:
+            at[-1] = c
+            I, T, P = inter[tuple(at)], t[tuple(at)], p[tuple(at)]
+            terms.append((c, I, T, P))
+        if conv.value_for("generalized_dice_class_mean", name, False):
+            values.append(mpmath.fsum(w[c] * (1 - ratio(2 * I + 2 * smooth, T + P + 2 * smooth))
+                                      for c, I, T, P in terms) / len(kept))
+        else:
+            ws = [inv(T ** 2 + eps) for _, _, T, _ in terms]
+            num = mpmath.fsum(2 * wc * I if I != 0 or not mpmath.isinf(wc) else NAN
+                              for wc, (_, I, _, _) in zip(ws, terms)) + 2 * smooth
+            den = mpmath.fsum(wc * (T + P) for wc, (_, _, T, P) in zip(ws, terms)) + 2 * smooth
+            values.append(1 - ratio(num, den))
+    if not out_shape:
+        return values[0]
+    return np.array(values, dtype=object).reshape(out_shape)
 
 
 def _overlap_inputs(y_true, y_pred, kwargs):
