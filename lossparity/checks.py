@@ -232,6 +232,11 @@ def axis_argument(loss: str, args: dict):
     most losses; None, every axis, for the generalised Dice)."""
     if "axis" in args:
         return args["axis"]
+    return _default_axis(loss)
+
+
+@functools.lru_cache(maxsize=None)
+def _default_axis(loss: str):
     fn = reference.LOSSES.get(loss)
     param = inspect.signature(fn).parameters.get("axis") if fn is not None else None
     return -1 if param is None or param.default is inspect.Parameter.empty else param.default
