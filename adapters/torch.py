@@ -597,9 +597,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
         summary="F.cross_entropy(label_smoothing=e, reduction='sum') adds the unscaled smoothing term -sum log q over "
                 "every class of every sample in float16 before multiplying it by e/K: on the fuzzer's batch (34 "
                 "samples, 7 classes, logits up to +-1000) that sum is 65509.67 > 65504, so the loss is inf where "
-                "the loss, 14148.58, and the sum of reduction='none' (14152), are representable.",
-        when={"loss": "sparse_categorical_crossentropy", "case": "fuzz.torch.sparse_categorical_crossentropy.5ce128a5feae",
-              "dtype": "float16", "kind": ("edge", "value"), "form": ("function:sum", "module:sum")},
+                "the loss, 14148.58, and the sum of reduction='none' (14152), are representable; reduction='mean' "
+                "sums it over the batch the same way before dividing (5 samples, 35 classes, logits 0 and 1000: inf "
+                "for 384.44).",
+        when={"loss": "sparse_categorical_crossentropy",
+              "case": ("fuzz.torch.sparse_categorical_crossentropy.5ce128a5feae",
+                       "fuzz.torch.sparse_categorical_crossentropy.d824ee330a98"),
+              "dtype": "float16", "kind": ("edge", "value"),
+              "form": ("function:sum", "module:sum", "function:mean", "module:mean")},
         shows="inf", versions=TORCH_VERSIONS,
         source="aten/src/ATen/native/LossNLL.cpp cross_entropy_loss_label_smoothing (smooth_loss.sum() then "
                "* label_smoothing / n_classes); found by tests/fuzz (promoted: cases/fuzz), measured"),
