@@ -126,4 +126,6 @@ def pytest_args(variant: Variant, *, quick: bool) -> list[str]:
     for name in frameworks:
         args += ["--framework", name]
     args += list(variant.quick if quick else variant.tests)
+    if not quick:  # the main job runs the full suite: the tests marked `full` too (those of the test command's
+        args.append("--full")  # reduced runs, the variant subprocesses, skip themselves in a variant run)
     return args

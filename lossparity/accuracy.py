@@ -174,7 +174,8 @@ def targets(adapters: Iterable[Adapter], losses: Sequence[str] | None = None,
                 # catalogue's rank-3 layouts) is the plain variant here.  A loss that sums over a set of axes
                 # (Dice) has one loss per row only when it sums over the classes: its other variants (over the
                 # rows, over everything) are not per-row computations, and this harness leaves them out.
-                if checks.sums_over_axes(binding.loss) and not _sums_over_last_axis(variant.get("axis", -1)):
+                if checks.sums_over_axes(binding.loss) and not _sums_over_last_axis(
+                        checks.axis_argument(binding.loss, variant)):
                     continue
                 variant = {k: v for k, v in variant.items() if k != "axis"}
                 if variant in seen:

@@ -529,8 +529,8 @@ def _error_record(measured: dict, bound: np.ndarray, inputs: dict, reduced: tupl
     overlap loss's summed axes), where the worst input is the whole slice."""
     worst = measured.get("worst_index")
     worst_input = None
-    if worst is not None and reduced:
-        ndim = max((np.ndim(x) for x in inputs.values()), default=0)
+    ndim = max((np.ndim(x) for x in inputs.values()), default=0)
+    if worst is not None and reduced and len(worst) + len(reduced) == ndim:  # a batch reduction: no one slice
         rest = iter(worst)
         index = tuple(slice(None) if d in reduced else next(rest, 0) for d in range(ndim))
         worst_input = {name: small(np.asarray(x)[index]) for name, x in inputs.items() if np.ndim(x) == ndim}

@@ -105,6 +105,11 @@ class Session:
         about_grad = [i for i in edges if i.inputs.quantity == "grad"]  # checked as kind "grad"
         kinds = {"value": items, "grad": items + fuzz + about_grad, "dtype": items,
                  "edge": [i for i in edges if i.inputs.quantity != "grad"]}
+        for adapter in self.available:  # a declaration is known by its name here: one name, one declaration
+            names = [d.name for d in adapter.deviations]
+            if len(names) != len(set(names)):
+                raise ValueError(f"adapter {adapter.name!r} declares a deviation name twice: "
+                                 f"{sorted({n for n in names if names.count(n) > 1})}")
         covered: dict[tuple[str, str], list[str]] = {}
         for kind, cells in kinds.items():
             for item in cells:
@@ -113,4 +118,3 @@ class Session:
                 if deviation is not None:
                     covered.setdefault((item.adapter, deviation.name), []).append(item.id)
         return covered
-

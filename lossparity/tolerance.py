@@ -118,8 +118,8 @@ SCALE_MEMO_SIZE = 8192
 
 def digest(x) -> tuple:
     """A hashable fingerprint of an array's dtype, shape and bytes (equal arrays, equal fingerprints)."""
-    a = np.ascontiguousarray(np.asarray(x))
-    return a.dtype.str, a.shape, hashlib.blake2b(a.tobytes(), digest_size=16).digest()
+    a = np.asarray(x)
+    return a.dtype.str, a.shape, hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
 
 
 def condition_scale(fn: Callable[..., np.ndarray], inputs: Mapping[str, np.ndarray], perturbed: list[str],

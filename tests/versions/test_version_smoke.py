@@ -35,7 +35,7 @@ def _smoke() -> dict[str, str]:
 @pytest.mark.full
 def test_smoke_release_of_keras(request, tmp_path):
     if request.config.getoption("variant") or os.environ.get("LOSSPARITY_VARIANT"):
-        pytest.skip("a variant run of the main job: the version smoke run belongs to the test command")
+        pytest.skip("a variant run of the main job: the version smoke run belongs to the full suite (.ci/run)")
     if importlib.util.find_spec("tensorflow") is None:
         pytest.skip("tensorflow is not installed: the Keras smoke run needs it")
     pins = _smoke()
