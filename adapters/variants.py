@@ -60,7 +60,10 @@ class Variant:
 VARIANTS: tuple[Variant, ...] = (
     Variant(
         "default", "Every framework as shipped: Keras 3 and Keras 2 on TensorFlow with oneDNN on, torch, optax "
-                   "without x64", env={}, frameworks=(), tests=("tests",), quick=()),
+                   "without x64", env={}, frameworks=(), quick=(),
+        # The whole suite, the tests marked `full` included (the variant subprocesses among them skip themselves
+        # in a variant run: the main job runs each variant itself).
+        tests=("tests", "--full")),
     Variant(
         "tf-onednn-off", "TensorFlow with oneDNN custom ops off (TF_ENABLE_ONEDNN_OPTS=0)",
         env={"TF_ENABLE_ONEDNN_OPTS": "0"}, frameworks=("keras", "tf_keras"), differs_from="default",
@@ -126,6 +129,4 @@ def pytest_args(variant: Variant, *, quick: bool) -> list[str]:
     for name in frameworks:
         args += ["--framework", name]
     args += list(variant.quick if quick else variant.tests)
-    if not quick:  # the main job runs the full suite: the tests marked `full` too (those of the test command's
-        args.append("--full")  # reduced runs, the variant subprocesses, skip themselves in a variant run)
     return args
