@@ -757,8 +757,9 @@ _ENTRIES = [
           notes="optax's sigmoid_focal_loss takes logits, alpha=None (no weighting) by default; Keras's "
                 "apply_class_balancing=False ignores alpha. Keras 3 on TensorFlow recovers the logits from its own "
                 "sigmoid (stable); on jax and torch the sigmoid's output is clipped to [1e-7, 1 - 1e-7]. torch's de facto "
-                "focal loss, torchvision.ops.sigmoid_focal_loss, is not bound: the torchvision wheels here (0.28.0, "
-                "0.29.x) do not import beside the CPU torch 2.13.0 ('operator torchvision::nms does not exist')."),
+                "focal loss, torchvision.ops.sigmoid_focal_loss, is not bound: torchvision 0.28.0, the release paired "
+                "with torch 2.13, does not import beside the CPU wheel ('operator torchvision::nms does not exist', "
+                "measured); 0.29.x pair with later torch."),
     _loss("categorical_focal_crossentropy", [_TARGET, _PRED], [ALPHA, GAMMA, FROM_LOGITS, LABEL_SMOOTHING, AXIS],
           gen.categorical,
           ({"from_logits": False}, {"from_logits": True},
