@@ -1517,6 +1517,19 @@ def _activated(x, from_logits):
     return q, lambda g: q * (g - np.sum(g * q, axis=-1, keepdims=True))
 
 
+def _overlap_arrays(name: str, y_true, y_pred, axis):
+    """``(y, x, dt, axes)``: an overlap loss's target and prediction in float64, the prediction's narrow dtype,
+    and the axes it sums over; ValueError for shapes that differ or a 0-d prediction."""
+    dt = narrow_dtype(y_pred)
+    x = f64(y_pred)
+    y = f64(y_true)
+    if y.shape != x.shape:
+        raise ValueError(f"{name}: y_true {y.shape} and y_pred {x.shape} differ in shape")
+    if x.ndim == 0:
+        raise ValueError(f"{name}: y_pred must have at least one dimension (the axes summed over)")
+    return y, x, dt, overlap_axes(axis, x.ndim)
+
+
 def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, convention, name, class_weight=None,
              ignore_background=False):
     """``(value, grad)`` of the Tversky loss ``1 - (I + s) / (I + a FP + b FN + s [+ eps])`` (Dice: a = b = 1/2,
@@ -1527,14 +1540,7 @@ def _overlap(y_true, y_pred, *, alpha, beta, smooth, from_logits, axis, conventi
     alpha = check_nonnegative(name, "alpha", alpha)
     beta = check_nonnegative(name, "beta", beta)
     conv = get_convention(convention)
-    dt = narrow_dtype(y_pred)
-    x = f64(y_pred)
-    y = f64(y_true)
-    if y.shape != x.shape:
-        raise ValueError(f"{name}: y_true {y.shape} and y_pred {x.shape} differ in shape")
-    if x.ndim == 0:
-        raise ValueError(f"{name}: y_pred must have at least one dimension (the reduced axes)")
-    axes = overlap_axes(axis, x.ndim)
+    y, x, dt, axes = _overlap_arrays(name, y_true, y_pred, axis)
     if class_weight is not None and x.ndim - 1 in axes:
         raise ValueError(f"{name}: class_weight weighs the classes (the last axis), which axis={axis!r} sums over")
     dropped = ignore_background and x.shape[-1] > 1  # class 0 (background) left out; one channel is kept
@@ -1655,14 +1661,7 @@ def _generalized_dice(y_true, y_pred, *, smooth=0.0, from_logits=False, ignore_b
     ignore_background = check_bool(name, "ignore_background", ignore_background)
     smooth = check_nonnegative(name, "smooth", smooth)
     conv = get_convention(convention)
-    dt = narrow_dtype(y_pred)
-    x = f64(y_pred)
-    y = f64(y_true)
-    if y.shape != x.shape:
-        raise ValueError(f"{name}: y_true {y.shape} and y_pred {x.shape} differ in shape")
-    if x.ndim == 0:
-        raise ValueError(f"{name}: y_pred must have at least one dimension (the classes, last)")
-    axes = overlap_axes(axis, x.ndim)
+    y, x, dt, axes = _overlap_arrays(name, y_true, y_pred, axis)
     k = x.shape[-1]
     if x.ndim - 1 not in axes:
         raise ValueError(f"{name}: axis={axis!r} must sum over the classes (the last axis)")
