@@ -75,7 +75,7 @@ def summary_lines(doc: Mapping[str, Any], path: str | None = None) -> list[str]:
         line = f"  {framework:<12} {_format_counts(counts)}"
         if framework in worst:
             entry = worst[framework]
-            line += f"; worst {entry['which']} error {entry['size']:.3g} {entry['unit']} ({entry['id']})"
+            line += f"; worst passing {entry['which']} error {entry['size']:.3g} {entry['unit']} ({entry['id']})"
         lines.append(line)
     for run in ([doc["run"]] if "run" in doc else doc.get("runs", ())):
         incomplete = run.get("incomplete")

@@ -112,7 +112,7 @@ def test_three_checks_make_a_valid_results_file(suite):
     assert golden["framework_version"] is None  # nothing is looked up by framework name
     assert doc["run"]["frameworks"] == {}  # no run-settings hook answered with adapter versions
     result.stdout.fnmatch_lines(["*lossparity*", "3 checks: 3 pass",
-                                 "*torch*1 pass; worst value error 1.5 ulp*", "results: *results.json"])
+                                 "*torch*1 pass; worst passing value error 1.5 ulp*", "results: *results.json"])
 
 
 def test_outcomes_settle_verdicts_the_same_with_and_without_xdist(suite):
