@@ -139,6 +139,45 @@ def test_outcomes_settle_verdicts_the_same_with_and_without_xdist(suite):
     assert "unknown check record field(s) ['verdcit']" in plain.stdout.str()
 
 
+def test_under_xdist_the_settings_are_the_workers(suite):
+    """With xdist the results file records the settings a worker reported (the process whose frameworks ran
+    the checks), and the controller never asks the hook itself (it would import every framework for it)."""
+    suite.makepyfile(test_suite=SUITE)
+    suite.makeconftest('''
+def pytest_lossparity_run_settings(config):
+    return {"process": "worker" if hasattr(config, "workerinput") else "controller"}
+''')
+    result, doc = _run(suite, "-p", "xdist", "-n", "2")
+    assert result.ret == 0
+    assert doc["run"]["settings"] == {"process": "worker"}
+    result, doc = _run(suite)
+    assert doc["run"]["settings"] == {"process": "controller"}
+
+
+def test_a_workers_parameters_file_is_read_once_until_it_changes(tmp_path, monkeypatch):
+    """Tests without parameters (helpers) look in the workers' parameters files; each file is parsed again only
+    when it changed (parsing both for each of 6,000 tests cost the controller about 40 s of CPU)."""
+    from reports import journal as journal_module
+    from reports import pytest_plugin
+
+    journal = journal_module.JournalWriter(tmp_path / "results.json.journal", tmp_path / "results.json",
+                                           started="now", pytest_args=[])
+    sidecar = journal_module.params_path(str(journal.path), "gw0")
+    sidecar.write_text('{"t::a": {"framework": "torch"}}', encoding="utf-8")
+    collector = pytest_plugin.ResultsCollector.__new__(pytest_plugin.ResultsCollector)
+    collector.params, collector._sidecars_read, collector.journal = {}, {}, journal
+    parsed = []
+    real = pytest_plugin.json.loads
+    monkeypatch.setattr(pytest_plugin.json, "loads", lambda text: parsed.append(text) or real(text))
+    for _ in range(3):
+        assert collector._params_of("t::helper") == {}
+    assert collector._params_of("t::a") == {"framework": "torch"} and len(parsed) == 1
+    sidecar.write_text('{"t::a": {"framework": "torch"}, "t::b": {"framework": "optax"}}', encoding="utf-8")
+    os.utime(sidecar, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert collector._params_of("t::b") == {"framework": "optax"} and len(parsed) == 2
+    journal.close(remove=True)
+
+
 def test_run_frameworks_come_from_the_run_settings_hook(suite):
     """Adapter versions reach ``run.frameworks`` only through the hook's answers: every settings entry
     that is a dict with a version; nothing else (``optax`` says no version, ``devices`` is no adapter)."""
