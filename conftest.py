@@ -7,7 +7,8 @@ Options (see ``pytest --help``, group "lossparity"):
   --variant NAME     run as process variant NAME of adapters.variants (its environment and frameworks)
   --full             the full suite: also the tests marked ``full`` (each non-default process variant, the
                      release smoke run, import-order probes and the browser, each in a process of its own,
-                     and the report at 100k records; seconds to minutes each).  The default suite (the README's
+                     the report at 100k records, the fuzzer and the migration recipes; seconds to minutes
+                     each).  The default suite (the README's
                      test command) leaves them out to stay within 90 s; .ci/run runs them after it, and the main
                      job (python -m reports) runs every variant with its full selection.
 """
@@ -31,7 +32,8 @@ KIND_MARKERS = {
     "gpu": "needs a GPU",
     "fuzz": "differential fuzzing (Hypothesis) of a binding against the reference; budget --fuzz-examples",
     "full": "runs only in the full suite (--full; .ci/run): a run in a process of its own (the process "
-            "variants, the release smoke run, an import-order probe, a browser) or at 100k-record scale",
+            "variants, the release smoke run, an import-order probe, a browser), at 100k-record scale, or a "
+            "tier that compiles per drawn shape (the fuzzer, the migration recipes)",
 }
 
 
@@ -75,11 +77,15 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without ``--full``, the tests marked ``full`` are skips that say how to run them."""
+    """The checks of one matrix cell next to each other (``tests.support.session.cells_together``); without
+    ``--full``, the tests marked ``full`` are skips that say how to run them."""
+    from tests.support import session
+
+    session.cells_together(items)
     if config.getoption("full"):
         return
-    skip = pytest.mark.skip(reason="full suite only (pytest --full; .ci/run runs it): a process of its own "
-                                   "or a 100k-record run")
+    skip = pytest.mark.skip(reason="full suite only (pytest --full; .ci/run runs it): a process of its own, "
+                                   "a 100k-record run, the fuzzer or the recipes")
     for item in items:
         if item.get_closest_marker("full") is not None:
             item.add_marker(skip)
