@@ -9,6 +9,7 @@ import numpy as np
 
 from ._util import errstate, f64, scalar
 from ._util import softplus as _softplus
+from ._util import moveaxis as _moveaxis
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "sigmoid", "log_sigmoid", "softplus"]
 
@@ -28,7 +29,7 @@ def _shifted(z: np.ndarray, axis: int):
     ``t`` sums ``exp(z_j - max)`` over every class but one maximal one, so ``log1p(t)`` keeps full
     relative accuracy when one class dominates.
     """
-    z = np.moveaxis(z, axis, -1)
+    z = _moveaxis(z, axis, -1)
     with errstate():
         m = np.max(z, axis=-1, keepdims=True) if z.shape[-1] else np.full(z.shape[:-1] + (1,), -np.inf)
         d, err = _two_diff(z, m)
@@ -66,7 +67,7 @@ def log_softmax(z, axis: int = -1) -> np.ndarray:
     d, err, l1p, _, _ = _shifted(z, axis)
     with errstate():
         out = (d - l1p) + err
-    return np.moveaxis(out, -1, axis)
+    return _moveaxis(out, -1, axis)
 
 
 def softmax(z, axis: int = -1) -> np.ndarray:
@@ -84,7 +85,7 @@ def softmax(z, axis: int = -1) -> np.ndarray:
     d, err, _, t, _ = _shifted(z, axis)
     with errstate():
         out = np.exp(d) * (1.0 + err) / (1.0 + t)
-    return np.moveaxis(out, -1, axis)
+    return _moveaxis(out, -1, axis)
 
 
 def softmax_complement(z, axis: int = -1) -> np.ndarray:
@@ -96,14 +97,14 @@ def softmax_complement(z, axis: int = -1) -> np.ndarray:
     """
     z = f64(z)
     d, err, _, t, _ = _shifted(z, axis)
-    zz = np.moveaxis(z, axis, -1)
+    zz = _moveaxis(z, axis, -1)
     with errstate():
         e = np.exp(d) * (1.0 + err)
         is_first = np.zeros(zz.shape, dtype=bool)
         if zz.shape[-1]:
             np.put_along_axis(is_first, np.argmax(zz, axis=-1)[..., None], True, axis=-1)
         out = np.where(is_first, t, (1.0 + t) - e) / (1.0 + t)
-    return np.moveaxis(out, -1, axis)
+    return _moveaxis(out, -1, axis)
 
 
 def logsumexp(z, axis: int = -1) -> np.ndarray:

@@ -38,6 +38,7 @@ import inspect
 import numpy as np
 
 from ._util import f64
+from ._util import moveaxis as _moveaxis
 from .activations import sigmoid as _sigmoid
 from .activations import softmax as _softmax
 from .losses import IMPLEMENTATIONS, LOSSES
@@ -139,7 +140,7 @@ def _target_cce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=
     keep = _where(name, where, g.shape[:-1])
     if keep is not None:
         g = np.where(keep[..., None], g, 0.0)
-    return np.moveaxis(g, -1, axis)
+    return _moveaxis(g, -1, axis)
 
 
 def _target_bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1, weight=None, pos_weight=None,
@@ -177,7 +178,7 @@ def _target_bce(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=
             # An analytic backward (bce_grad_epsilon) writes the target's gradient unclamped: log(1-p) - log p.
             g = l1p - lp
     g = factor * g * (1.0 if ew is None else ew) / k
-    return np.moveaxis(g, -1, axis)
+    return _moveaxis(g, -1, axis)
 
 
 def _target_kl(p, q, *, base=None, axis=-1, log_target=False, convention="math"):
@@ -201,7 +202,7 @@ def _target_kl(p, q, *, base=None, axis=-1, log_target=False, convention="math")
         g = (logp - np.log(q) + 1.0) * mask / _log_base(base)
         if log_target:  # d/d(log p) = p d/dp
             g = g * pr
-    return np.moveaxis(g, -1, axis)
+    return _moveaxis(g, -1, axis)
 
 
 def _negated_prediction_gradient(name):

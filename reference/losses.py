@@ -17,6 +17,7 @@ import numpy as np
 
 from ._util import (as_labels, check_bool, check_finite, check_log_base, check_nonnegative, check_positive, check_unit_interval,
                     clip_bounds, errstate, f64, machine_eps, narrow_dtype, round_to, scalar, softplus, xlogy)
+from ._util import moveaxis as _moveaxis
 from .activations import log_sigmoid, log_softmax, sigmoid, softmax, softmax_complement
 from .conventions import ConventionLike, get_convention
 
@@ -40,11 +41,11 @@ def _pair(y_true, y_pred, axis):
     y = np.broadcast_to(f64(y_true), p.shape)
     if p.ndim == 0:
         raise ValueError("y_pred must have at least one dimension (the reduced axis)")
-    return np.moveaxis(y, axis, -1), np.moveaxis(p, axis, -1)
+    return _moveaxis(y, axis, -1), _moveaxis(p, axis, -1)
 
 
 def _back(grad: np.ndarray, axis: int) -> np.ndarray:
-    return np.moveaxis(grad, -1, axis)
+    return _moveaxis(grad, -1, axis)
 
 
 def _aligned(y_true, y_pred, conv, name):
@@ -118,7 +119,7 @@ def _element_weight(name: str, weight, shape: tuple, axis: int, param: str = "we
     except ValueError:
         raise ValueError(f"{name}: {param} of shape {np.shape(weight)} does not broadcast to the prediction's "
                          f"shape {shape}") from None
-    return np.moveaxis(w, axis, -1)
+    return _moveaxis(w, axis, -1)
 
 
 def _log_base(base) -> float:
@@ -369,7 +370,7 @@ def categorical_crossentropy(y_true, y_pred, *, from_logits: bool = False, label
 
 
 def _sparse_common(labels, y_pred, axis, conv, name, ignore_class=None):
-    p = np.moveaxis(f64(y_pred), axis, -1)
+    p = _moveaxis(f64(y_pred), axis, -1)
     lab = np.broadcast_to(as_labels(labels), p.shape[:-1])
     k = p.shape[-1]
     ignore = conv.value_for("ignore_index", name)
@@ -1118,11 +1119,11 @@ def hinge_embedding_loss(y_true, y_pred, *, margin: float = 1.0, axis: int = -1,
 def _margin_ranking(y_true, x1, x2, *, margin=0.0, axis=-1, convention="math"):
     margin = check_finite("margin_ranking_loss", "margin", margin)
     kink = float(get_convention(convention).value_for("hinge_kink_grad", "margin_ranking_loss", 0.0))
-    x2 = np.moveaxis(f64(x2), axis, -1)
-    shape = np.broadcast_shapes(np.shape(x2), np.shape(np.moveaxis(f64(x1), axis, -1)))
+    x2 = _moveaxis(f64(x2), axis, -1)
+    shape = np.broadcast_shapes(np.shape(x2), np.shape(_moveaxis(f64(x1), axis, -1)))
     x2 = np.broadcast_to(x2, shape)
-    x1 = np.broadcast_to(np.moveaxis(f64(x1), axis, -1), shape)
-    y = np.broadcast_to(np.moveaxis(f64(y_true), axis, -1) if np.ndim(y_true) == len(shape) else f64(y_true), shape)
+    x1 = np.broadcast_to(_moveaxis(f64(x1), axis, -1), shape)
+    y = np.broadcast_to(_moveaxis(f64(y_true), axis, -1) if np.ndim(y_true) == len(shape) else f64(y_true), shape)
     z = -y * (x1 - x2) + margin
     g = y * np.where(z > 0, 1.0, np.where(z == 0, kink, 0.0)) / shape[-1]
     return scalar(np.mean(np.maximum(z, 0.0), axis=-1)), _back(g, axis)
@@ -1197,7 +1198,7 @@ def _gaussian_nll(y_true, y_pred, var, *, full=False, axis=-1, convention="math"
     if v.ndim == np.ndim(y_pred) - 1:  # one variance per sample (homoscedastic): it broadcasts over axis
         v = v[..., None]
     else:
-        v = np.moveaxis(np.broadcast_to(v, np.shape(y_pred)), axis, -1)
+        v = _moveaxis(np.broadcast_to(v, np.shape(y_pred)), axis, -1)
     if np.any(v < 0):
         raise ValueError(f"{name}: var has a negative entry")
     v = np.broadcast_to(v, m.shape)
@@ -1737,11 +1738,11 @@ def _cosine_embedding_parts(y_true, x1, x2, *, margin=0.0, axis=-1, convention="
     margin = check_finite(name, "margin", margin)
     conv = get_convention(convention)
     dt = narrow_dtype(x2)
-    q = np.moveaxis(f64(x2), axis, -1)
+    q = _moveaxis(f64(x2), axis, -1)
     if q.ndim == 0:
         raise ValueError(f"{name}: x2 must have at least one dimension (the vector axis)")
-    p = np.broadcast_to(np.moveaxis(f64(x1), axis, -1), q.shape)
-    y = np.broadcast_to(np.moveaxis(f64(y_true), axis, -1), q.shape[:-1] + (1,))[..., 0]
+    p = np.broadcast_to(_moveaxis(f64(x1), axis, -1), q.shape)
+    y = np.broadcast_to(_moveaxis(f64(y_true), axis, -1), q.shape[:-1] + (1,))[..., 0]
     kink = float(conv.value_for("hinge_kink_grad", name, 0.0))
     a, da = _inverse_norm(p, conv, name, dt)
     b, db = _inverse_norm(q, conv, name, dt)
@@ -1823,9 +1824,9 @@ def _triplet_parts(anchor, positive, negative, *, margin=1.0, p=2, swap=False, a
     swap = check_bool(name, "swap", swap)
     conv = get_convention(convention)
     dt = narrow_dtype(negative)
-    n = np.moveaxis(f64(negative), axis, -1)
-    a = np.broadcast_to(np.moveaxis(f64(anchor), axis, -1), n.shape)
-    q = np.broadcast_to(np.moveaxis(f64(positive), axis, -1), n.shape)
+    n = _moveaxis(f64(negative), axis, -1)
+    a = np.broadcast_to(_moveaxis(f64(anchor), axis, -1), n.shape)
+    q = np.broadcast_to(_moveaxis(f64(positive), axis, -1), n.shape)
     if n.ndim == 0:
         raise ValueError(f"{name}: the inputs must have at least one dimension (the embedding axis)")
     dp, gp = _distance(a, q, k, conv, dt, name)
