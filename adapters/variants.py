@@ -52,7 +52,7 @@ class Variant:
     differs_from: str | None = None
     setting: str = ""
     why: str = ""
-    tests: tuple[str, ...] = PARITY_TESTS
+    tests: tuple[str, ...] = (*PARITY_TESTS, "--full")  # the fuzzer is in the full tier (marker `full`)
     quick: tuple[str, ...] = ("tests/matrix", "tests/variants")
     quick_frameworks: tuple[str, ...] | None = None
 

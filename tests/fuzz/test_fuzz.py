@@ -15,6 +15,10 @@ turns a saved counterexample into a case that every later run replays.  A
 deviations, declared for the generated inputs) is a known deviation, not a finding: it is counted, not
 saved, and the test passes.
 
+Tier: the full suite (marker ``full``: ``pytest tests/fuzz --full``; ``.ci/run`` and the main job run it).
+Each example draws new shapes, which a compiling framework (JAX) pays for with one XLA compilation per
+example: about 30 s of the 2-core machine's CPU at the CI budget, more than the default suite's 90 s leave.
+
 Budget: ``--fuzz-examples N`` (default 10 per binding, derandomised: CI sees the same examples every
 run and is never flaky).  Each test records one check of kind ``fuzz``: the failing example's record, or
 else the example that came closest to its tolerance, with the counts under ``extra.fuzz``.
@@ -55,7 +59,7 @@ def pytest_generate_tests(metafunc):
 
         metafunc.parametrize("fuzz_target", [
             pytest.param((adapter.name, key), id=f"{adapter.name}-{key}",
-                         marks=[getattr(pytest.mark, adapter.name), pytest.mark.fuzz])
+                         marks=[getattr(pytest.mark, adapter.name), pytest.mark.fuzz, pytest.mark.full])
             for adapter, key in fuzz_targets(session.of(metafunc.config))])
 
 

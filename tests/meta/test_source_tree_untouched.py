@@ -21,7 +21,7 @@ def test_a_failing_run_leaves_git_status_unchanged(tmp_path):
     before = _status()
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/matrix", "tests/fuzz",
-         "--adapter", "tests.meta.faulty:ADAPTER", "--framework", "faulty", "--fuzz-examples", "3",
+         "--adapter", "tests.meta.faulty:ADAPTER", "--framework", "faulty", "--fuzz-examples", "3", "--full",
          "--results", str(tmp_path / "results.json")],
         cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]  # the planted fault is found...

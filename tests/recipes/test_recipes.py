@@ -4,6 +4,11 @@
 battery) against the reference under its source framework's convention, and records ONE summary record
 (kind ``recipe``; ``lossparity.recipes`` says what it holds).  A recipe whose target framework is not
 installed is a skip with the reason; one that ``--framework`` leaves out is deselected-as-skipped.
+
+Tier: ``test_recipe`` belongs to the full suite (marker ``full``: ``pytest tests/recipes --full``; ``.ci/run``
+and the main job run it): each recipe is checked in every native dtype on generated batches and the edge
+battery, one XLA compilation per shape and dtype for the recipes into JAX, about 40 s of the 2-core machine's
+CPU in all.  The meta-tests of the recipe set (coverage both ways, declarations) stay in the default suite.
 """
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ def pytest_generate_tests(metafunc):
     selected = {a.name for a in session.of(metafunc.config).adapters}
     params = []
     for recipe in RECIPES:
-        marks = [pytest.mark.convention]
+        marks = [pytest.mark.convention, pytest.mark.full]
         if recipe.target in selected:
             marks.append(getattr(pytest.mark, recipe.target))
         else:
