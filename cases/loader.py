@@ -45,6 +45,7 @@ class Expect:
     computed_dtype: str | None = None         # dtype the document computed in; None = by hand
     exact: bool = False                       # the document states an exact equality
     by_convention: dict = field(default_factory=dict)   # convention -> printed string(s)
+    refused: bool = False                     # an edge case whose inputs the reference refuses (mathematics)
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,17 @@ def _check_inputs_fit(c: _Checker, loss: str, fn, args: dict, inputs: dict[str, 
                                      f"records the behaviour on them")
 
 
+def _refusal(fn, inputs: dict[str, np.ndarray], args: dict) -> str | None:
+    """Why the reference (the mathematics, float64) refuses these inputs and arguments, or None if it computes."""
+    arrays = {name: (x if name in S.LABEL_INPUTS else np.asarray(x, dtype=np.float64)) for name, x in inputs.items()}
+    try:
+        with np.errstate(all="ignore"):
+            fn(**arrays, **args)
+    except Exception as exc:  # noqa: BLE001 - any refusal is reported, with its type
+        return f"{type(exc).__name__}: {S.short(str(exc))}"
+    return None
+
+
 def parse_case(raw: Any, file: str, index: int, conventions: Collection[str] | None = None) -> Case:
     """Validate one ``[[case]]`` table and build its :class:`Case`.
 
@@ -395,7 +407,22 @@ def parse_case(raw: Any, file: str, index: int, conventions: Collection[str] | N
         c.fail("expect.value", "missing: an example case stores the value computed once from its inputs")
     if kind == "example" and not notes:
         c.fail("notes", "missing: say that the document printed nothing for this example")
-    expect = Expect(printed, value, computed_dtype, exact, by_convention)
+    refused = raw_expect.get("refused", False)
+    if not isinstance(refused, bool):
+        c.fail("expect.refused", f"expected a boolean, got {S.shown(refused)}")
+    if refused and not edge:
+        c.fail("expect.refused", "only an edge case may expect the reference to refuse its inputs")
+    if edge and inputs:
+        # Both sides refusing is an agreement the edge battery records, so an input written wrong by mistake
+        # (a length, a shape, a label) would pass unnoticed: a refusal must be the case's declared point.
+        why = _refusal(fn, inputs, args)
+        if why is not None and not refused:
+            c.fail("inputs", f"reference {loss}() refuses these inputs under the mathematics ({why}); if that is "
+                             f"the case's point, say so with expect.refused = true, otherwise the inputs are wrong")
+        if refused and why is None:
+            c.fail("expect.refused", f"reference {loss}() accepts these inputs under the mathematics: nothing is "
+                                     f"refused (remove expect.refused, or make the inputs leave the domain)")
+    expect = Expect(printed, value, computed_dtype, exact, by_convention, refused)
 
     # provenance
     raw_prov = c.table(raw, "provenance")

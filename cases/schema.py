@@ -46,7 +46,10 @@ Fields of a case (``*`` = required):
   ``computed_dtype`` (the dtype the document computed in; absent for a hand computation), ``exact`` (the
   document states an exact equality such as ``= 0``: the tolerance is then the error bound alone),
   ``by_convention`` (a table convention name -> printed string: what the same inputs give under another
-  convention, e.g. Keras 3);
+  convention, e.g. Keras 3), ``refused`` (edge cases only, a boolean: the reference refuses these inputs
+  under the mathematics, which is the case's point: labels out of range, mismatched shapes, an argument
+  outside its domain.  Required exactly when the reference refuses: both sides refusing is an agreement, so
+  an input written wrong by mistake would otherwise pass unnoticed);
 * ``provenance``: ``document`` (one of :data:`DOCUMENTS`) and ``quote`` (verbatim, compared after collapsing
   whitespace runs); required for a document case;
 * ``erratum`` (kind ``erratum`` only): ``type`` (``value``: a printed number that its inputs do not give;
@@ -133,7 +136,7 @@ MAX_RANK = 32        # deepest nesting of an array (NumPy 1 allows 32 dimensions
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 CASE_KEYS = ("id", "kind", "loss", "args", "inputs", "dtype", "convention", "reduction", "quantity", "scale",
              "expect", "provenance", "erratum", "invariant", "identity", "notes", "ignore_index")
-EXPECT_KEYS = ("printed", "value", "computed_dtype", "exact", "by_convention")
+EXPECT_KEYS = ("printed", "value", "computed_dtype", "exact", "by_convention", "refused")
 PROVENANCE_KEYS = ("document", "quote")
 ERRATUM_KEYS = ("type", "printed", "stated", "corrected", "why")
 INVARIANT_KEYS = ("property", "data", "axis", "lower", "upper", "computed_dtype")

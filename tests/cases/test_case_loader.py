@@ -540,19 +540,50 @@ def test_labels_are_integers(tmp_path):
 def test_edge_case_may_break_the_input_rules(tmp_path):
     """An edge case records the behaviour on inputs the mathematics does not define (mismatched shapes,
     out-of-range or ignore-index labels, NaN and infinities), so only the input rules are lifted for it."""
-    edge = dict(kind="edge", expect=None, provenance=None)
+    edge = dict(kind="edge", expect={"refused": True}, provenance=None)
     path = write(tmp_path, toml_text([
         golden(id="edge.shapes", inputs={"y_true": [[0.0, 1.0, 0.0]], "y_pred": [[0.25, 0.25, 0.25, 0.25]]},
                **edge),
         sparse([3], [[0.5, 1.0, 2.0]], id="edge.label-k", **edge),
         sparse([-100, 1], [[0.5, 1.0, 2.0], [0.5, 1.0, 2.0]], id="edge.ignore-index", **edge),
         sparse([0, 1], [[0.5, 1.0, 2.0]], id="edge.label-shape", **edge),
-        golden(id="edge.nonfinite", inputs={"y_true": [0.0, 1.0, 0.0], "y_pred": [NAN, INF, -INF]}, **edge),
+        golden(id="edge.nonfinite", inputs={"y_true": [0.0, 1.0, 0.0], "y_pred": [NAN, INF, -INF]},
+               **dict(edge, expect=None)),  # NaN and inf are computed with, not refused
     ]))
     loaded = load_file(path)
     assert [c.kind for c in loaded] == ["edge"] * 5
+    assert [c.expect.refused for c in loaded] == [True] * 4 + [False]
     assert loaded[2].inputs["labels"].tolist() == [-100, 1]
     assert np.isnan(loaded[4].inputs["y_pred"][0]) and np.isinf(loaded[4].inputs["y_pred"][1:]).all()
+
+
+@pytest.mark.parametrize("expect,field,says", [
+    (None, "inputs", "refuses these inputs under the mathematics (ValueError"),  # a length written wrong
+    ({"refused": "yes"}, "expect.refused", "expected a boolean"),
+])
+def test_an_edge_case_the_reference_refuses_must_say_so(tmp_path, expect, field, says):
+    """Both sides refusing is an agreement, so a mistyped input would pass unnoticed: the loader refuses an edge
+    case whose inputs the reference refuses unless the case declares it (``expect.refused``)."""
+    path = write(tmp_path, toml_text([golden(id="edge.typo", kind="edge", expect=expect, provenance=None,
+                                             inputs={"y_true": [[0.0, 1.0]], "y_pred": [[0.2, 0.3, 0.5]]})]))
+    with pytest.raises(CaseError) as info:
+        load_file(path)
+    assert (info.value.case_id, info.value.field) == ("edge.typo", field) and says in str(info.value)
+
+
+def test_a_declared_refusal_that_computes_is_refused(tmp_path):
+    path = write(tmp_path, toml_text([golden(id="edge.fine", kind="edge", expect={"refused": True}, provenance=None,
+                                             inputs={"y_true": [[0.0, 1.0]], "y_pred": [[0.2, 0.8]]})]))
+    with pytest.raises(CaseError, match="accepts these inputs") as info:
+        load_file(path)
+    assert info.value.field == "expect.refused"
+
+
+def test_only_an_edge_case_expects_a_refusal(tmp_path):
+    path = write(tmp_path, toml_text([golden(expect={"printed": "0.5", "refused": True})]))
+    with pytest.raises(CaseError, match="only an edge case") as info:
+        load_file(path)
+    assert info.value.field == "expect.refused"
 
 
 def test_labels_at_the_ends_of_the_range_load(tmp_path):
@@ -562,7 +593,7 @@ def test_labels_at_the_ends_of_the_range_load(tmp_path):
         sparse([0, 1, 0], [[0.2, 0.3, 0.5], [0.8, 0.7, 0.5]], id="class.axis.first", args={"axis": 0}),
         golden(id="nll.edge.labels", loss="nll", args={}, inputs={"labels": [[1, 0]],
                                                                   "log_probs": [[[-0.5, -1.0], [-0.1, -2.0]]]}),
-        golden(id="big.label", kind="edge", expect=None, provenance=None, loss="sparse_categorical_crossentropy",
+        golden(id="big.label", kind="edge", expect={"refused": True}, provenance=None, loss="sparse_categorical_crossentropy",
                args={}, inputs={"labels": [2 ** 63 - 1, -(2 ** 63)], "y_pred": [[0.5, 0.5], [0.5, 0.5]]}),
     ]))
     loaded = load_file(path)
