@@ -8,9 +8,9 @@ Options (see ``pytest --help``, group "lossparity"):
   --full             the full suite: also the tests marked ``full`` (each non-default process variant, the
                      release smoke run, import-order probes and the browser, each in a process of its own,
                      the report at 100k records, the fuzzer and the migration recipes; seconds to minutes
-                     each).  The default suite (the README's
-                     test command) leaves them out to stay within 90 s; .ci/run runs them after it, and the main
-                     job (python -m reports) runs every variant with its full selection.
+                     each).  The default suite (the README's test command) leaves them out to stay within
+                     90 s; .ci/run runs them after it, and the main job (python -m reports) runs every
+                     variant with its full selection.
 """
 from __future__ import annotations
 

@@ -17,9 +17,9 @@ saved, and the test passes.
 
 Tier: the full suite (marker ``full``: ``pytest tests/fuzz --full``; ``.ci/run`` and the main job run it).
 Each example draws new shapes, which a compiling framework (JAX) pays for with one XLA compilation per
-example: about 30 s of the 2-core machine's CPU at the CI budget, more than the default suite's 90 s leave.
+example: about 30 s of the 2-core machine's CPU at the CI budget, more than the default suite's 90 s can hold.
 
-Budget: ``--fuzz-examples N`` (default 10 per binding, derandomised: CI sees the same examples every
+Budget: ``--fuzz-examples N`` (default 4 per binding, the CI budget; derandomised: CI sees the same examples every
 run and is never flaky).  Each test records one check of kind ``fuzz``: the failing example's record, or
 else the example that came closest to its tolerance, with the counts under ``extra.fuzz``.
 """
