@@ -58,8 +58,9 @@ def pytest_addoption(parser):
     group.addoption("--benchmarks", action="store_true", default=False,
                     help="collect and run tests/benchmarks (pytest-benchmark; not part of the default run)")
     group.addoption("--full", action="store_true", default=False,
-                    help="the full suite: also run the tests marked 'full' (process variants and the release smoke "
-                         "run, each in a process of its own; .ci/run runs them after the default suite)")
+                    help="the full suite: also run the tests marked 'full' (process variants, the release smoke run "
+                         "and other runs in a process of their own, the 100k-record report, the fuzzer, the migration "
+                         "recipes; .ci/run runs them after the default suite)")
     group.addoption("--variant", default=None, metavar="NAME",
                     help="run as a process variant of adapters/variants.py (e.g. tf-onednn-off, keras-jax): sets "
                          "its environment before any framework loads and, without --framework, its frameworks "

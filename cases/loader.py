@@ -290,7 +290,7 @@ def _refusal(fn, inputs: dict[str, np.ndarray], args: dict) -> str | None:
         with np.errstate(all="ignore"):
             fn(**arrays, **args)
     except Exception as exc:  # noqa: BLE001 - any refusal is reported, with its type
-        return f"{type(exc).__name__}: {S.short(str(exc))}"
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"  # whole: it names the input
     return None
 
 

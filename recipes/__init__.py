@@ -108,6 +108,12 @@ class Recipe:
         return f"recipe:{self.loss}:{self.source}->{self.target}:{self.name}"
 
     @property
+    def framework(self) -> str:
+        """The framework whose API the recipe is written in (``target``): its record's ``framework``, also
+        when the test is skipped before it records anything."""
+        return self.target
+
+    @property
     def code(self) -> str:
         """The function's source, without its ``@recipe`` declarations (what a porting engineer copies)."""
         lines = inspect.getsource(self.fn).splitlines()

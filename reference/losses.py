@@ -50,8 +50,8 @@ def _back(grad: np.ndarray, axis: int) -> np.ndarray:
 
 def _aligned(y_true, y_pred, conv, name):
     """``(y_true, y_pred, back)``: the two shapes as a ``target_shape_alignment`` flag aligns them (unchanged
-    without it: mismatched shapes are then refused by :func:`_pair`); ``back(g)`` maps a gradient of the
-    aligned prediction to the given one's shape (None: same shape).
+    without it: a target that does not broadcast to the prediction's shape is refused by :func:`_pair`);
+    ``back(g)`` maps a gradient of the aligned prediction to the given one's shape (None: same shape).
 
     ``"expand_rank"``: ranks differing by one with a trailing axis of size 1 are squeezed or expanded to the
     same rank (a target of rank 1 gets a trailing axis); ``"broadcast"``: NumPy broadcasting of the two."""
