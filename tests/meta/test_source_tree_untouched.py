@@ -16,6 +16,7 @@ def _status() -> str:
                           capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.full  # a pytest run in a process of its own
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")
 def test_a_failing_run_leaves_git_status_unchanged(tmp_path):
     before = _status()

@@ -13,6 +13,10 @@ import pytest
 from reports import cli, html, results
 from tests.report.synthetic import make_doc, make_record
 
+# The tests that start pytest in other processes (xdist workers, a subprocess that is killed or interrupted)
+# belong to the full suite (`pytest --full`, .ci/run): a second or two of process start-up each.
+FULL = pytest.mark.full
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +119,7 @@ def test_three_checks_make_a_valid_results_file(suite):
                                  "*torch*1 pass; worst passing value error 1.5 ulp*", "results: *results.json"])
 
 
+@FULL
 def test_outcomes_settle_verdicts_the_same_with_and_without_xdist(suite):
     """Unset verdicts follow the test's outcome; the xdist run's file equals the plain run's apart from
     timings (and the arguments, which differ on purpose)."""
@@ -139,6 +144,7 @@ def test_outcomes_settle_verdicts_the_same_with_and_without_xdist(suite):
     assert "unknown check record field(s) ['verdcit']" in plain.stdout.str()
 
 
+@FULL
 def test_under_xdist_the_settings_are_the_workers(suite):
     """With xdist the results file records the settings a worker reported (the process whose frameworks ran
     the checks), and the controller never asks the hook itself (it would import every framework for it)."""
@@ -203,6 +209,7 @@ def test_typed(record_check):
     assert record["args"] == {"delta": 0.5} and record["flags"] == ["a_flag", "b_flag"]
 
 
+@FULL
 def test_worker_crash_yields_a_lost_record_and_keeps_the_rest(suite):
     suite.makepyfile(test_suite=SUITE + CRASH)
     result, doc = _run(suite, "-p", "xdist", "-n", "2")
@@ -310,6 +317,7 @@ def test_item_params_read_objects_tuples_and_aliases():
     assert item_params(Fake({"framework": adapter, "dtype": "float32"})) == {"framework": "keras", "dtype": "float32"}
 
 
+@FULL
 def test_lost_checks_and_import_failures_are_attributed(suite):
     """A worker crash (in the call or in setup) and a framework that fails to import get records that
     name the framework, loss, dtype (… from the test's parameters), so their matrix cells show them."""
@@ -328,6 +336,7 @@ def test_lost_checks_and_import_failures_are_attributed(suite):
     assert (golden["verdict"], golden["framework"]) == ("fail", "keras")
 
 
+@FULL
 def test_crash_during_setup_is_attributed(suite, monkeypatch):
     """A worker that dies before the test's setup report reaches the controller: the parameters come from
     the file each worker leaves beside the journal when it has collected."""
@@ -415,6 +424,7 @@ def _previous(tmp_path: Path) -> Path:
     return path
 
 
+@FULL
 @pytest.mark.parametrize("how", ["sigkill", "abort"])
 def test_a_run_that_dies_keeps_its_finished_checks(tmp_path, how, capsys):
     """SIGKILL midway (or a framework aborting the interpreter, without xdist): the earlier results file
@@ -448,6 +458,7 @@ def test_a_run_that_dies_keeps_its_finished_checks(tmp_path, how, capsys):
     assert "test_<wbr>b_<wbr>stops" in banner and "test_<wbr>d_<wbr>helper" in banner  # running; never ran
 
 
+@FULL
 def test_an_interrupted_run_writes_its_results_marked_incomplete(tmp_path):
     """Ctrl-C: the run writes what finished, says it was interrupted and which tests did not finish
     (parity ones as lost records), and removes its journal."""
@@ -480,6 +491,7 @@ def test_stopping_early_is_an_incomplete_run(suite):
     assert "incomplete" not in doc["run"]  # a selection is not an incomplete run
 
 
+@FULL
 def test_nothing_finished_keeps_the_previous_results(suite):
     suite.makepyfile(test_suite='''
 import pytest
